@@ -1,0 +1,316 @@
+/**
+ * Packet protection for one direction: chacha20-poly1305@openssh.com (JavaScript, noble's ChaCha20 and
+ * Poly1305), AES-GCM @openssh.com and AES-CTR (Web Crypto), HMAC-SHA2 (noble, keyed once per direction),
+ * in the three framings SSH uses: MAC over plaintext, encrypt-then-MAC, and AEAD.
+ */
+import { chacha20 } from '@noble/ciphers/chacha.js';
+import { poly1305 } from '@noble/ciphers/_poly1305.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { sha1 } from '@noble/hashes/legacy.js';
+import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './types.ts';
+
+export const CIPHERS: Record<string, CipherInfo> = {
+  'chacha20-poly1305@openssh.com': { name: 'chacha20-poly1305@openssh.com', keyLength: 64, ivLength: 0, blockSize: 8, aead: true },
+  'aes128-gcm@openssh.com': { name: 'aes128-gcm@openssh.com', keyLength: 16, ivLength: 12, blockSize: 16, aead: true },
+  'aes256-gcm@openssh.com': { name: 'aes256-gcm@openssh.com', keyLength: 32, ivLength: 12, blockSize: 16, aead: true },
+  'aes128-ctr': { name: 'aes128-ctr', keyLength: 16, ivLength: 16, blockSize: 16, aead: false },
+  'aes192-ctr': { name: 'aes192-ctr', keyLength: 24, ivLength: 16, blockSize: 16, aead: false },
+  'aes256-ctr': { name: 'aes256-ctr', keyLength: 32, ivLength: 16, blockSize: 16, aead: false },
+};
+
+const HMAC_HASH = { sha1, sha256, sha512 } as const;
+const mac = (name: string, hash: keyof typeof HMAC_HASH, length: number, etm: boolean): MacInfo & { hash: keyof typeof HMAC_HASH } => ({
+  name,
+  keyLength: length,
+  tagLength: length,
+  etm,
+  hash,
+});
+
+export const MACS: Record<string, MacInfo & { hash: keyof typeof HMAC_HASH }> = {
+  'hmac-sha2-256-etm@openssh.com': mac('hmac-sha2-256-etm@openssh.com', 'sha256', 32, true),
+  'hmac-sha2-512-etm@openssh.com': mac('hmac-sha2-512-etm@openssh.com', 'sha512', 64, true),
+  'hmac-sha2-256': mac('hmac-sha2-256', 'sha256', 32, false),
+  'hmac-sha2-512': mac('hmac-sha2-512', 'sha512', 64, false),
+  'hmac-sha1-etm@openssh.com': mac('hmac-sha1-etm@openssh.com', 'sha1', 20, true),
+  'hmac-sha1': mac('hmac-sha1', 'sha1', 20, false),
+};
+
+/** Before the first NEWKEYS: no encryption, no MAC (RFC 4253 §6). */
+export const NONE_SEALER: PacketSealer = { blockSize: 8, lengthInAlignment: true, tagLength: 0, seal: (_s, p) => p };
+export const NONE_OPENER: PacketOpener = {
+  headLength: 4,
+  blockSize: 8,
+  lengthInAlignment: true,
+  tagLength: 0,
+  readLength: (_s, head) => readU32(head, 0),
+  open: (_s, wire) => wire,
+};
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/** Constant-time comparison of MACs and tags. */
+export function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+// ── HMAC ───────────────────────────────────────────────────────────────────────────────────────────
+
+interface Mac {
+  tagLength: number;
+  /** HMAC(key, uint32 seq || data) */
+  compute(seq: number, data: Uint8Array): Uint8Array;
+}
+
+function createMac(info: MacInfo, key: Uint8Array): Mac {
+  const m = MACS[info.name]!;
+  const keyed = hmac.create(HMAC_HASH[m.hash], key);
+  const seqBytes = new Uint8Array(4);
+  return {
+    tagLength: m.tagLength,
+    compute(seq, data) {
+      seqBytes[0] = seq >>> 24;
+      seqBytes[1] = seq >>> 16;
+      seqBytes[2] = seq >>> 8;
+      seqBytes[3] = seq;
+      return keyed.clone().update(seqBytes).update(data).digest();
+    },
+  };
+}
+
+// ── chacha20-poly1305@openssh.com (OpenSSH PROTOCOL.chacha20poly1305) ──────────────────────────────
+
+function chachaNonce(seq: number): Uint8Array {
+  // The original ChaCha20 takes a 64-bit nonce; with a 96-bit (RFC 8439) nonce of 4 zero bytes followed
+  // by the sequence number as uint64 big-endian, and a block counter < 2^32, the keystream is the same.
+  const n = new Uint8Array(12);
+  n[8] = seq >>> 24;
+  n[9] = seq >>> 16;
+  n[10] = seq >>> 8;
+  n[11] = seq;
+  return n;
+}
+
+function chachaParts(key: Uint8Array) {
+  // K_2 (first 32 bytes) encrypts the packet, K_1 (last 32) the length.
+  const main = key.slice(0, 32);
+  const header = key.slice(32, 64);
+  const zeros = new Uint8Array(32);
+  const polyKey = (nonce: Uint8Array) => chacha20(main, nonce, zeros, new Uint8Array(32), 0);
+  return { main, header, polyKey };
+}
+
+function chachaSealer(key: Uint8Array): PacketSealer {
+  const { main, header, polyKey } = chachaParts(key);
+  return {
+    blockSize: 8,
+    lengthInAlignment: false,
+    tagLength: 16,
+    seal(seq, packet) {
+      const nonce = chachaNonce(seq);
+      const out = new Uint8Array(packet.length + 16);
+      chacha20(header, nonce, packet.subarray(0, 4), out.subarray(0, 4), 0);
+      chacha20(main, nonce, packet.subarray(4), out.subarray(4, packet.length), 1);
+      out.set(poly1305(out.subarray(0, packet.length), polyKey(nonce)), packet.length);
+      return out;
+    },
+  };
+}
+
+function chachaOpener(key: Uint8Array): PacketOpener {
+  const { main, header, polyKey } = chachaParts(key);
+  const len = new Uint8Array(4);
+  return {
+    headLength: 4,
+    blockSize: 8,
+    lengthInAlignment: false,
+    tagLength: 16,
+    readLength(seq, head) {
+      chacha20(header, chachaNonce(seq), head.subarray(0, 4), len, 0);
+      return readU32(len, 0);
+    },
+    open(seq, wire) {
+      const nonce = chachaNonce(seq);
+      const body = wire.length - 16;
+      const tag = poly1305(wire.subarray(0, body), polyKey(nonce));
+      if (!equalConstantTime(tag, wire.subarray(body))) return null;
+      const out = new Uint8Array(body);
+      chacha20(header, nonce, wire.subarray(0, 4), out.subarray(0, 4), 0);
+      chacha20(main, nonce, wire.subarray(4, body), out.subarray(4), 1);
+      return out;
+    },
+  };
+}
+
+// ── AES-GCM @openssh.com (RFC 5647, OpenSSH PROTOCOL §1.6) ─────────────────────────────────────────
+
+function gcmKey(keys: DirectionKeys): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', keys.encKey, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+}
+
+/** Returns the current nonce and increments the invocation counter (the IV's last 8 bytes). */
+function incrementIv(iv: Uint8Array): Uint8Array {
+  const current = iv.slice();
+  for (let i = 11; i >= 4; i--) {
+    iv[i] = (iv[i]! + 1) & 0xff;
+    if (iv[i] !== 0) break;
+  }
+  return current;
+}
+
+function gcmSealer(keys: DirectionKeys): PacketSealer {
+  const key = gcmKey(keys);
+  const iv = keys.iv.slice();
+  return {
+    blockSize: 16,
+    lengthInAlignment: false,
+    tagLength: 16,
+    async seal(_seq, packet) {
+      const nonce = incrementIv(iv);
+      const aad = packet.subarray(0, 4);
+      const ct = new Uint8Array(
+        await crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, await key, packet.subarray(4)),
+      );
+      const out = new Uint8Array(4 + ct.length);
+      out.set(aad);
+      out.set(ct, 4);
+      return out;
+    },
+  };
+}
+
+function gcmOpener(keys: DirectionKeys): PacketOpener {
+  const key = gcmKey(keys);
+  const iv = keys.iv.slice();
+  return {
+    headLength: 4,
+    blockSize: 16,
+    lengthInAlignment: false,
+    tagLength: 16,
+    readLength: (_seq, head) => readU32(head, 0),
+    async open(_seq, wire) {
+      const nonce = incrementIv(iv);
+      try {
+        const pt = await crypto.subtle.decrypt(
+          { name: 'AES-GCM', iv: nonce, additionalData: wire.subarray(0, 4), tagLength: 128 },
+          await key,
+          wire.subarray(4),
+        );
+        const out = new Uint8Array(4 + pt.byteLength);
+        out.set(wire.subarray(0, 4));
+        out.set(new Uint8Array(pt), 4);
+        return out;
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+// ── AES-CTR (RFC 4344) with HMAC, ETM or not ───────────────────────────────────────────────────────
+
+/** A CTR keystream position that persists across packets; Web Crypto is told the counter each call. */
+function ctrState(keys: DirectionKeys) {
+  const key = crypto.subtle.importKey('raw', keys.encKey, { name: 'AES-CTR' }, false, ['encrypt']);
+  let counter = 0n;
+  for (const b of keys.iv) counter = (counter << 8n) | BigInt(b);
+  const block = new Uint8Array(16);
+  const counterBlock = (c: bigint) => {
+    let v = c;
+    for (let i = 15; i >= 0; i--) {
+      block[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    return block.slice();
+  };
+  const MOD = 1n << 128n;
+  return {
+    /** XORs data with the keystream at the current position and advances it. */
+    async xor(data: Uint8Array): Promise<Uint8Array> {
+      const c = counterBlock(counter);
+      counter = (counter + BigInt(Math.ceil(data.length / 16))) % MOD;
+      return new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-CTR', counter: c, length: 128 }, await key, data));
+    },
+  };
+}
+
+function ctrSealer(keys: DirectionKeys): PacketSealer {
+  const ctr = ctrState(keys);
+  const m = createMac(keys.mac!, keys.macKey);
+  const etm = keys.mac!.etm;
+  return {
+    blockSize: 16,
+    lengthInAlignment: !etm,
+    tagLength: m.tagLength,
+    async seal(seq, packet) {
+      const out = new Uint8Array(packet.length + m.tagLength);
+      if (etm) {
+        out.set(packet.subarray(0, 4));
+        out.set(await ctr.xor(packet.subarray(4)), 4);
+        out.set(m.compute(seq, out.subarray(0, packet.length)), packet.length);
+      } else {
+        const tag = m.compute(seq, packet);
+        out.set(await ctr.xor(packet));
+        out.set(tag, packet.length);
+      }
+      return out;
+    },
+  };
+}
+
+function ctrOpener(keys: DirectionKeys): PacketOpener {
+  const ctr = ctrState(keys);
+  const m = createMac(keys.mac!, keys.macKey);
+  const etm = keys.mac!.etm;
+  let firstBlock: Uint8Array | null = null;
+  return {
+    headLength: etm ? 4 : 16,
+    blockSize: 16,
+    lengthInAlignment: !etm,
+    tagLength: m.tagLength,
+    async readLength(_seq, head) {
+      if (etm) return readU32(head, 0);
+      // The length is inside the first encrypted block: decrypt it now, keep it for open().
+      firstBlock = await ctr.xor(head.subarray(0, 16));
+      return readU32(firstBlock, 0);
+    },
+    async open(seq, wire) {
+      const body = wire.length - m.tagLength;
+      const tag = wire.subarray(body);
+      if (etm) {
+        if (!equalConstantTime(m.compute(seq, wire.subarray(0, body)), tag)) return null;
+        const out = new Uint8Array(body);
+        out.set(wire.subarray(0, 4));
+        out.set(await ctr.xor(wire.subarray(4, body)), 4);
+        return out;
+      }
+      const out = new Uint8Array(body);
+      out.set(firstBlock!);
+      firstBlock = null;
+      if (body > 16) out.set(await ctr.xor(wire.subarray(16, body)), 16);
+      return equalConstantTime(m.compute(seq, out), tag) ? out : null;
+    },
+  };
+}
+
+export function createSealer(keys: DirectionKeys): PacketSealer {
+  const name = keys.cipher.name;
+  if (name === 'chacha20-poly1305@openssh.com') return chachaSealer(keys.encKey);
+  if (name.endsWith('-gcm@openssh.com')) return gcmSealer(keys);
+  if (name.endsWith('-ctr')) return ctrSealer(keys);
+  throw new Error(`unknown cipher ${name}`);
+}
+
+export function createOpener(keys: DirectionKeys): PacketOpener {
+  const name = keys.cipher.name;
+  if (name === 'chacha20-poly1305@openssh.com') return chachaOpener(keys.encKey);
+  if (name.endsWith('-gcm@openssh.com')) return gcmOpener(keys);
+  if (name.endsWith('-ctr')) return ctrOpener(keys);
+  throw new Error(`unknown cipher ${name}`);
+}

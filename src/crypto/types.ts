@@ -1,0 +1,144 @@
+/**
+ * The narrow interfaces between the transport and the algorithms (ARCHITECTURE.md: algorithms are data).
+ * The transport only sees these; each wire name maps to one implementation in src/crypto/registry.ts.
+ */
+
+export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512';
+
+/** A synchronous hash function (noble is faster than Web Crypto below ~8 KiB, and kex hashes are small). */
+export interface Hash {
+  readonly name: HashName;
+  readonly outputLength: number;
+  digest(data: Uint8Array): Uint8Array;
+}
+
+// ── Key exchange ────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * A single-round key exchange (RFC 4253 §8 shape): the client sends its public value in message 30,
+ * the server answers with its own in message 31. Covers finite-field DH (values are mpints), ECDH and
+ * curve25519 (values are strings) and mlkem768x25519 (values are strings, K is a string).
+ *
+ * `publicValue` / `peerPublic` are the *contents* as they appear on the wire: for 'mpint' the mpint body
+ * (two's complement big-endian, no length prefix), for 'string' the string body.
+ * `K` is returned already encoded for the exchange hash and key derivation, length prefix included
+ * (mpint encoding for DH/ECDH, string encoding for the ML-KEM hybrid — SPECS.md trap).
+ * Invalid peer values throw SshError(KEY_EXCHANGE_FAILED, readable message).
+ */
+export interface KexMethod {
+  readonly name: string;
+  readonly hash: Hash;
+  /** How public values travel in messages 30/31 (and 32/33 for group exchange). */
+  readonly valueEncoding: 'mpint' | 'string';
+  /** Group exchange: the transport negotiates (p, g) first, then calls `group(p, g)` (RFC 4419). */
+  readonly groupExchange?: boolean;
+  server(): Promise<KexServerSide>;
+  client(): Promise<KexClientSide>;
+}
+
+export interface KexServerSide {
+  respond(peerPublic: Uint8Array): Promise<{ publicValue: Uint8Array; K: Uint8Array }>;
+}
+
+export interface KexClientSide {
+  readonly publicValue: Uint8Array;
+  finish(peerPublic: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A finite-field group for diffie-hellman-group-exchange (RFC 4419). */
+export interface DhGroup {
+  readonly p: bigint;
+  readonly g: bigint;
+  readonly bits: number;
+}
+
+// ── Host keys and signatures ──────────────────────────────────────────────────────────────────────
+
+/** A public key as SSH sees it (RFC 4253 §6.6). */
+export interface PublicKey {
+  /** Key type name: 'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ssh-rsa', ... */
+  readonly type: string;
+  /** The public key blob (string type || key data), as sent in KEXDH_REPLY K_S and in userauth. */
+  readonly blob: Uint8Array;
+  /** Signature algorithms this key type can verify/produce (rsa: rsa-sha2-512, rsa-sha2-256, ssh-rsa). */
+  readonly signatureAlgorithms: readonly string[];
+  /** Verifies a signature blob (string algorithm || string signature) over data; false on any mismatch. */
+  verify(signatureBlob: Uint8Array, data: Uint8Array, allowedAlgorithms?: readonly string[]): Promise<boolean>;
+}
+
+/** A private key that can sign: a host key, or a client's user key. */
+export interface PrivateKey {
+  readonly publicKey: PublicKey;
+  readonly comment: string;
+  /** Returns the signature blob (string algorithm || string signature) as SSH puts it on the wire. */
+  sign(algorithm: string, data: Uint8Array): Promise<Uint8Array>;
+}
+
+// ── Packet protection (cipher + MAC for one direction) ──────────────────────────────────────────────
+
+export interface CipherInfo {
+  readonly name: string;
+  readonly keyLength: number;
+  readonly ivLength: number;
+  readonly blockSize: number;
+  /** An AEAD cipher carries its own tag; the negotiated MAC is ignored (OpenSSH PROTOCOL §1.6). */
+  readonly aead: boolean;
+}
+
+export interface MacInfo {
+  readonly name: string;
+  readonly keyLength: number;
+  readonly tagLength: number;
+  /** encrypt-then-mac: the MAC covers seq || length || ciphertext; the length travels in the clear. */
+  readonly etm: boolean;
+}
+
+/** Keys for one direction, derived per RFC 4253 §7.2. */
+export interface DirectionKeys {
+  readonly cipher: CipherInfo;
+  readonly mac: MacInfo | null; // null for AEAD ciphers and for 'none'
+  readonly iv: Uint8Array;
+  readonly encKey: Uint8Array;
+  readonly macKey: Uint8Array;
+}
+
+/**
+ * Seals outgoing packets. Input is the plaintext packet `uint32 packet_length || byte padding_length ||
+ * payload || padding` (RFC 4253 §6) already padded by the transport to `blockSize`, aligning either the
+ * whole packet (`lengthInAlignment`) or everything after the length field (ETM / AEAD).
+ * Output is the bytes for the wire: encrypted packet plus tag/MAC.
+ */
+export interface PacketSealer {
+  readonly blockSize: number;
+  readonly lengthInAlignment: boolean;
+  readonly tagLength: number;
+  seal(seq: number, packet: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+/**
+ * Opens incoming packets in two steps: `readLength` sees the first `headLength` bytes and returns
+ * packet_length (may decrypt; an opener may keep state between the two calls for the same packet);
+ * `open` gets the whole wire packet (4 + packet_length + tagLength bytes) and returns the plaintext
+ * packet (same layout as the sealer's input), or null when the MAC/tag does not verify (compared in
+ * constant time). Callers bound packet_length before buffering the rest.
+ */
+export interface PacketOpener {
+  readonly headLength: number;
+  readonly blockSize: number;
+  readonly lengthInAlignment: boolean;
+  readonly tagLength: number;
+  readLength(seq: number, head: Uint8Array): number | Promise<number>;
+  open(seq: number, wire: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
+}
+
+// ── Compression ───────────────────────────────────────────────────────────────────────────────────
+
+/** zlib@openssh.com: one deflate stream per direction, each packet ended by a partial flush. */
+export interface Compressor {
+  compress(payload: Uint8Array): Uint8Array;
+}
+
+export interface Decompressor {
+  /** Throws SshError(COMPRESSION_ERROR) on corrupt input or when the output would exceed maxOutput. */
+  decompress(data: Uint8Array, maxOutput: number): Uint8Array;
+}
