@@ -1,0 +1,44 @@
+/** Two transports wired back to back in memory: the loopback harness and the conformance tests use it. */
+import { Transport, type TransportOptions } from '../transport/transport.ts';
+
+export interface LoopbackPair {
+  client: Transport;
+  server: Transport;
+  /** Bytes each side wrote, for inspection. */
+  wire: { c2s: Uint8Array[]; s2c: Uint8Array[] };
+}
+
+export type SideOptions = Omit<TransportOptions, 'onSend' | 'role'>;
+
+export function loopback(clientOpts: SideOptions, serverOpts: SideOptions): LoopbackPair {
+  const wire = { c2s: [] as Uint8Array[], s2c: [] as Uint8Array[] };
+  let client!: Transport;
+  let server!: Transport;
+  // Deliver on a microtask so neither side re-enters the other synchronously.
+  const deliver = (to: () => Transport, bytes: Uint8Array) => queueMicrotask(() => to().receive(bytes));
+  client = new Transport({
+    ...clientOpts,
+    role: 'client',
+    onSend: (b) => {
+      wire.c2s.push(b);
+      deliver(() => server, b);
+    },
+    onClose: (i) => {
+      clientOpts.onClose?.(i);
+      queueMicrotask(() => server.connectionLost());
+    },
+  });
+  server = new Transport({
+    ...serverOpts,
+    role: 'server',
+    onSend: (b) => {
+      wire.s2c.push(b);
+      deliver(() => client, b);
+    },
+    onClose: (i) => {
+      serverOpts.onClose?.(i);
+      queueMicrotask(() => client.connectionLost());
+    },
+  });
+  return { client, server, wire };
+}

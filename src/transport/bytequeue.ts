@@ -1,0 +1,57 @@
+/** A FIFO of byte chunks: input arrives in arbitrary pieces (WebSocket frames, TCP reads). */
+export class ByteQueue {
+  private chunks: Uint8Array[] = [];
+  private head = 0; // offset into chunks[0]
+  length = 0;
+
+  push(b: Uint8Array): void {
+    if (b.length === 0) return;
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+
+  /** The first n bytes, contiguous (copied only when they span chunks). Caller checks length first. */
+  peek(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    if (first.length - this.head >= n) return first.subarray(this.head, this.head + n);
+    const out = new Uint8Array(n);
+    let o = 0;
+    let i = 0;
+    let off = this.head;
+    while (o < n) {
+      const c = this.chunks[i++]!;
+      const take = Math.min(c.length - off, n - o);
+      out.set(c.subarray(off, off + take), o);
+      o += take;
+      off = 0;
+    }
+    return out;
+  }
+
+  /** Removes and returns the first n bytes. */
+  take(n: number): Uint8Array {
+    const out = this.peek(n);
+    this.skip(n);
+    return out;
+  }
+
+  skip(n: number): void {
+    this.length -= n;
+    while (n > 0) {
+      const c = this.chunks[0]!;
+      const avail = c.length - this.head;
+      if (avail > n) {
+        this.head += n;
+        return;
+      }
+      n -= avail;
+      this.chunks.shift();
+      this.head = 0;
+    }
+  }
+
+  /** Everything buffered, as one array (used for the version line scan). */
+  all(): Uint8Array {
+    return this.length ? this.peek(this.length) : new Uint8Array(0);
+  }
+}

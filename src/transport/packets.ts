@@ -1,0 +1,61 @@
+/** The binary packet protocol (RFC 4253 §6): padding and framing around a PacketSealer/Opener. */
+import type { PacketOpener, PacketSealer } from '../crypto/types.ts';
+import { DISCONNECT, SshError } from '../wire/messages.ts';
+
+const MIN_PADDING = 4;
+
+/** Random bytes for padding, drawn from a refilled pool (getRandomValues per packet is costly). */
+class RandomPool {
+  private pool = new Uint8Array(4096);
+  private pos = this.pool.length;
+  take(n: number): Uint8Array {
+    if (this.pos + n > this.pool.length) {
+      crypto.getRandomValues(this.pool);
+      this.pos = 0;
+    }
+    const out = this.pool.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+}
+const pool = new RandomPool();
+
+/** Builds the plaintext packet `uint32 length || byte padlen || payload || random padding`. */
+export function framePacket(payload: Uint8Array, sealer: PacketSealer): Uint8Array {
+  const bs = Math.max(sealer.blockSize, 8);
+  const aligned = sealer.lengthInAlignment ? 5 + payload.length : 1 + payload.length;
+  let padding = bs - (aligned % bs);
+  if (padding < MIN_PADDING) padding += bs;
+  const packetLength = 1 + payload.length + padding;
+  const out = new Uint8Array(4 + packetLength);
+  new DataView(out.buffer).setUint32(0, packetLength);
+  out[4] = padding;
+  out.set(payload, 5);
+  out.set(pool.take(padding), 5 + payload.length);
+  return out;
+}
+
+/**
+ * Checks the decrypted packet_length before the rest is buffered: bounded, block-aligned, big enough
+ * for a padding byte, 4 bytes of padding and a message number.
+ */
+export function checkPacketLength(len: number, opener: PacketOpener, maxPacket: number): void {
+  if (len > maxPacket)
+    throw new SshError(DISCONNECT.PROTOCOL_ERROR, `packet of ${len} bytes exceeds the limit of ${maxPacket} bytes`);
+  if (len < 1 + MIN_PADDING + 1) throw new SshError(DISCONNECT.PROTOCOL_ERROR, `packet length ${len} is too small`);
+  const bs = Math.max(opener.blockSize, 8);
+  const aligned = opener.lengthInAlignment ? len + 4 : len;
+  if (aligned % bs !== 0)
+    throw new SshError(DISCONNECT.PROTOCOL_ERROR, `packet length ${len} is not a multiple of the block size ${bs}`);
+}
+
+/** The payload of an opened packet, with the padding checked. */
+export function unframePacket(packet: Uint8Array): Uint8Array {
+  const len = packet.length - 4;
+  const padding = packet[4]!;
+  if (padding < MIN_PADDING || padding > len - 2)
+    throw new SshError(DISCONNECT.PROTOCOL_ERROR, `invalid padding length ${padding}`);
+  return packet.subarray(5, 4 + len - padding);
+}
+
+export { pool as randomPool };

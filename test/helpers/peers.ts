@@ -1,0 +1,164 @@
+// Real peers (OpenSSH, Dropbear, PuTTY, paramiko, AsyncSSH) against an in-process edgessh server.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { AddressInfo, Server } from 'node:net';
+import { createServer, type ServerOptions } from '../../src/server.ts';
+import { listenTcp } from '../../src/io/node-net.ts';
+import { parsePrivateKey } from '../../src/crypto/keys/index.ts';
+import type { CloseInfo, Transport, TransportEvent } from '../../src/transport/transport.ts';
+import { makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
+import { MemoryStorage } from '../../src/apps/storage.ts';
+
+export const SSH9 = '/usr/bin/ssh';
+export const SSH10 = resolve('.peers/openssh10/usr/bin/ssh');
+
+/** In CI every peer must be present; on a developer machine a missing one skips its tests. */
+export function havePeer(path: string): boolean {
+  const ok = existsSync(path);
+  if (!ok && process.env.CI) throw new Error(`${path} is missing: run scripts/install-peers.sh`);
+  return ok;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: Uint8Array | string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    p.on('error', reject);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolvePromise({ code, stdout: Buffer.concat(out), stderr: err });
+    });
+    p.stdin.on('error', () => {});
+    if (opts.input !== undefined) p.stdin.end(opts.input);
+    else p.stdin.end();
+  });
+}
+
+export interface Fixture {
+  dir: string;
+  /** Host key files by type, made by ssh-keygen (so loading them tests our parser too). */
+  hostKeyFiles: Record<'ed25519' | 'ecdsa256' | 'ecdsa384' | 'ecdsa521' | 'rsa', string>;
+  userKey: string;
+  userKeyRsa: string;
+  userKeyEcdsa: string;
+  wrongKey: string;
+  password: string;
+  knownHosts: string;
+}
+
+export function makeFixture(): Fixture {
+  const dir = mkdtempSync(join(tmpdir(), 'edgessh-'));
+  const gen = (name: string, ...args: string[]) => {
+    const f = join(dir, name);
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-C', name, '-f', f, ...args]);
+    return f;
+  };
+  const fx: Fixture = {
+    dir,
+    hostKeyFiles: {
+      ed25519: gen('host_ed25519', '-t', 'ed25519'),
+      ecdsa256: gen('host_ecdsa256', '-t', 'ecdsa', '-b', '256'),
+      ecdsa384: gen('host_ecdsa384', '-t', 'ecdsa', '-b', '384'),
+      ecdsa521: gen('host_ecdsa521', '-t', 'ecdsa', '-b', '521'),
+      rsa: gen('host_rsa', '-t', 'rsa', '-b', '3072'),
+    },
+    userKey: gen('user_ed25519', '-t', 'ed25519'),
+    userKeyRsa: gen('user_rsa', '-t', 'rsa', '-b', '2048'),
+    userKeyEcdsa: gen('user_ecdsa', '-t', 'ecdsa', '-b', '256'),
+    wrongKey: gen('wrong_ed25519', '-t', 'ed25519'),
+    password: 'correct horse battery staple',
+    knownHosts: join(dir, 'known_hosts'),
+  };
+  writeFileSync(
+    join(dir, 'authorized_keys'),
+    [fx.userKey, fx.userKeyRsa, fx.userKeyEcdsa].map((k) => readFileSync(k + '.pub', 'utf8')).join(''),
+  );
+  const pubs = Object.values(fx.hostKeyFiles).map((f) => readFileSync(f + '.pub', 'utf8').split(' ').slice(0, 2).join(' '));
+  writeFileSync(fx.knownHosts, pubs.map((p) => `edgessh-test ${p}\n`).join(''));
+  return fx;
+}
+
+export interface ConnRecord {
+  transport: Transport;
+  events: TransportEvent[];
+  closed: CloseInfo | null;
+}
+
+export interface RunningServer {
+  port: number;
+  tcp: Server;
+  conns: ConnRecord[];
+  log: string[];
+  close(): Promise<void>;
+}
+
+export async function startServer(fx: Fixture, over: Partial<ServerOptions> = {}, keyTypes?: (keyof Fixture['hostKeyFiles'])[]): Promise<RunningServer> {
+  const files = (keyTypes ?? (Object.keys(fx.hostKeyFiles) as (keyof Fixture['hostKeyFiles'])[])).map((t) => fx.hostKeyFiles[t]);
+  const hostKeys = (await Promise.all(files.map((f) => parsePrivateKey(readFileSync(f, 'utf8'))))).flat();
+  const policy = makeDemoPolicy({ authorizedKeys: readFileSync(join(fx.dir, 'authorized_keys'), 'utf8'), password: fx.password });
+  const storage = new MemoryStorage();
+  const log: string[] = [];
+  const conns: ConnRecord[] = [];
+  const server = createServer({
+    hostKeys,
+    authenticate: policy.authenticate,
+    authMethods: policy.methods,
+    onSession: (s) => runDemoSession(s, { storage, startedAt: Date.now(), policy }),
+    loginGraceTimeMs: 30_000,
+    log: (l) => log.push(l),
+    ...over,
+  });
+  const origAccept = server.accept.bind(server);
+  server.accept = (sink, info = {}) => {
+    const rec: ConnRecord = { transport: undefined as unknown as Transport, events: [], closed: null };
+    conns.push(rec);
+    rec.transport = origAccept(sink, {
+      ...info,
+      onEvent: (e) => rec.events.push(e),
+      onClose: (c) => (rec.closed = c),
+    });
+    return rec.transport;
+  };
+  const tcp = await listenTcp(server, '127.0.0.1', 0);
+  const port = (tcp.address() as AddressInfo).port;
+  return {
+    port,
+    tcp,
+    conns,
+    log,
+    close: () => new Promise((r) => tcp.close(() => r())),
+  };
+}
+
+/** OpenSSH client arguments that reach the server through a pipe, as a ProxyCommand does. */
+export function sshArgs(fx: Fixture, port: number, extra: string[] = [], key = fx.userKey): string[] {
+  return [
+    '-F', 'none',
+    '-o', `ProxyCommand=socat - TCP:127.0.0.1:${port}`,
+    '-o', `UserKnownHostsFile=${fx.knownHosts}`,
+    '-o', 'HostKeyAlias=edgessh-test',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'BatchMode=yes',
+    '-o', 'ConnectTimeout=20',
+    '-i', key,
+    ...extra,
+    'tester@edgessh-test',
+  ];
+}

@@ -1,0 +1,120 @@
+// The transport against real OpenSSH clients: every kex × host key, every cipher × MAC, rekeys.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SSH10, SSH9, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer } from '../helpers/peers.ts';
+
+const KEX_92 = [
+  'curve25519-sha256',
+  'curve25519-sha256@libssh.org',
+  'ecdh-sha2-nistp256',
+  'ecdh-sha2-nistp384',
+  'ecdh-sha2-nistp521',
+  'diffie-hellman-group-exchange-sha256',
+  'diffie-hellman-group16-sha512',
+  'diffie-hellman-group18-sha512',
+  'diffie-hellman-group14-sha256',
+];
+const HOST_KEYS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+];
+const CIPHERS = [
+  'chacha20-poly1305@openssh.com',
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'aes128-ctr',
+  'aes192-ctr',
+  'aes256-ctr',
+];
+const MACS = ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'];
+
+let fx: Fixture;
+let srv: RunningServer;
+
+beforeAll(async () => {
+  fx = makeFixture();
+  srv = await startServer(fx);
+});
+afterAll(() => srv?.close());
+
+/** Connects, authenticates with a key and runs `true`; returns what the server saw. */
+async function connect(ssh: string, opts: string[]) {
+  const before = srv.conns.length;
+  const r = await run(ssh, sshArgs(fx, srv.port, opts.concat(['-o', 'LogLevel=ERROR'])).concat(['true']));
+  const conn = srv.conns[before];
+  return { r, conn };
+}
+
+describe.skipIf(!havePeer(SSH9))('OpenSSH 9.2', () => {
+  for (const kex of KEX_92) {
+    for (const hk of HOST_KEYS) {
+      it(`kex ${kex} × host key ${hk}`, async () => {
+        const { r, conn } = await connect(SSH9, ['-o', `KexAlgorithms=${kex}`, '-o', `HostKeyAlgorithms=${hk}`]);
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        expect(conn!.transport.negotiated).toMatchObject({ kex, hostKey: hk });
+        expect(conn!.events.some((e) => e.type === 'service' && e.name === 'ssh-userauth')).toBe(true);
+        expect(conn!.transport.strictKex).toBe(true);
+      });
+    }
+  }
+
+  for (const cipher of CIPHERS) {
+    for (const mac of cipher.includes('ctr') ? MACS : [null]) {
+      it(`cipher ${cipher}${mac ? ` × MAC ${mac}` : ''}`, async () => {
+        const { r, conn } = await connect(SSH9, ['-c', cipher, ...(mac ? ['-m', mac] : [])]);
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        expect(conn!.transport.negotiated).toMatchObject({ cipherC2S: cipher, cipherS2C: cipher, macC2S: mac, macS2C: mac });
+      });
+    }
+  }
+
+  it('compression (zlib@openssh.com) after authentication', async () => {
+    const { r, conn } = await connect(SSH9, ['-C']);
+    expect(r.code).toBe(0);
+    expect(conn!.transport.negotiated!.compressionC2S).toBe('zlib@openssh.com');
+  });
+
+  it('rekeys repeatedly with RekeyLimit', async () => {
+    const before = srv.conns.length;
+    const data = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+    const r = await run(SSH9, sshArgs(fx, srv.port, ['-o', 'RekeyLimit=256K', '-o', 'LogLevel=ERROR']).concat(['wc -c']), { input: data });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString().trim()).toBe(String(data.length));
+    expect(srv.conns[before]!.transport.kexCount).toBeGreaterThan(8);
+  });
+
+  it('refuses a legacy-only client (ssh-rsa sha1 host key) with a readable reason', async () => {
+    const r = await run(SSH9, sshArgs(fx, srv.port, ['-o', 'HostKeyAlgorithms=ssh-rsa']).concat(['true']));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no matching host key type found/);
+  });
+});
+
+describe.skipIf(!havePeer(SSH10))('OpenSSH 10', () => {
+  it('mlkem768x25519-sha256 (post-quantum hybrid)', async () => {
+    const { r, conn } = await connect(SSH10, ['-o', 'KexAlgorithms=mlkem768x25519-sha256']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(conn!.transport.negotiated!.kex).toBe('mlkem768x25519-sha256');
+  });
+
+  it('chooses mlkem768x25519-sha256 by default', async () => {
+    const { r, conn } = await connect(SSH10, []);
+    expect(r.code).toBe(0);
+    expect(conn!.transport.negotiated!.kex).toBe('mlkem768x25519-sha256');
+  });
+
+  it('rekeys with mlkem768x25519-sha256', async () => {
+    const before = srv.conns.length;
+    const r = await run(SSH10, sshArgs(fx, srv.port, ['-o', 'RekeyLimit=128K', '-o', 'LogLevel=ERROR']).concat(['wc -c']), {
+      input: new Uint8Array(1024 * 1024),
+    });
+    expect(r.stdout.toString().trim()).toBe(String(1024 * 1024));
+    expect(srv.conns[before]!.transport.kexCount).toBeGreaterThan(4);
+  });
+});
