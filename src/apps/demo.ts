@@ -1,0 +1,100 @@
+/**
+ * The demo application that `edgessh serve` and the Worker run: a login policy (authorized_keys and an
+ * opt-in password) and the demo shell on each session.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { Authenticate } from '../auth/server.ts';
+import {
+  findAuthorizedKey,
+  parseAuthorizedKeys,
+  ptyAllowed,
+  type AuthorizedKeyOptions,
+} from '../auth/authorized-keys.ts';
+import type { Session } from '../connection/session.ts';
+import type { Transport } from '../transport/transport.ts';
+import { runExec, runShell } from './shell.ts';
+import type { FileStorage } from './storage.ts';
+
+export interface DemoPolicyOptions {
+  /** authorized_keys text; every user may log in with these keys. */
+  authorizedKeys?: string;
+  /** Opt-in password, for password and keyboard-interactive logins (any user name). */
+  password?: string;
+  log?: (line: string) => void;
+}
+
+export interface DemoPolicy {
+  authenticate: Authenticate;
+  methods: string[];
+  /** The authorized_keys options of the key a connection logged in with. */
+  keyOptions(transport: Transport | null): AuthorizedKeyOptions | undefined;
+}
+
+/** Compares secrets in constant time (hashing first hides the length). */
+export function secretEquals(a: string, b: string): boolean {
+  const enc = new TextEncoder();
+  const x = sha256(enc.encode(a));
+  const y = sha256(enc.encode(b));
+  let d = 0;
+  for (let i = 0; i < x.length; i++) d |= x[i]! ^ y[i]!;
+  return d === 0;
+}
+
+export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
+  const keys = parseAuthorizedKeys(o.authorizedKeys ?? '', (line, why) =>
+    o.log?.(`authorized_keys line ${line} skipped: ${why}`),
+  );
+  const options = new WeakMap<Transport, AuthorizedKeyOptions>();
+  const methods = ['publickey'];
+  if (o.password) methods.push('password', 'keyboard-interactive');
+  const authenticate: Authenticate = async (req, ctx) => {
+    switch (req.method) {
+      case 'publickey': {
+        const entry = findAuthorizedKey(keys, req.key);
+        if (!entry) return false;
+        if (req.signed) options.set(ctx.transport, entry.options);
+        return true;
+      }
+      case 'password':
+        return !!o.password && secretEquals(req.password, o.password);
+      case 'keyboard-interactive': {
+        if (!o.password) return false;
+        const [answer] = await req.prompt([{ prompt: 'Password: ', echo: false }]);
+        return secretEquals(answer ?? '', o.password);
+      }
+      default:
+        return false;
+    }
+  };
+  return { authenticate, methods, keyOptions: (t) => (t ? options.get(t) : undefined) };
+}
+
+export interface DemoContext {
+  storage: FileStorage;
+  startedAt: number;
+  policy?: DemoPolicy;
+}
+
+/** Runs the demo shell on a session: exec → one command; shell → interactive (or a script without a pty). */
+export async function runDemoSession(session: Session, demo: DemoContext): Promise<number> {
+  const keyOpts = demo.policy?.keyOptions(session.transport);
+  const pty = session.pty && (!keyOpts || ptyAllowed(keyOpts)) ? session.pty : null;
+  const ctx = {
+    user: session.user,
+    env: session.env,
+    pty: pty ? { term: pty.term, cols: pty.cols, rows: pty.rows } : null,
+    storage: demo.storage,
+    startedAt: demo.startedAt,
+    stdin: session.stdin,
+    stdout: session.stdout,
+    stderr: session.stderr,
+    onResize: (l: (cols: number, rows: number) => void) => session.onResize(l),
+    signal: session.signal,
+  };
+  // authorized_keys command= replaces whatever the client asked for (sshd(8)).
+  const forced = keyOpts?.command;
+  if (forced !== undefined) return runExec(forced, ctx);
+  if (session.kind === 'exec') return runExec(session.command ?? '', ctx);
+  if (session.kind === 'shell') return runShell(ctx);
+  return 1;
+}

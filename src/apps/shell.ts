@@ -1,0 +1,607 @@
+/**
+ * The demo shell: a handful of commands for `exec`, and an interactive shell with line editing and
+ * history on a pty. Plain data in, WHATWG streams for stdio, so it runs in a Worker, a page or Node.
+ * Everything streams with backpressure: `head -c 1G /dev/zero` never holds more than a chunk.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { FileStorage } from './storage.ts';
+import { validFileName } from './storage.ts';
+
+export interface ShellContext {
+  user: string;
+  env: Record<string, string>;
+  pty: { term: string; cols: number; rows: number } | null;
+  storage: FileStorage;
+  startedAt: number;
+  now?: () => number;
+  stdin: ReadableStream<Uint8Array>;
+  stdout: WritableStream<Uint8Array>;
+  stderr: WritableStream<Uint8Array>;
+  onResize?: (listener: (cols: number, rows: number) => void) => void;
+  signal?: AbortSignal;
+  /** Called with the line editor's state after each input chunk (for hibernation). */
+  onState?: (state: ShellState) => void;
+}
+
+export interface ShellState {
+  line: string;
+  cursor: number;
+  history: string[];
+  historyIndex: number;
+  lastStatus: number;
+}
+
+const MAX_FILE = 16 * 1024 * 1024;
+const MAX_HISTORY = 100;
+const CHUNK = 32 * 1024;
+const enc = new TextEncoder();
+
+const HELP = `edgessh demo shell. Commands:
+  help, echo ARGS, whoami, date, uptime, env, clear, true, false, exit [N]
+  ls, cat [NAME...], cat > NAME, rm NAME          files kept per user
+  wc -c, sha256sum, cat > /dev/null               read standard input
+  head -c N /dev/zero                             N zero bytes
+`;
+
+class Interrupted extends Error {}
+
+/** Raw input with pushback; one pending read shared between the shell and an interrupt watcher. */
+class Input {
+  private reader: ReadableStreamDefaultReader<Uint8Array>;
+  private buf: Uint8Array[] = [];
+  private pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+  eof = false;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.reader = stream.getReader();
+  }
+  raw(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    this.pending ??= this.reader.read().catch(() => ({ done: true, value: undefined }) as ReadableStreamReadResult<Uint8Array>);
+    return this.pending;
+  }
+  async read(): Promise<Uint8Array | null> {
+    const b = this.buf.shift();
+    if (b) return b;
+    if (this.eof) return null;
+    const r = await this.raw();
+    this.pending = null;
+    if (r.done) {
+      this.eof = true;
+      return null;
+    }
+    return r.value;
+  }
+  unread(b: Uint8Array): void {
+    if (b.length) this.buf.unshift(b);
+  }
+  typeahead(b: Uint8Array): void {
+    this.buf.push(b);
+  }
+  consumedRaw(): void {
+    this.pending = null;
+  }
+  release(): void {
+    try {
+      this.reader.releaseLock();
+    } catch {
+      // a read is pending; the stream goes away with the channel
+    }
+  }
+}
+
+/** stdout/stderr with a terminal's LF → CR LF when there is a pty. */
+class Output {
+  private w: WritableStreamDefaultWriter<Uint8Array>;
+  constructor(stream: WritableStream<Uint8Array>, private readonly crlf: boolean) {
+    this.w = stream.getWriter();
+  }
+  async write(data: Uint8Array | string): Promise<void> {
+    let b = typeof data === 'string' ? enc.encode(data) : data;
+    if (this.crlf && b.includes(0x0a)) b = toCrlf(b);
+    if (b.length) await this.w.write(b);
+  }
+  release(): void {
+    this.w.releaseLock();
+  }
+}
+
+function toCrlf(b: Uint8Array): Uint8Array {
+  let n = 0;
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x0a && (i === 0 || b[i - 1] !== 0x0d)) n++;
+  const out = new Uint8Array(b.length + n);
+  let o = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] === 0x0a && (i === 0 || b[i - 1] !== 0x0d)) out[o++] = 0x0d;
+    out[o++] = b[i]!;
+  }
+  return out;
+}
+
+/** Words with single and double quotes; an unquoted `>` is its own word. */
+export function tokenize(line: string): string[] | null {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  let quote: string | null = null;
+  for (const c of line) {
+    if (quote) {
+      if (c === quote) quote = null;
+      else cur += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (c === ' ' || c === '\t') {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else if (c === '>') {
+      if (inWord) words.push(cur);
+      words.push('>');
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (quote) return null;
+  if (inWord) words.push(cur);
+  return words;
+}
+
+interface Io {
+  ctx: ShellContext;
+  input: Input;
+  /** Reads standard input for a command: raw bytes, or cooked lines typed at a terminal. */
+  stdin: () => Promise<Uint8Array | null>;
+  out: Output;
+  err: Output;
+  interrupt: AbortSignal;
+}
+
+function checkAbort(io: Io): void {
+  if (io.interrupt.aborted) throw new Interrupted();
+  if (io.ctx.signal?.aborted) throw io.ctx.signal.reason ?? new Error('closed');
+}
+
+async function drain(io: Io, each: (b: Uint8Array) => void | Promise<void>): Promise<void> {
+  for (;;) {
+    checkAbort(io);
+    const b = await io.stdin();
+    if (!b) return;
+    await each(b);
+  }
+}
+
+/** Runs one command line; returns its exit status, or { exit } for the `exit` builtin. */
+async function execute(line: string, io: Io, state: { exitRequested: number | null }): Promise<number> {
+  const words = tokenize(line);
+  if (!words) {
+    await io.err.write('edgessh: unterminated quote\n');
+    return 2;
+  }
+  if (!words.length) return 0;
+  const [cmd, ...args] = words as [string, ...string[]];
+  const { ctx } = io;
+  const now = ctx.now?.() ?? Date.now();
+  switch (cmd) {
+    case 'help':
+      await io.out.write(HELP);
+      return 0;
+    case 'echo':
+      await io.out.write(args.join(' ') + '\n');
+      return 0;
+    case 'whoami':
+      await io.out.write(ctx.user + '\n');
+      return 0;
+    case 'date':
+      await io.out.write(new Date(now).toUTCString() + '\n');
+      return 0;
+    case 'uptime': {
+      const s = Math.max(0, Math.floor((now - ctx.startedAt) / 1000));
+      await io.out.write(`up ${Math.floor(s / 86400)} days, ${String(Math.floor(s / 3600) % 24).padStart(2, '0')}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}\n`);
+      return 0;
+    }
+    case 'env': {
+      const env: Record<string, string> = { USER: ctx.user, HOME: `/home/${ctx.user}`, SHELL: '/bin/edgessh', ...(ctx.pty ? { TERM: ctx.pty.term } : {}), ...ctx.env };
+      await io.out.write(Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(''));
+      return 0;
+    }
+    case 'clear':
+      await io.out.write('\x1b[H\x1b[2J');
+      return 0;
+    case 'true':
+      return 0;
+    case 'false':
+      return 1;
+    case 'exit': {
+      const n = args[0] === undefined ? 0 : Number(args[0]);
+      if (!Number.isInteger(n)) {
+        await io.err.write(`edgessh: exit: ${args[0]}: numeric argument required\n`);
+        state.exitRequested = 2;
+        return 2;
+      }
+      state.exitRequested = ((n % 256) + 256) % 256;
+      return state.exitRequested;
+    }
+    case 'ls': {
+      const files = await ctx.storage.list(ctx.user);
+      if (files.length) await io.out.write(files.join('\n') + '\n');
+      return 0;
+    }
+    case 'rm': {
+      if (!args.length) {
+        await io.err.write('rm: missing operand\n');
+        return 1;
+      }
+      let status = 0;
+      for (const name of args) {
+        if (!(await ctx.storage.remove(ctx.user, name))) {
+          await io.err.write(`rm: cannot remove '${name}': No such file or directory\n`);
+          status = 1;
+        }
+      }
+      return status;
+    }
+    case 'cat': {
+      if (args[0] === '>') {
+        const name = args[1];
+        if (!name || args.length > 2) {
+          await io.err.write('edgessh: usage: cat > NAME\n');
+          return 2;
+        }
+        if (name === '/dev/null') {
+          await drain(io, () => {});
+          return 0;
+        }
+        if (!validFileName(name)) {
+          await io.err.write(`cat: ${name}: Invalid file name\n`);
+          await drain(io, () => {});
+          return 1;
+        }
+        const parts: Uint8Array[] = [];
+        let size = 0;
+        let tooBig = false;
+        await drain(io, (b) => {
+          size += b.length;
+          if (size > MAX_FILE) tooBig = true;
+          else parts.push(b.slice());
+        });
+        if (tooBig) {
+          await io.err.write(`cat: ${name}: File too large\n`);
+          return 1;
+        }
+        const data = new Uint8Array(size);
+        let o = 0;
+        for (const p of parts) (data.set(p, o), (o += p.length));
+        await ctx.storage.write(ctx.user, name, data);
+        return 0;
+      }
+      if (!args.length) {
+        await drain(io, (b) => io.out.write(b));
+        return 0;
+      }
+      let status = 0;
+      for (const name of args) {
+        const data = validFileName(name) ? await ctx.storage.read(ctx.user, name) : null;
+        if (!data) {
+          await io.err.write(`cat: ${name}: No such file or directory\n`);
+          status = 1;
+          continue;
+        }
+        for (let i = 0; i < data.length; i += CHUNK) {
+          checkAbort(io);
+          await io.out.write(data.subarray(i, i + CHUNK));
+        }
+      }
+      return status;
+    }
+    case 'wc': {
+      if (args.length !== 1 || args[0] !== '-c') {
+        await io.err.write('wc: only `wc -c` reading standard input is supported\n');
+        return 1;
+      }
+      let n = 0;
+      await drain(io, (b) => void (n += b.length));
+      await io.out.write(`${n}\n`);
+      return 0;
+    }
+    case 'sha256sum': {
+      if (args.length) {
+        await io.err.write('sha256sum: only standard input is supported\n');
+        return 1;
+      }
+      const h = sha256.create();
+      await drain(io, (b) => void h.update(b));
+      await io.out.write(`${Array.from(h.digest(), (x) => x.toString(16).padStart(2, '0')).join('')}  -\n`);
+      return 0;
+    }
+    case 'head': {
+      const n = Number(args[1]);
+      if (args.length !== 3 || args[0] !== '-c' || args[2] !== '/dev/zero' || !Number.isSafeInteger(n) || n < 0) {
+        await io.err.write('head: only `head -c N /dev/zero` is supported\n');
+        return 1;
+      }
+      const zeros = new Uint8Array(CHUNK);
+      for (let left = n; left > 0; left -= CHUNK) {
+        checkAbort(io);
+        await io.out.write(left >= CHUNK ? zeros : zeros.subarray(0, left));
+      }
+      return 0;
+    }
+    default:
+      await io.err.write(`edgessh: ${cmd}: command not found\n`);
+      return 127;
+  }
+}
+
+function makeIo(ctx: ShellContext, input: Input, stdin: () => Promise<Uint8Array | null>, interrupt: AbortSignal): Io {
+  const crlf = !!ctx.pty;
+  return { ctx, input, stdin, out: new Output(ctx.stdout, crlf), err: new Output(ctx.stderr, crlf), interrupt };
+}
+
+/** Runs one command (an `exec` request); resolves to its exit status. */
+export async function runExec(command: string, ctx: ShellContext): Promise<number> {
+  const input = new Input(ctx.stdin);
+  const io = makeIo(ctx, input, () => input.read(), new AbortController().signal);
+  try {
+    return await execute(command, io, { exitRequested: null });
+  } finally {
+    io.out.release();
+    io.err.release();
+    input.release();
+  }
+}
+
+/** The interactive shell (with a pty), or a script read line by line from stdin (without one). */
+export async function runShell(ctx: ShellContext, initial?: ShellState): Promise<number> {
+  const input = new Input(ctx.stdin);
+  const state: ShellState = initial ? { ...initial, history: [...initial.history] } : { line: '', cursor: 0, history: [], historyIndex: 0, lastStatus: 0 };
+  const flags = { exitRequested: null as number | null };
+  try {
+    if (!ctx.pty) return await scriptMode(ctx, input, state, flags);
+    return await interactive(ctx, input, state, flags);
+  } finally {
+    input.release();
+  }
+}
+
+async function scriptMode(ctx: ShellContext, input: Input, state: ShellState, flags: { exitRequested: number | null }): Promise<number> {
+  let pending = '';
+  const dec = new TextDecoder();
+  const io = makeIo(ctx, input, () => input.read(), new AbortController().signal);
+  try {
+    for (;;) {
+      const nl = pending.indexOf('\n');
+      if (nl < 0) {
+        const b = await input.read();
+        if (!b) {
+          if (pending.trim()) state.lastStatus = await execute(pending, io, flags);
+          return flags.exitRequested ?? state.lastStatus;
+        }
+        pending += dec.decode(b, { stream: true });
+        continue;
+      }
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      state.lastStatus = await execute(line, io, flags);
+      if (flags.exitRequested !== null) return flags.exitRequested;
+    }
+  } finally {
+    io.out.release();
+    io.err.release();
+  }
+}
+
+async function interactive(ctx: ShellContext, input: Input, state: ShellState, flags: { exitRequested: number | null }): Promise<number> {
+  const out = new Output(ctx.stdout, true);
+  const prompt = () => `${ctx.user}@edgessh:~$ `;
+  const dec = new TextDecoder();
+  let esc = '';
+  let lastWasCr = false;
+  const redraw = async () => {
+    const back = state.line.length - state.cursor;
+    await out.write(`\r${prompt()}${state.line}\x1b[K${back ? `\x1b[${back}D` : ''}`);
+  };
+  try {
+    if (!initialBannerShown(state)) await out.write(`Welcome to edgessh, ${ctx.user}. Type 'help' for commands.\n`);
+    await out.write(prompt() + state.line);
+    if (state.cursor < state.line.length) await out.write(`\x1b[${state.line.length - state.cursor}D`);
+    for (;;) {
+      const b = await input.read();
+      if (!b) return state.lastStatus;
+      const text = dec.decode(b, { stream: true });
+      const chars = [...text];
+      for (let i = 0; i < chars.length; i++) {
+        const c = chars[i]!;
+        if (esc) {
+          esc += c;
+          if (esc.length === 2 && c !== '[' && c !== 'O') esc = '';
+          else if (esc.length >= 3 && /[A-Za-z~]/.test(c)) {
+            const seq = esc;
+            esc = '';
+            const key = seq[seq.length - 1];
+            if (key === 'A' || key === 'B') {
+              if (!state.history.length) continue;
+              state.historyIndex = Math.max(0, Math.min(state.history.length, state.historyIndex + (key === 'A' ? -1 : 1)));
+              state.line = state.history[state.historyIndex] ?? '';
+              state.cursor = state.line.length;
+            } else if (key === 'C') state.cursor = Math.min(state.line.length, state.cursor + 1);
+            else if (key === 'D') state.cursor = Math.max(0, state.cursor - 1);
+            else if (key === 'H') state.cursor = 0;
+            else if (key === 'F') state.cursor = state.line.length;
+            else if (seq === '\x1b[3~' && state.cursor < state.line.length) state.line = state.line.slice(0, state.cursor) + state.line.slice(state.cursor + 1);
+            await redraw();
+          }
+          continue;
+        }
+        const wasCr = lastWasCr;
+        lastWasCr = c === '\r';
+        if (c === '\n' && wasCr) continue; // CR LF from some clients is one Enter
+        if (c === '\r' || c === '\n') {
+          await out.write('\n');
+          const line = state.line;
+          state.line = '';
+          state.cursor = 0;
+          if (line.trim()) {
+            if (state.history[state.history.length - 1] !== line) state.history.push(line);
+            if (state.history.length > MAX_HISTORY) state.history.shift();
+          }
+          state.historyIndex = state.history.length;
+          // Bytes typed after Enter belong to the command (or the next prompt).
+          const rest = chars.slice(i + 1).join('');
+          if (rest) input.unread(enc.encode(rest));
+          state.lastStatus = await runInteractive(line, ctx, input, flags);
+          if (flags.exitRequested !== null) return flags.exitRequested;
+          await out.write(prompt());
+          ctx.onState?.({ ...state, history: [...state.history] });
+          break; // re-read: the rest of this chunk was handed back to the input
+        }
+        switch (c) {
+          case '\x1b':
+            esc = c;
+            break;
+          case '\x7f':
+          case '\b':
+            if (state.cursor > 0) {
+              state.line = state.line.slice(0, state.cursor - 1) + state.line.slice(state.cursor);
+              state.cursor--;
+              await redraw();
+            }
+            break;
+          case '\x03':
+            await out.write('^C\n' + prompt());
+            state.line = '';
+            state.cursor = 0;
+            state.historyIndex = state.history.length;
+            break;
+          case '\x04':
+            if (!state.line) {
+              await out.write('logout\n');
+              return 0;
+            }
+            if (state.cursor < state.line.length) {
+              state.line = state.line.slice(0, state.cursor) + state.line.slice(state.cursor + 1);
+              await redraw();
+            }
+            break;
+          case '\x01':
+            state.cursor = 0;
+            await redraw();
+            break;
+          case '\x05':
+            state.cursor = state.line.length;
+            await redraw();
+            break;
+          case '\x15':
+            state.line = state.line.slice(state.cursor);
+            state.cursor = 0;
+            await redraw();
+            break;
+          case '\x0c':
+            await out.write('\x1b[H\x1b[2J');
+            await redraw();
+            break;
+          default:
+            if (c >= ' ') {
+              state.line = state.line.slice(0, state.cursor) + c + state.line.slice(state.cursor);
+              state.cursor++;
+              if (state.cursor === state.line.length) await out.write(c);
+              else await redraw();
+            }
+        }
+      }
+      ctx.onState?.({ ...state, history: [...state.history] });
+    }
+  } finally {
+    out.release();
+  }
+}
+
+function initialBannerShown(state: ShellState): boolean {
+  return state.history.length > 0 || state.line.length > 0;
+}
+
+/** Runs a command typed at the terminal: its stdin is cooked (echoed, line-edited, Ctrl-D ends it). */
+async function runInteractive(line: string, ctx: ShellContext, input: Input, flags: { exitRequested: number | null }): Promise<number> {
+  const interrupt = new AbortController();
+  let echo!: Output;
+  let cooked = '';
+  let cookedEof = false;
+  const dec = new TextDecoder();
+  const stdin = async (): Promise<Uint8Array | null> => {
+    if (cookedEof) return null;
+    for (;;) {
+      const b = await input.read();
+      if (!b) return null;
+      const chars = [...dec.decode(b, { stream: true })];
+      for (let i = 0; i < chars.length; i++) {
+        const c = chars[i]!;
+        if (c === '\x03') {
+          interrupt.abort();
+          throw new Interrupted();
+        }
+        if (c === '\x04') {
+          if (!cooked) {
+            cookedEof = true;
+            input.unread(enc.encode(chars.slice(i + 1).join('')));
+            return null;
+          }
+          const l = cooked;
+          cooked = '';
+          input.unread(enc.encode(chars.slice(i + 1).join('')));
+          return enc.encode(l);
+        }
+        if (c === '\r' || c === '\n') {
+          await echo.write('\n');
+          const l = cooked + '\n';
+          cooked = '';
+          input.unread(enc.encode(chars.slice(i + 1).join('').replace(/^\n/, '')));
+          return enc.encode(l);
+        }
+        if (c === '\x7f' || c === '\b') {
+          if (cooked) {
+            cooked = [...cooked].slice(0, -1).join('');
+            await echo.write('\b \b');
+          }
+          continue;
+        }
+        if (c >= ' ' || c === '\t') {
+          cooked += c;
+          await echo.write(c);
+        }
+      }
+    }
+  };
+  // Commands that do not read stdin still stop on Ctrl-C: watch the input while they run.
+  let done = false;
+  const stopWatch = new Promise<void>((r) => (stopWatcher = r));
+  let stopWatcher!: () => void;
+  const readsStdin = /^\s*(cat(\s*$|\s*>)|wc\b|sha256sum\b)/.test(line);
+  const watcher = readsStdin
+    ? Promise.resolve()
+    : (async () => {
+        while (!done) {
+          const r = await Promise.race([input.raw(), stopWatch.then(() => null)]);
+          if (!r || done) return;
+          input.consumedRaw();
+          if (r.done) return;
+          if (r.value.includes(0x03)) interrupt.abort();
+          else input.typeahead(r.value);
+        }
+      })();
+  const io = makeIo(ctx, input, stdin, interrupt.signal);
+  echo = io.out;
+  try {
+    return await execute(line, io, flags);
+  } catch (e) {
+    if (!(e instanceof Interrupted)) throw e;
+    await io.out.write('^C\n');
+    return 130;
+  } finally {
+    done = true;
+    stopWatcher();
+    await watcher;
+    io.out.release();
+    io.err.release();
+  }
+}

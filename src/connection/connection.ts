@@ -1,0 +1,432 @@
+/**
+ * The server side of ssh-connection (RFC 4254): channels with flow control in both directions,
+ * session requests, global requests, and OpenSSH's ClientAlive keepalive.
+ */
+import { Reader } from '../wire/reader.ts';
+import { Writer } from '../wire/writer.ts';
+import { DISCONNECT, MSG, OPEN_FAILURE, SshError } from '../wire/messages.ts';
+import type { Service, Transport } from '../transport/transport.ts';
+import { Session, type SessionHooks } from './session.ts';
+
+export interface TimerFn {
+  (fn: () => void, ms: number): { cancel(): void };
+}
+
+export interface ForwardRequest {
+  kind: 'tcpip-forward' | 'direct-tcpip';
+  host: string;
+  port: number;
+  originHost?: string;
+  originPort?: number;
+}
+
+export interface ConnectionOptions {
+  username: string;
+  /** Runs a session once the client asks for shell, exec or subsystem; resolves to the exit status. */
+  onSession(session: Session): Promise<number | void> | number | void;
+  /** Which subsystems exist (default none); an unknown one is refused. */
+  subsystems?: readonly string[];
+  /** Port forwarding is refused unless this returns true (the data path is the application's). */
+  allowForward?(request: ForwardRequest): boolean;
+  /** Like OpenSSH MaxSessions (default 10). */
+  maxSessions?: number;
+  /** Our receive window per channel (default 2 MiB) and largest packet we accept (default 32 KiB). */
+  windowSize?: number;
+  maxPacket?: number;
+  /** Like ClientAliveInterval / ClientAliveCountMax (default off / 3). */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  /** Ends the connection when no channel has had traffic for this long (default off). */
+  idleTimeoutMs?: number;
+  setTimer?: TimerFn;
+}
+
+const defaultTimer: TimerFn = (fn, ms) => {
+  const t = setTimeout(fn, ms);
+  (t as { unref?: () => void }).unref?.();
+  return { cancel: () => clearTimeout(t) };
+};
+
+const MAX_WINDOW = 0xffffffff;
+
+/** One channel's bookkeeping; the Session object is the application's view of a session channel. */
+export interface Channel {
+  localId: number;
+  remoteId: number;
+  /** How much the peer may still send us. */
+  localWindow: number;
+  /** How much we may still send the peer. */
+  remoteWindow: number;
+  remoteMaxPacket: number;
+  eofSent: boolean;
+  eofReceived: boolean;
+  closeSent: boolean;
+  closeReceived: boolean;
+  /** Bytes the application consumed that the peer has not been given back yet. */
+  pendingAdjust: number;
+  session: Session;
+}
+
+export class ConnectionServer implements Service {
+  readonly transport: Transport;
+  private readonly o: ConnectionOptions;
+  private readonly windowSize: number;
+  private readonly maxPacket: number;
+  private readonly setTimer: TimerFn;
+  private channels = new Map<number, Channel>();
+  private nextId = 0;
+  private noMoreSessions = false;
+  private sessionsOpened = 0;
+  private globalReplies: ((ok: boolean) => void)[] = [];
+  private keepaliveMissed = 0;
+  private keepaliveTimer: { cancel(): void } | null = null;
+  private idleTimer: { cancel(): void } | null = null;
+
+  constructor(transport: Transport, options: ConnectionOptions) {
+    this.transport = transport;
+    this.o = options;
+    this.windowSize = Math.min(options.windowSize ?? 2 * 1024 * 1024, MAX_WINDOW);
+    this.maxPacket = options.maxPacket ?? 32 * 1024;
+    this.setTimer = options.setTimer ?? defaultTimer;
+    this.armKeepalive();
+    this.armIdle();
+  }
+
+  get openChannels(): number {
+    return this.channels.size;
+  }
+
+  close(): void {
+    this.keepaliveTimer?.cancel();
+    this.idleTimer?.cancel();
+    for (const ch of this.channels.values()) ch.session.terminate();
+    this.channels.clear();
+    for (const r of this.globalReplies) r(false);
+    this.globalReplies = [];
+  }
+
+  // ── timers ──────────────────────────────────────────────────────────────────────────────────────
+
+  private armKeepalive(): void {
+    this.keepaliveTimer?.cancel();
+    const every = this.o.keepaliveIntervalMs;
+    if (!every) return;
+    this.keepaliveTimer = this.setTimer(() => {
+      if (this.transport.closed) return;
+      if (++this.keepaliveMissed > (this.o.keepaliveCountMax ?? 3)) {
+        this.transport.disconnect(DISCONNECT.BY_APPLICATION, 'Timeout, client not responding');
+        return;
+      }
+      // Any answer (success or failure) proves the client alive, as with OpenSSH's ClientAlive.
+      this.globalRequest('keepalive@openssh.com', new Uint8Array(0)).then(() => (this.keepaliveMissed = 0));
+      this.armKeepalive();
+    }, every);
+  }
+
+  private armIdle(): void {
+    this.idleTimer?.cancel();
+    const ms = this.o.idleTimeoutMs;
+    if (!ms) return;
+    this.idleTimer = this.setTimer(() => {
+      if (!this.transport.closed) this.transport.disconnect(DISCONNECT.BY_APPLICATION, 'idle timeout');
+    }, ms);
+  }
+
+  /** Sends a global request that wants a reply; resolves true on REQUEST_SUCCESS. */
+  globalRequest(name: string, data: Uint8Array): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.globalReplies.push(resolve);
+      this.transport.send(new Writer().byte(MSG.GLOBAL_REQUEST).string(name).boolean(true).raw(data).finish());
+    });
+  }
+
+  // ── dispatch ────────────────────────────────────────────────────────────────────────────────────
+
+  handle(type: number, payload: Uint8Array): boolean {
+    if (type >= 50 && type <= 79) return true; // RFC 4252 §5.1: userauth requests after success are ignored
+    this.keepaliveMissed = 0;
+    if (type >= MSG.CHANNEL_OPEN && type <= MSG.CHANNEL_FAILURE) this.armIdle();
+    const r = new Reader(payload, 1);
+    switch (type) {
+      case MSG.GLOBAL_REQUEST:
+        return this.onGlobalRequest(r);
+      case MSG.REQUEST_SUCCESS:
+      case MSG.REQUEST_FAILURE: {
+        const cb = this.globalReplies.shift();
+        if (!cb) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'global request reply without a request');
+        cb(type === MSG.REQUEST_SUCCESS);
+        return true;
+      }
+      case MSG.CHANNEL_OPEN:
+        return this.onOpen(r);
+      case MSG.CHANNEL_OPEN_CONFIRMATION:
+      case MSG.CHANNEL_OPEN_FAILURE:
+        throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'channel open reply for a channel we never opened');
+      case MSG.CHANNEL_WINDOW_ADJUST: {
+        const ch = this.channel(r, 'WINDOW_ADJUST');
+        const n = r.uint32();
+        if (ch.remoteWindow + n > MAX_WINDOW)
+          throw new SshError(DISCONNECT.PROTOCOL_ERROR, `channel ${ch.localId}: window adjust overflows 2^32-1`);
+        ch.remoteWindow += n;
+        ch.session.windowOpened();
+        return true;
+      }
+      case MSG.CHANNEL_DATA:
+      case MSG.CHANNEL_EXTENDED_DATA: {
+        const ch = this.channel(r, 'DATA');
+        const ext = type === MSG.CHANNEL_EXTENDED_DATA ? r.uint32() : -1;
+        const data = r.bytes();
+        r.done('CHANNEL_DATA');
+        if (ch.eofReceived || ch.closeReceived)
+          throw new SshError(DISCONNECT.PROTOCOL_ERROR, `channel ${ch.localId}: data after EOF`);
+        if (data.length > ch.localWindow)
+          throw new SshError(DISCONNECT.PROTOCOL_ERROR, `channel ${ch.localId}: data beyond the window (${data.length} > ${ch.localWindow})`);
+        if (data.length > this.maxPacket)
+          throw new SshError(DISCONNECT.PROTOCOL_ERROR, `channel ${ch.localId}: data packet larger than ${this.maxPacket} bytes`);
+        ch.localWindow -= data.length;
+        if (ch.closeSent) return true; // in flight when we closed; discarded as RFC 4254 §5.3 allows
+        if (ext < 0) ch.session.receiveData(data.slice());
+        // Extended data from a client has no meaning for a session; its window is still consumed.
+        else this.consumed(ch, data.length);
+        return true;
+      }
+      case MSG.CHANNEL_EOF: {
+        const ch = this.channel(r, 'EOF');
+        r.done('CHANNEL_EOF');
+        if (!ch.eofReceived) {
+          ch.eofReceived = true;
+          ch.session.receiveEof();
+        }
+        return true;
+      }
+      case MSG.CHANNEL_CLOSE: {
+        const ch = this.channel(r, 'CLOSE');
+        r.done('CHANNEL_CLOSE');
+        if (ch.closeReceived) throw new SshError(DISCONNECT.PROTOCOL_ERROR, `channel ${ch.localId}: CLOSE received twice`);
+        ch.closeReceived = true;
+        ch.session.terminate();
+        this.sendClose(ch);
+        return true;
+      }
+      case MSG.CHANNEL_REQUEST:
+        return this.onChannelRequest(r);
+      case MSG.CHANNEL_SUCCESS:
+      case MSG.CHANNEL_FAILURE:
+        this.channel(r, 'SUCCESS/FAILURE'); // we send no channel requests that want replies
+        return true;
+    }
+    return false;
+  }
+
+  private channel(r: Reader, what: string): Channel {
+    const id = r.uint32();
+    const ch = this.channels.get(id);
+    if (!ch) throw new SshError(DISCONNECT.PROTOCOL_ERROR, `${what} for unknown channel ${id}`);
+    return ch;
+  }
+
+  private onGlobalRequest(r: Reader): boolean {
+    const name = r.string();
+    const wantReply = r.boolean();
+    let ok = false;
+    if (name === 'no-more-sessions@openssh.com') {
+      this.noMoreSessions = true;
+      ok = true;
+    } else if (name === 'tcpip-forward') {
+      const host = r.string();
+      const port = r.uint32();
+      ok = this.o.allowForward?.({ kind: 'tcpip-forward', host, port }) ?? false;
+    }
+    // keepalive@openssh.com, cancel-tcpip-forward, hostkeys-prove and the unknown: REQUEST_FAILURE
+    if (wantReply) this.transport.send(new Uint8Array([ok ? MSG.REQUEST_SUCCESS : MSG.REQUEST_FAILURE]));
+    return true;
+  }
+
+  private onOpen(r: Reader): boolean {
+    const type = r.string();
+    const remoteId = r.uint32();
+    const window = r.uint32();
+    const maxPacket = r.uint32();
+    const refuse = (code: number, text: string) => {
+      this.transport.send(
+        new Writer().byte(MSG.CHANNEL_OPEN_FAILURE).uint32(remoteId).uint32(code).string(text).string('').finish(),
+      );
+      return true;
+    };
+    if (type === 'direct-tcpip') {
+      const host = r.string();
+      const port = r.uint32();
+      const originHost = r.string();
+      const originPort = r.uint32();
+      if (!this.o.allowForward?.({ kind: 'direct-tcpip', host, port, originHost, originPort }))
+        return refuse(OPEN_FAILURE.ADMINISTRATIVELY_PROHIBITED, 'port forwarding is disabled');
+      return refuse(OPEN_FAILURE.CONNECT_FAILED, 'no forwarding handler');
+    }
+    if (type !== 'session') return refuse(OPEN_FAILURE.UNKNOWN_CHANNEL_TYPE, `unknown channel type ${type}`);
+    r.done('CHANNEL_OPEN');
+    if (this.noMoreSessions && this.sessionsOpened > 0)
+      throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'session opened after no-more-sessions@openssh.com');
+    let sessions = 0;
+    for (const c of this.channels.values()) if (!c.closeSent) sessions++;
+    if (sessions >= (this.o.maxSessions ?? 10)) return refuse(OPEN_FAILURE.RESOURCE_SHORTAGE, 'too many sessions');
+    if (maxPacket < 1) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'channel maximum packet size of 0');
+    while (this.channels.has(this.nextId)) this.nextId = (this.nextId + 1) >>> 0;
+    const localId = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0;
+    const ch: Channel = {
+      localId,
+      remoteId,
+      localWindow: this.windowSize,
+      remoteWindow: window,
+      remoteMaxPacket: Math.min(maxPacket, 256 * 1024),
+      eofSent: false,
+      eofReceived: false,
+      closeSent: false,
+      closeReceived: false,
+      pendingAdjust: 0,
+      session: undefined as unknown as Session,
+    };
+    ch.session = new Session(this.o.username, this.hooks(ch));
+    ch.session.transport = this.transport;
+    this.channels.set(localId, ch);
+    this.sessionsOpened++;
+    this.transport.send(
+      new Writer()
+        .byte(MSG.CHANNEL_OPEN_CONFIRMATION)
+        .uint32(remoteId)
+        .uint32(localId)
+        .uint32(this.windowSize)
+        .uint32(this.maxPacket)
+        .finish(),
+    );
+    return true;
+  }
+
+  private onChannelRequest(r: Reader): boolean {
+    const ch = this.channel(r, 'CHANNEL_REQUEST');
+    const name = r.string();
+    const wantReply = r.boolean();
+    const s = ch.session;
+    let ok = false;
+    if (ch.closeSent) return true;
+    switch (name) {
+      case 'pty-req': {
+        const term = r.string();
+        const cols = r.uint32();
+        const rows = r.uint32();
+        const width = r.uint32();
+        const height = r.uint32();
+        const modes = decodeTerminalModes(r.bytes());
+        ok = s.setPty({ term, cols, rows, width, height, modes });
+        break;
+      }
+      case 'env':
+        ok = s.setEnv(r.string(), r.string());
+        break;
+      case 'shell':
+        ok = this.start(ch, 'shell', null);
+        break;
+      case 'exec':
+        ok = this.start(ch, 'exec', r.string());
+        break;
+      case 'subsystem': {
+        const sub = r.string();
+        ok = (this.o.subsystems ?? []).includes(sub) && this.start(ch, 'subsystem', sub);
+        break;
+      }
+      case 'window-change': {
+        const cols = r.uint32();
+        const rows = r.uint32();
+        r.uint32();
+        r.uint32();
+        ok = s.resize(cols, rows);
+        break;
+      }
+      case 'signal':
+        ok = s.deliverSignal(r.string());
+        break;
+      case 'break':
+        ok = s.deliverSignal('BREAK');
+        break;
+      default:
+        ok = false;
+    }
+    if (wantReply)
+      this.transport.send(
+        new Writer().byte(ok ? MSG.CHANNEL_SUCCESS : MSG.CHANNEL_FAILURE).uint32(ch.remoteId).finish(),
+      );
+    return true;
+  }
+
+  private start(ch: Channel, kind: 'shell' | 'exec' | 'subsystem', arg: string | null): boolean {
+    if (!ch.session.begin(kind, arg)) return false;
+    // Run the application after the reply to this request has gone out.
+    queueMicrotask(() => ch.session.run(this.o.onSession));
+    return true;
+  }
+
+  // ── the session's view of its channel ───────────────────────────────────────────────────────────
+
+  private hooks(ch: Channel): SessionHooks {
+    return {
+      maxChunk: () => Math.min(ch.remoteWindow, ch.remoteMaxPacket),
+      sendData: (data, ext) => {
+        if (ch.closeSent || this.transport.closed) return false;
+        ch.remoteWindow -= data.length;
+        const w = new Writer(data.length + 16);
+        if (ext) w.byte(MSG.CHANNEL_EXTENDED_DATA).uint32(ch.remoteId).uint32(1);
+        else w.byte(MSG.CHANNEL_DATA).uint32(ch.remoteId);
+        this.transport.send(w.bytes(data).finish());
+        this.armIdle();
+        return true;
+      },
+      consumed: (n) => this.consumed(ch, n),
+      sendExit: (status) => {
+        if (ch.closeSent) return;
+        const w = new Writer().byte(MSG.CHANNEL_REQUEST).uint32(ch.remoteId);
+        if (typeof status === 'number') w.string('exit-status').boolean(false).uint32(status);
+        else w.string('exit-signal').boolean(false).string(status.signal).boolean(false).string(status.message ?? '').string('');
+        this.transport.send(w.finish());
+      },
+      sendEof: () => {
+        if (ch.eofSent || ch.closeSent) return;
+        ch.eofSent = true;
+        this.transport.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(ch.remoteId).finish());
+      },
+      close: () => this.sendClose(ch),
+      closed: () => ch.closeSent || this.transport.closed,
+    };
+  }
+
+  /** The application consumed n bytes: re-open the window once half of it is used (RFC 4254 §5.2). */
+  private consumed(ch: Channel, n: number): void {
+    ch.pendingAdjust += n;
+    if (ch.pendingAdjust >= this.windowSize / 2 && !ch.closeSent && !ch.eofReceived) {
+      ch.localWindow += ch.pendingAdjust;
+      this.transport.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(ch.remoteId).uint32(ch.pendingAdjust).finish());
+      ch.pendingAdjust = 0;
+    }
+  }
+
+  private sendClose(ch: Channel): void {
+    if (!ch.closeSent) {
+      ch.closeSent = true;
+      this.transport.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(ch.remoteId).finish());
+    }
+    if (ch.closeReceived) this.channels.delete(ch.localId);
+    ch.session.terminate();
+  }
+}
+
+/** RFC 4254 §8: opcode/uint32 pairs ending with TTY_OP_END; opcodes ≥ 160 stop the parse. */
+export function decodeTerminalModes(b: Uint8Array): Record<number, number> {
+  const modes: Record<number, number> = {};
+  const r = new Reader(b);
+  while (r.remaining > 0) {
+    const op = r.byte();
+    if (op === 0 || op >= 160) break;
+    if (r.remaining < 4) break;
+    modes[op] = r.uint32();
+  }
+  return modes;
+}

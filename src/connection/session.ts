@@ -1,0 +1,259 @@
+/**
+ * A session channel as the application sees it (RFC 4254 §6): pty, env, the command, and stdin/stdout/
+ * stderr as WHATWG streams, so one application runs unchanged in Workers, browsers and Node.
+ * Flow control is the streams' backpressure: stdin re-opens the SSH window only as it is read, and a
+ * stdout write resolves only once the peer's window has room for it.
+ */
+
+import type { Transport } from '../transport/transport.ts';
+
+export interface PtyInfo {
+  term: string;
+  cols: number;
+  rows: number;
+  width: number;
+  height: number;
+  /** RFC 4254 §8 opcode → value (e.g. 53 ECHO). */
+  modes: Record<number, number>;
+}
+
+export type SessionKind = 'shell' | 'exec' | 'subsystem';
+
+export interface SessionHooks {
+  maxChunk(): number;
+  sendData(data: Uint8Array, stderr: boolean): boolean;
+  consumed(n: number): void;
+  sendExit(status: number | { signal: string; message?: string }): void;
+  sendEof(): void;
+  close(): void;
+  closed(): boolean;
+}
+
+export class ChannelClosedError extends Error {
+  constructor() {
+    super('channel closed');
+    this.name = 'ChannelClosedError';
+  }
+}
+
+const MAX_ENV = 64;
+const MAX_ENV_BYTES = 16 * 1024;
+
+export class Session {
+  readonly user: string;
+  /** The connection this session belongs to (negotiated algorithms, peer address, auth state). */
+  transport: Transport | null = null;
+  pty: PtyInfo | null = null;
+  env: Record<string, string> = {};
+  kind: SessionKind | null = null;
+  /** The command of an `exec` request, or the name of a subsystem. */
+  command: string | null = null;
+  readonly stdin: ReadableStream<Uint8Array>;
+  readonly stdout: WritableStream<Uint8Array>;
+  readonly stderr: WritableStream<Uint8Array>;
+  /** Aborted when the channel or the connection closes. */
+  readonly signal: AbortSignal;
+
+  private readonly hooks: SessionHooks;
+  private readonly abort = new AbortController();
+  private envBytes = 0;
+  private inQueue: Uint8Array[] = [];
+  private inEof = false;
+  private inCancelled = false;
+  private inController!: ReadableStreamDefaultController<Uint8Array>;
+  private inWaiter: (() => void) | null = null;
+  private windowWaiters: (() => void)[] = [];
+  private resizeListeners: ((cols: number, rows: number) => void)[] = [];
+  private signalListeners: ((name: string) => void)[] = [];
+  private outPending: Promise<void> = Promise.resolve();
+  private exited = false;
+
+  constructor(user: string, hooks: SessionHooks) {
+    this.user = user;
+    this.hooks = hooks;
+    this.signal = this.abort.signal;
+    this.stdin = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => {
+          this.inController = c;
+        },
+        pull: () =>
+          new Promise<void>((resolve) => {
+            this.inWaiter = resolve;
+            this.deliver();
+          }),
+        cancel: () => {
+          this.inCancelled = true;
+          for (const d of this.inQueue) this.hooks.consumed(d.length);
+          this.inQueue = [];
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    this.stdout = this.writable(false);
+    this.stderr = this.writable(true);
+  }
+
+  // ── what the application uses ───────────────────────────────────────────────────────────────────
+
+  /** Listens for window-change requests. */
+  onResize(listener: (cols: number, rows: number) => void): void {
+    this.resizeListeners.push(listener);
+  }
+
+  /** Listens for `signal` (and `break`, as 'BREAK') requests. */
+  onSignal(listener: (name: string) => void): void {
+    this.signalListeners.push(listener);
+  }
+
+  /** Sends exit-status (or exit-signal), EOF and CLOSE once the output written so far is out. */
+  async exit(status: number | { signal: string; message?: string }): Promise<void> {
+    if (this.exited) return;
+    this.exited = true;
+    try {
+      await this.outPending;
+    } catch {
+      // output failed because the channel closed; nothing left to flush
+    }
+    if (this.hooks.closed()) return;
+    this.hooks.sendExit(status);
+    this.hooks.sendEof();
+    this.hooks.close();
+  }
+
+  // ── what the connection layer calls ─────────────────────────────────────────────────────────────
+
+  setPty(pty: PtyInfo): boolean {
+    if (this.kind || this.pty) return false;
+    this.pty = pty;
+    return true;
+  }
+
+  setEnv(name: string, value: string): boolean {
+    if (this.kind) return false;
+    const size = name.length + value.length;
+    if (Object.keys(this.env).length >= MAX_ENV || this.envBytes + size > MAX_ENV_BYTES) return false;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return false;
+    this.env[name] = value;
+    this.envBytes += size;
+    return true;
+  }
+
+  begin(kind: SessionKind, command: string | null): boolean {
+    if (this.kind) return false;
+    this.kind = kind;
+    this.command = command;
+    return true;
+  }
+
+  async run(app: (s: Session) => Promise<number | void> | number | void): Promise<void> {
+    let status: number;
+    try {
+      const r = await app(this);
+      status = typeof r === 'number' ? r : 0;
+    } catch (err) {
+      if (this.hooks.closed()) return;
+      status = 1;
+      if (!(err instanceof ChannelClosedError)) {
+        try {
+          this.hooks.sendData(new TextEncoder().encode('edgessh: internal error\r\n'), true);
+        } catch {
+          // the channel is gone
+        }
+      }
+    }
+    await this.exit(status);
+  }
+
+  resize(cols: number, rows: number): boolean {
+    if (!this.pty) return false;
+    this.pty.cols = cols;
+    this.pty.rows = rows;
+    for (const l of this.resizeListeners) l(cols, rows);
+    return true;
+  }
+
+  deliverSignal(name: string): boolean {
+    if (!this.signalListeners.length) return false;
+    for (const l of this.signalListeners) l(name);
+    return true;
+  }
+
+  receiveData(data: Uint8Array): void {
+    if (this.inCancelled || this.inEof) {
+      this.hooks.consumed(data.length);
+      return;
+    }
+    this.inQueue.push(data);
+    this.deliver();
+  }
+
+  receiveEof(): void {
+    this.inEof = true;
+    this.deliver();
+  }
+
+  windowOpened(): void {
+    const w = this.windowWaiters;
+    this.windowWaiters = [];
+    for (const r of w) r();
+  }
+
+  /** The channel or connection is gone: wake everyone waiting, abort the application. */
+  terminate(): void {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort(new ChannelClosedError());
+    this.inEof = true;
+    this.deliver();
+    this.windowOpened();
+  }
+
+  // ── internals ───────────────────────────────────────────────────────────────────────────────────
+
+  private deliver(): void {
+    const w = this.inWaiter;
+    if (!w) return;
+    const d = this.inQueue.shift();
+    if (d) {
+      this.inWaiter = null;
+      this.inController.enqueue(d);
+      this.hooks.consumed(d.length);
+      w();
+    } else if (this.inEof) {
+      this.inWaiter = null;
+      try {
+        this.inController.close();
+      } catch {
+        // already closed
+      }
+      w();
+    }
+  }
+
+  private writable(stderr: boolean): WritableStream<Uint8Array> {
+    return new WritableStream<Uint8Array>(
+      {
+        write: (chunk) => {
+          const p = this.writeOut(chunk, stderr);
+          this.outPending = p.catch(() => {});
+          return p;
+        },
+      },
+      { highWaterMark: 1 },
+    );
+  }
+
+  private async writeOut(chunk: Uint8Array, stderr: boolean): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.hooks.closed() || this.abort.signal.aborted) throw new ChannelClosedError();
+      const n = Math.min(this.hooks.maxChunk(), chunk.length - off);
+      if (n <= 0) {
+        await new Promise<void>((r) => this.windowWaiters.push(r));
+        continue;
+      }
+      this.hooks.sendData(chunk.subarray(off, off + n), stderr);
+      off += n;
+    }
+  }
+}

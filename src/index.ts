@@ -1,0 +1,13 @@
+/** edgessh: the public API. Runtime-neutral: no Node built-ins below this point. */
+export { createServer, type ServerOptions, type SshServer, type AcceptInfo } from './server.ts';
+export { Transport, type TransportOptions, type TransportEvent, type CloseInfo, type Service, type PacketTrace } from './transport/transport.ts';
+export { Session, ChannelClosedError, type PtyInfo } from './connection/session.ts';
+export type { AuthRequest, AuthResult, Authenticate, KeyboardPrompt } from './auth/server.ts';
+export { parseAuthorizedKeys, parseAuthorizedKeyLine, type AuthorizedKey } from './auth/authorized-keys.ts';
+export { connectTransport, type ByteSink } from './io/connection.ts';
+export { loopback } from './io/loopback.ts';
+export { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from './crypto/registry.ts';
+export type { PrivateKey, PublicKey } from './crypto/types.ts';
+export { DISCONNECT, MSG, SshError } from './wire/messages.ts';
+export { makeDemoPolicy, runDemoSession } from './apps/demo.ts';
+export { MemoryStorage, type FileStorage } from './apps/storage.ts';

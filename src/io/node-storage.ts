@@ -1,0 +1,49 @@
+/** Demo-shell files in a Node folder: one subfolder per user, names validated. */
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { validFileName, type FileStorage } from '../apps/storage.ts';
+
+export class FolderStorage implements FileStorage {
+  constructor(private readonly root: string) {}
+
+  private dir(user: string): string {
+    if (!validFileName(user)) throw new Error(`invalid user name ${JSON.stringify(user)}`);
+    return join(this.root, user);
+  }
+
+  private path(user: string, name: string): string {
+    if (!validFileName(name)) throw new Error(`invalid file name ${JSON.stringify(name)}`);
+    return join(this.dir(user), name);
+  }
+
+  async list(user: string): Promise<string[]> {
+    try {
+      return (await readdir(this.dir(user))).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  async read(user: string, name: string): Promise<Uint8Array | null> {
+    try {
+      return new Uint8Array(await readFile(this.path(user, name)));
+    } catch {
+      return null;
+    }
+  }
+
+  async write(user: string, name: string, data: Uint8Array): Promise<void> {
+    const p = this.path(user, name);
+    await mkdir(this.dir(user), { recursive: true });
+    await writeFile(p, data);
+  }
+
+  async remove(user: string, name: string): Promise<boolean> {
+    try {
+      await rm(this.path(user, name));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,223 @@
+// `npm run bench`: measurements side by side in one run, printed as tables with ratios. Never asserted.
+//   1. server CPU per connection (OpenSSH client → in-process edgessh): curve25519+ed25519, mlkem768x25519+ed25519
+//   2. seal+open MB per CPU-second per cipher at 32 KiB and 1 KiB, beside node:crypto
+//   3. 256 MiB up and down, OpenSSH client → edgessh serve / ssh2 server / Debian sshd, per cipher
+//   4. connect → auth → exec true → close, median of 50, in-process ssh2 client, against the three servers
+//   5. memory per idle authenticated session with 1,000 open (edgessh, ssh2)
+// BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from 'ssh2';
+import net from 'node:net';
+import os from 'node:os';
+import { makeFixture, startServer, run, sshArgs, SSH9, SSH10 } from '../helpers/peers.ts';
+
+const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5').split(',').map(Number);
+const MIB = Number(process.env.BENCH_MIB ?? 256);
+const fx = makeFixture();
+
+function table(title: string, rows: Record<string, string | number>[]): void {
+  console.log(`\n## ${title}\n`);
+  if (!rows.length) return;
+  const cols = Object.keys(rows[0]!);
+  console.log(`| ${cols.join(' | ')} |`);
+  console.log(`|${cols.map(() => '---').join('|')}|`);
+  for (const r of rows) console.log(`| ${cols.map((c) => r[c]).join(' | ')} |`);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function cpuPerConnection(): Promise<void> {
+  const srv = await startServer(fx, {}, ['ed25519']);
+  const rows: Record<string, string | number>[] = [];
+  for (const [label, ssh, kex] of [
+    ['curve25519-sha256 + ssh-ed25519', SSH9, 'curve25519-sha256'],
+    ['mlkem768x25519-sha256 + ssh-ed25519', SSH10, 'mlkem768x25519-sha256'],
+  ] as const) {
+    if (!existsSync(ssh)) continue;
+    const N = 20;
+    await run(ssh, [...sshArgs(fx, srv.port, ['-o', `KexAlgorithms=${kex}`]), 'true']); // warm up
+    const before = process.cpuUsage();
+    for (let i = 0; i < N; i++) await run(ssh, [...sshArgs(fx, srv.port, ['-o', `KexAlgorithms=${kex}`]), 'true']);
+    const d = process.cpuUsage(before);
+    rows.push({ kex: label, 'server CPU ms per connection (kex+auth+exec)': ((d.user + d.system) / 1000 / N).toFixed(2) });
+  }
+  await srv.close();
+  table('1. Server CPU per connection (OpenSSH client, in-process server)', rows);
+}
+
+async function ciphers(): Promise<void> {
+  const path = resolve('test/bench/ciphers.ts');
+  if (!existsSync(path)) return console.log('\n(cipher benchmark module missing)');
+  const mod = (await import(path)) as { benchCiphers(): Promise<Record<string, string | number>[]> };
+  table('2. Seal+open throughput per CPU-second', await mod.benchCiphers());
+}
+
+interface ServerProc {
+  name: string;
+  port: number;
+  user: string;
+  proc: ChildProcess;
+}
+
+function waitPort(port: number): Promise<void> {
+  return new Promise((res, rej) => {
+    const end = Date.now() + 20_000;
+    const tryOnce = () => {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('connect', () => (s.destroy(), res()));
+      s.on('error', () => (Date.now() > end ? rej(new Error(`port ${port} never opened`)) : setTimeout(tryOnce, 100)));
+    };
+    tryOnce();
+  });
+}
+
+async function startServers(): Promise<ServerProc[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'edgessh-bench-'));
+  const out: ServerProc[] = [];
+  const edge = spawn('node', ['dist/cli.js', 'serve', '--listen', '127.0.0.1:42201', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), '--quiet'], { stdio: 'ignore' });
+  out.push({ name: 'edgessh', port: 42201, user: 'tester', proc: edge });
+  const s2 = spawn('node', ['test/bench/ssh2-server.mjs', '42202', fx.hostKeyFiles.ed25519, join(fx.dir, 'authorized_keys')], { stdio: 'ignore' });
+  out.push({ name: 'ssh2', port: 42202, user: 'tester', proc: s2 });
+  if (existsSync('/usr/sbin/sshd')) {
+    execFileSync('mkdir', ['-p', '/run/sshd']);
+    const cfg = join(dir, 'sshd_config');
+    writeFileSync(cfg, [
+      'Port 42203', 'ListenAddress 127.0.0.1', `HostKey ${fx.hostKeyFiles.ed25519}`, `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(fx.dir, 'authorized_keys')}`, 'PermitRootLogin yes', 'StrictModes no', 'UsePAM no',
+      'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PrintMotd no', 'Compression no', '',
+    ].join('\n'));
+    const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: 'ignore' });
+    out.push({ name: 'sshd', port: 42203, user: 'root', proc: sshd });
+  }
+  for (const s of out) await waitPort(s.port);
+  return out;
+}
+
+function clientArgs(s: ServerProc, extra: string[]): string[] {
+  return sshArgs(fx, s.port, ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', ...extra]).map((a) =>
+    a === 'tester@edgessh-test' ? `${s.user}@edgessh-test` : a,
+  );
+}
+
+async function throughput(servers: ServerProc[]): Promise<void> {
+  const bytes = MIB * 1024 * 1024;
+  const rows: Record<string, string | number>[] = [];
+  for (const [cipher, mac] of [
+    ['chacha20-poly1305@openssh.com', null],
+    ['aes128-gcm@openssh.com', null],
+    ['aes128-ctr', 'hmac-sha2-256-etm@openssh.com'],
+  ] as const) {
+    for (const dir of ['up', 'down'] as const) {
+      const row: Record<string, string | number> = { cipher: mac ? `${cipher} + ${mac}` : cipher, direction: dir };
+      const speeds: Record<string, number> = {};
+      for (const s of servers) {
+        const opts = ['-c', cipher, ...(mac ? ['-m', mac] : [])];
+        const q = (a: string[]) => a.map((x) => `'${x}'`).join(' ');
+        const cmd = dir === 'up'
+          ? `head -c ${bytes} /dev/zero | ${SSH9} ${q(clientArgs(s, opts))} 'cat > /dev/null'`
+          : `${SSH9} ${q(clientArgs(s, opts))} 'head -c ${bytes} /dev/zero' | wc -c`;
+        const t0 = performance.now();
+        const r = await run('sh', ['-c', cmd], { timeoutMs: 600_000 });
+        const secs = (performance.now() - t0) / 1000;
+        if (dir === 'down' && r.stdout.toString().trim() !== String(bytes)) row[s.name] = `failed (${r.stderr.trim().slice(0, 60)})`;
+        else row[s.name] = `${(speeds[s.name] = MIB / secs).toFixed(0)} MiB/s`;
+      }
+      if (speeds.edgessh && speeds.sshd) row['edgessh/sshd'] = (speeds.edgessh / speeds.sshd).toFixed(2);
+      if (speeds.edgessh && speeds.ssh2) row['edgessh/ssh2'] = (speeds.edgessh / speeds.ssh2).toFixed(2);
+      rows.push(row);
+    }
+  }
+  table(`3. ${MIB} MiB transfer, OpenSSH 9.2 client`, rows);
+}
+
+function ssh2Exec(port: number, user: string, key: Buffer): Promise<void> {
+  return new Promise((res, rej) => {
+    const c = new Client();
+    c.on('ready', () =>
+      c.exec('true', (err, ch) => {
+        if (err) return rej(err);
+        ch.on('close', () => (c.end(), res()));
+        ch.resume();
+      }),
+    );
+    c.on('error', rej);
+    c.connect({ host: '127.0.0.1', port, username: user, privateKey: key, algorithms: { kex: ['curve25519-sha256'] } });
+  });
+}
+
+async function handshakes(servers: ServerProc[]): Promise<void> {
+  const key = readFileSync(fx.userKey);
+  const row: Record<string, string | number> = { measure: 'connect→auth→exec true→close, median of 50 (ms)' };
+  const ms: Record<string, number> = {};
+  for (const s of servers) {
+    const times: number[] = [];
+    for (let i = 0; i < 51; i++) {
+      const t0 = performance.now();
+      await ssh2Exec(s.port, s.user, key);
+      if (i) times.push(performance.now() - t0);
+    }
+    row[s.name] = (ms[s.name] = median(times)).toFixed(2);
+  }
+  if (ms.edgessh && ms.ssh2) row['edgessh/ssh2'] = (ms.edgessh / ms.ssh2).toFixed(2);
+  if (ms.edgessh && ms.sshd) row['edgessh/sshd'] = (ms.edgessh / ms.sshd).toFixed(2);
+  table('4. Handshake time (in-process ssh2 client)', [row]);
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0);
+}
+
+async function memory(servers: ServerProc[]): Promise<void> {
+  const key = readFileSync(fx.userKey);
+  const N = Number(process.env.BENCH_SESSIONS ?? 1000);
+  const rows: Record<string, string | number>[] = [];
+  for (const s of servers.filter((x) => x.name !== 'sshd')) {
+    await new Promise((r) => setTimeout(r, 500));
+    const before = rssKiB(s.proc.pid!);
+    const clients: Client[] = [];
+    for (let i = 0; i < N; i += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, N - i) }, () =>
+          new Promise<void>((res, rej) => {
+            const c = new Client();
+            c.on('ready', () => c.shell(false, (err) => (err ? rej(err) : res())));
+            c.on('error', rej);
+            c.connect({ host: '127.0.0.1', port: s.port, username: s.user, privateKey: key });
+            clients.push(c);
+          }),
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = rssKiB(s.proc.pid!);
+    rows.push({ server: s.name, sessions: N, 'RSS before (MiB)': (before / 1024).toFixed(1), 'RSS after (MiB)': (after / 1024).toFixed(1), 'KiB per session': ((after - before) / N).toFixed(1) });
+    for (const c of clients) c.end();
+  }
+  table('5. Memory per idle authenticated session (server RSS)', rows);
+}
+
+async function main(): Promise<void> {
+  console.log(`# edgessh bench — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} cores`);
+  if (only.includes(1)) await cpuPerConnection();
+  if (only.includes(2)) await ciphers();
+  if (only.some((n) => n >= 3)) {
+    const servers = await startServers();
+    try {
+      if (only.includes(3)) await throughput(servers);
+      if (only.includes(4)) await handshakes(servers);
+      if (only.includes(5)) await memory(servers);
+    } finally {
+      for (const s of servers) s.proc.kill();
+    }
+  }
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,151 @@
+// Userauth and connection with the OpenSSH client: exec, exit codes, an interactive shell under tmux,
+// 64 MiB up and down with rekeys, password and keyboard-interactive logins, refusals.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SSH9, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer } from '../helpers/peers.ts';
+
+let fx: Fixture;
+let srv: RunningServer;
+
+beforeAll(async () => {
+  fx = makeFixture();
+  srv = await startServer(fx);
+});
+afterAll(() => srv?.close());
+
+const ssh = (cmd: string, extra: string[] = [], input?: Uint8Array | string, key?: string) =>
+  run(SSH9, [...sshArgs(fx, srv.port, ['-o', 'LogLevel=ERROR', ...extra], key), cmd], { input, timeoutMs: 180_000 });
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
+  it("ssh 'echo hi' prints hi", async () => {
+    const r = await ssh('echo hi');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toBe('hi\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('ssh false exits 1; exit 7 exits 7; an unknown command exits 127 with a message', async () => {
+    expect((await ssh('false')).code).toBe(1);
+    expect((await ssh('exit 7')).code).toBe(7);
+    const r = await ssh('nosuchcmd');
+    expect(r.code).toBe(127);
+    expect(r.stderr).toBe('edgessh: nosuchcmd: command not found\n');
+  });
+
+  it('logs in with RSA (rsa-sha2-512) and ECDSA user keys', async () => {
+    expect((await ssh('whoami', [], undefined, fx.userKeyRsa)).stdout.toString()).toBe('tester\n');
+    expect((await ssh('whoami', [], undefined, fx.userKeyEcdsa)).stdout.toString()).toBe('tester\n');
+  });
+
+  it('a wrong key is refused', async () => {
+    const r = await ssh('true', [], undefined, fx.wrongKey);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toMatch(/Permission denied \(publickey,password,keyboard-interactive\)/);
+  });
+
+  it('password login works; a wrong password is refused', async () => {
+    if (!havePeer('/usr/bin/sshpass')) return;
+    const base = ['-o', 'BatchMode=no', '-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password', '-o', 'NumberOfPasswordPrompts=1'];
+    const args = (cmd: string) => [...sshArgs(fx, srv.port, ['-o', 'LogLevel=ERROR', ...base]), cmd];
+    const ok = await run('sshpass', ['-p', fx.password, SSH9, ...args('echo pw')]);
+    expect(ok.stdout.toString()).toBe('pw\n');
+    const bad = await run('sshpass', ['-p', 'wrong', SSH9, ...args('echo pw')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/Permission denied/);
+  });
+
+  it('keyboard-interactive login works', async () => {
+    if (!havePeer('/usr/bin/sshpass')) return;
+    const base = ['-o', 'BatchMode=no', '-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=keyboard-interactive', '-o', 'NumberOfPasswordPrompts=1'];
+    const r = await run('sshpass', ['-P', 'Password', '-p', fx.password, SSH9, ...sshArgs(fx, srv.port, ['-o', 'LogLevel=ERROR', ...base]), 'echo kbd']);
+    expect(r.stdout.toString()).toBe('kbd\n');
+  });
+
+  it('64 MiB up with RekeyLimit=1M: sha256sum matches', async () => {
+    const data = new Uint8Array(64 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4096) data[i] = (i / 4096) & 0xff;
+    const before = srv.conns.length;
+    const r = await ssh('sha256sum', ['-o', 'RekeyLimit=1M'], data);
+    expect(r.stdout.toString()).toBe(`${sha256(data)}  -\n`);
+    expect(srv.conns[before]!.transport.kexCount).toBeGreaterThan(32);
+  }, 300_000);
+
+  it('64 MiB down with RekeyLimit=1M: byte count matches', async () => {
+    const n = 64 * 1024 * 1024;
+    const before = srv.conns.length;
+    const r = await ssh(`head -c ${n} /dev/zero`, ['-o', 'RekeyLimit=1M']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(n);
+    expect(r.stdout.every((b) => b === 0)).toBe(true);
+    expect(srv.conns[before]!.transport.kexCount).toBeGreaterThan(32);
+  }, 300_000);
+
+  it('files: cat > f, ls, cat f, rm f', async () => {
+    await ssh('cat > notes.txt', [], 'remember the milk\n');
+    expect((await ssh('ls')).stdout.toString()).toMatch(/notes\.txt/);
+    expect((await ssh('cat notes.txt')).stdout.toString()).toBe('remember the milk\n');
+    expect((await ssh('rm notes.txt')).code).toBe(0);
+    expect((await ssh('cat notes.txt')).code).toBe(1);
+  });
+
+  it('an interactive shell under tmux: prompt, typing, history, exit 3', async () => {
+    if (!havePeer('/usr/bin/tmux')) return;
+    const session = `edgessh-${process.pid}-${Date.now()}`;
+    const status = join(fx.dir, 'status');
+    const cmd = `${SSH9} ${sshArgs(fx, srv.port, ['-tt', '-o', 'LogLevel=ERROR']).map((a) => `'${a}'`).join(' ')}; echo $? > ${status}`;
+    const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
+    tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd);
+    const screen = () => tmux('capture-pane', '-p', '-t', session);
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 200; i++) {
+        if (re.test(screen())) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`screen never matched ${re}:\n${screen()}`);
+    };
+    try {
+      await waitFor(/tester@edgessh:~\$ $/m);
+      tmux('send-keys', '-t', session, 'echo typed-here', 'Enter');
+      await waitFor(/^typed-here$/m);
+      tmux('send-keys', '-t', session, 'Up', 'Enter');
+      await waitFor(/typed-here[\s\S]*typed-here[\s\S]*typed-here/);
+      tmux('send-keys', '-t', session, 'exit 3', 'Enter');
+      for (let i = 0; i < 100; i++) {
+        try {
+          const s = execFileSync('cat', [status], { encoding: 'utf8' });
+          if (s.trim()) return expect(s.trim()).toBe('3');
+        } catch {
+          // not yet
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('the shell did not exit');
+    } finally {
+      try {
+        tmux('kill-session', '-t', session);
+      } catch {
+        // already gone
+      }
+    }
+  });
+
+  it('a forced command from authorized_keys (command=) replaces the request', async () => {
+    const fx2 = makeFixture();
+    const pub = execFileSync('cat', [fx2.userKey + '.pub'], { encoding: 'utf8' });
+    writeFileSync(join(fx2.dir, 'authorized_keys'), `restrict,command="echo forced" ${pub}`);
+    const srv2 = await startServer(fx2, {}, ['ed25519']);
+    try {
+      const r = await run(SSH9, [...sshArgs(fx2, srv2.port, ['-o', 'LogLevel=ERROR']), 'echo asked']);
+      expect(r.stdout.toString()).toBe('forced\n');
+    } finally {
+      await srv2.close();
+    }
+  });
+});

@@ -1,0 +1,120 @@
+// Dropbear, PuTTY's plink, paramiko, AsyncSSH and ssh2: publickey and password login, exec, 8 MiB with checksum.
+import { createHash } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Duplex } from 'node:stream';
+import { Client } from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fingerprint, parsePrivateKey } from '../../src/crypto/keys/index.ts';
+import { havePeer, makeFixture, run, startServer, type Fixture, type RunningServer } from '../helpers/peers.ts';
+
+const PY = '/usr/bin/python3';
+const MiB8 = 8 * 1024 * 1024;
+let fx: Fixture;
+let srv: RunningServer;
+let data: Uint8Array;
+let digest: string;
+
+beforeAll(async () => {
+  fx = makeFixture();
+  srv = await startServer(fx);
+  data = Uint8Array.from({ length: MiB8 }, (_, i) => (i * 31) & 0xff);
+  digest = createHash('sha256').update(data).digest('hex');
+});
+afterAll(() => srv?.close());
+
+const proxy = () => `socat - TCP:127.0.0.1:${srv.port}`;
+
+describe.skipIf(!havePeer('/usr/bin/dbclient'))('Dropbear dbclient', () => {
+  const dbclient = (args: string[], input?: Uint8Array, env: Record<string, string> = {}) =>
+    run('dbclient', ['-y', '-y', '-J', proxy(), '-l', 'tester', ...args], { input, env: { HOME: fx.dir, ...env } });
+
+  it('publickey login, exec and 8 MiB up', async () => {
+    const key = join(fx.dir, 'user.dropbear');
+    execFileSync('dropbearconvert', ['openssh', 'dropbear', fx.userKey, key], { stdio: 'ignore' });
+    const r = await dbclient(['-i', key, 'edgessh-test', 'echo hi']);
+    expect(r.stdout.toString()).toBe('hi\n');
+    const up = await dbclient(['-i', key, 'edgessh-test', 'sha256sum'], data);
+    expect(up.stdout.toString()).toBe(`${digest}  -\n`);
+  });
+
+  it('password login', async () => {
+    const r = await dbclient(['edgessh-test', 'echo pw'], undefined, { DROPBEAR_PASSWORD: fx.password });
+    expect(r.stdout.toString()).toBe('pw\n');
+  });
+});
+
+describe.skipIf(!havePeer('/usr/bin/plink'))('PuTTY plink', () => {
+  const plink = async (args: string[], input?: Uint8Array) => {
+    const key = (await parsePrivateKey(readFileSync(fx.hostKeyFiles.ed25519, 'utf8')))[0]!;
+    return run('plink', ['-ssh', '-batch', '-noagent', '-proxycmd', proxy(), '-hostkey', fingerprint(key.publicKey), '-l', 'tester', ...args], { input });
+  };
+  it('publickey login, exec and 8 MiB up', async () => {
+    const ppk = join(fx.dir, 'user.ppk');
+    execFileSync('puttygen', [fx.userKey, '-O', 'private', '-o', ppk], { stdio: 'ignore' });
+    const r = await plink(['-i', ppk, 'edgessh-test', 'echo hi']);
+    expect(r.stdout.toString()).toBe('hi\n');
+    const up = await plink(['-i', ppk, 'edgessh-test', 'sha256sum'], data);
+    expect(up.stdout.toString()).toBe(`${digest}  -\n`);
+  });
+  it('password login', async () => {
+    const r = await plink(['-pw', fx.password, 'edgessh-test', 'echo pw']);
+    expect(r.stdout.toString()).toBe('pw\n');
+  });
+});
+
+describe.skipIf(!havePeer('/usr/lib/python3/dist-packages/paramiko'))('paramiko SSHClient', () => {
+  for (const mode of ['key', 'password'] as const) {
+    it(`${mode} login, exec and 8 MiB up`, async () => {
+      const r = await run(PY, ['test/interop/peers/paramiko_session.py', String(srv.port), 'tester', mode, mode === 'key' ? fx.userKey : fx.password]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.toString()).toBe('hi 0\nTrue\n');
+    });
+  }
+});
+
+describe.skipIf(!havePeer('/usr/lib/python3/dist-packages/asyncssh'))('AsyncSSH', () => {
+  for (const mode of ['key', 'password'] as const) {
+    it(`${mode} login, exec and 8 MiB up`, async () => {
+      const r = await run(PY, ['test/interop/peers/asyncssh_session.py', String(srv.port), 'tester', mode, mode === 'key' ? fx.userKey : fx.password]);
+      expect(r.stdout.toString()).toBe('hi 0\nTrue\n');
+    });
+  }
+});
+
+describe('ssh2 (npm) client', () => {
+  const connect = (auth: { privateKey?: Buffer; password?: string }) =>
+    new Promise<Client>((resolve, reject) => {
+      const p = spawn('socat', ['-', `TCP:127.0.0.1:${srv.port}`]);
+      const c = new Client();
+      c.on('ready', () => resolve(c)).on('error', reject);
+      c.connect({ sock: Duplex.from({ readable: p.stdout, writable: p.stdin }), username: 'tester', ...auth, readyTimeout: 20_000 });
+      c.on('close', () => p.kill());
+    });
+  const exec = (c: Client, cmd: string, input?: Uint8Array) =>
+    new Promise<{ out: Buffer; code: number }>((resolve, reject) => {
+      c.exec(cmd, (err, ch) => {
+        if (err) return reject(err);
+        const out: Buffer[] = [];
+        let code = -1;
+        ch.on('data', (d: Buffer) => out.push(d));
+        ch.on('exit', (n: number) => (code = n));
+        ch.on('close', () => resolve({ out: Buffer.concat(out), code }));
+        if (input) ch.end(Buffer.from(input));
+        else ch.end();
+      });
+    });
+  for (const mode of ['key', 'password'] as const) {
+    it(`${mode} login, exec and 8 MiB up`, async () => {
+      const c = await connect(mode === 'key' ? { privateKey: readFileSync(fx.userKey) } : { password: fx.password });
+      try {
+        expect(await exec(c, 'echo hi')).toEqual({ out: Buffer.from('hi\n'), code: 0 });
+        const up = await exec(c, 'sha256sum', data);
+        expect(up.out.toString()).toBe(`${digest}  -\n`);
+      } finally {
+        c.end();
+      }
+    });
+  }
+});
