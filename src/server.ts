@@ -95,6 +95,7 @@ export function createServer(options: ServerOptions): SshServer {
                     keepaliveIntervalMs: options.keepaliveIntervalMs,
                     keepaliveCountMax: options.keepaliveCountMax,
                     idleTimeoutMs: options.idleTimeoutMs,
+                    onError: (err) => log(`session of ${username} from ${who} failed: ${err instanceof Error ? err.message : String(err)}`),
                   }),
               }),
           },

@@ -89,10 +89,20 @@ class Input {
 }
 
 /** stdout/stderr with a terminal's LF → CR LF when there is a pty. */
+/** A stream's one writer, shared by the line editor and the commands it runs (a lock is exclusive). */
+const writers = new WeakMap<WritableStream<Uint8Array>, { w: WritableStreamDefaultWriter<Uint8Array>; refs: number }>();
+
 class Output {
-  private w: WritableStreamDefaultWriter<Uint8Array>;
-  constructor(stream: WritableStream<Uint8Array>, private readonly crlf: boolean) {
-    this.w = stream.getWriter();
+  private readonly w: WritableStreamDefaultWriter<Uint8Array>;
+  private released = false;
+  constructor(
+    private readonly stream: WritableStream<Uint8Array>,
+    private readonly crlf: boolean,
+  ) {
+    let shared = writers.get(stream);
+    if (!shared) writers.set(stream, (shared = { w: stream.getWriter(), refs: 0 }));
+    shared.refs++;
+    this.w = shared.w;
   }
   async write(data: Uint8Array | string): Promise<void> {
     let b = typeof data === 'string' ? enc.encode(data) : data;
@@ -100,7 +110,13 @@ class Output {
     if (b.length) await this.w.write(b);
   }
   release(): void {
-    this.w.releaseLock();
+    if (this.released) return;
+    this.released = true;
+    const shared = writers.get(this.stream)!;
+    if (--shared.refs === 0) {
+      writers.delete(this.stream);
+      this.w.releaseLock();
+    }
   }
 }
 
@@ -574,8 +590,8 @@ async function runInteractive(line: string, ctx: ShellContext, input: Input, fla
   };
   // Commands that do not read stdin still stop on Ctrl-C: watch the input while they run.
   let done = false;
-  const stopWatch = new Promise<void>((r) => (stopWatcher = r));
   let stopWatcher!: () => void;
+  const stopWatch = new Promise<void>((r) => (stopWatcher = r));
   const readsStdin = /^\s*(cat(\s*$|\s*>)|wc\b|sha256sum\b)/.test(line);
   const watcher = readsStdin
     ? Promise.resolve()

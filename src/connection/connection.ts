@@ -39,6 +39,8 @@ export interface ConnectionOptions {
   /** Ends the connection when no channel has had traffic for this long (default off). */
   idleTimeoutMs?: number;
   setTimer?: TimerFn;
+  /** Told when a session application throws; the client sees only "internal error". */
+  onError?(err: unknown): void;
 }
 
 const defaultTimer: TimerFn = (fn, ms) => {
@@ -395,6 +397,7 @@ export class ConnectionServer implements Service {
       },
       close: () => this.sendClose(ch),
       closed: () => ch.closeSent || this.transport.closed,
+      error: (err) => this.o.onError?.(err),
     };
   }
 

@@ -27,6 +27,7 @@ export interface SessionHooks {
   sendEof(): void;
   close(): void;
   closed(): boolean;
+  error?(err: unknown): void;
 }
 
 export class ChannelClosedError extends Error {
@@ -155,6 +156,7 @@ export class Session {
       if (this.hooks.closed()) return;
       status = 1;
       if (!(err instanceof ChannelClosedError)) {
+        this.hooks.error?.(err);
         try {
           this.hooks.sendData(new TextEncoder().encode('edgessh: internal error\r\n'), true);
         } catch {

@@ -148,7 +148,9 @@ export async function startServer(fx: Fixture, over: Partial<ServerOptions> = {}
 
 /** OpenSSH client arguments that reach the server through a pipe, as a ProxyCommand does. */
 export function sshArgs(fx: Fixture, port: number, extra: string[] = [], key = fx.userKey): string[] {
+  // ssh keeps the first value given for an option, so the caller's come first.
   return [
+    ...extra,
     '-F', 'none',
     '-o', `ProxyCommand=socat - TCP:127.0.0.1:${port}`,
     '-o', `UserKnownHostsFile=${fx.knownHosts}`,
@@ -158,7 +160,6 @@ export function sshArgs(fx: Fixture, port: number, extra: string[] = [], key = f
     '-o', 'BatchMode=yes',
     '-o', 'ConnectTimeout=20',
     '-i', key,
-    ...extra,
     'tester@edgessh-test',
   ];
 }

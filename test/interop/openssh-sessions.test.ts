@@ -111,7 +111,7 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       throw new Error(`screen never matched ${re}:\n${screen()}`);
     };
     try {
-      await waitFor(/tester@edgessh:~\$ $/m);
+      await waitFor(/tester@edgessh:~\$\s*$/m); // capture-pane trims trailing blanks
       tmux('send-keys', '-t', session, 'echo typed-here', 'Enter');
       await waitFor(/^typed-here$/m);
       tmux('send-keys', '-t', session, 'Up', 'Enter');
