@@ -12,6 +12,7 @@ import {
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer } from '../server.ts';
 import { listenTcp } from '../io/node-net.ts';
+import { bridge, parseHostPort, parseWsUrl, proxy, websockify } from './bridges.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
 import { EDGESSH_VERSION } from '../transport/version.ts';
 import { makeDemoPolicy, runDemoSession } from '../apps/demo.ts';
@@ -25,6 +26,9 @@ usage:
                 [--password-env VAR] [--data DIR] [--kex LIST] [--ciphers LIST] [--macs LIST]
                 [--host-key-algorithms LIST] [--compression yes|no] [--rekey-limit SIZE[:SECONDS]]
                 [--banner TEXT] [--quiet]
+  edgessh proxy URL                                  stdin/stdout ↔ WebSocket (a ProxyCommand)
+  edgessh bridge [--listen HOST:PORT] --to URL       each TCP connection ↔ one WebSocket
+  edgessh websockify [--listen HOST:PORT] --to HOST:PORT   each WebSocket ↔ one TCP connection
   edgessh keygen -t ed25519|ecdsa|rsa [-b BITS] -f FILE [-C COMMENT]
   edgessh fingerprint FILE
 
@@ -158,6 +162,32 @@ async function serve(argv: string[]): Promise<void> {
   }
   for (const k of hostKeys) log(`host key ${k.publicKey.type} ${fingerprint(k.publicKey)}`);
   log(`listening on ${values.listen}`);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      log(`received ${sig}; shutting down`);
+      process.exit(0);
+    });
+}
+
+async function runBridge(cmd: 'bridge' | 'websockify', argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { listen: { type: 'string' }, to: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`edgessh ${cmd}: ${line}\n`);
+  if (!values.to) fail(`${cmd} needs --to ${cmd === 'bridge' ? 'URL' : 'HOST:PORT'}`);
+  try {
+    const listen = parseHostPort(values.listen ?? (cmd === 'bridge' ? '127.0.0.1:2222' : '127.0.0.1:8022'), '--listen');
+    if (cmd === 'bridge') {
+      const url = parseWsUrl(values.to);
+      await bridge(listen, url, log);
+      log(`listening on ${listen.host}:${listen.port}; each connection goes to ${url}`);
+    } else {
+      const target = parseHostPort(values.to, '--to');
+      await websockify(listen, target, log);
+      log(`listening on ws://${listen.host}:${listen.port}/; each WebSocket goes to ${target.host}:${target.port}`);
+    }
+  } catch (e) {
+    fail((e as NodeJS.ErrnoException).code ? `cannot listen: ${(e as NodeJS.ErrnoException).code}` : (e as Error).message);
+  }
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(0));
 }
 
 async function keygen(argv: string[]): Promise<void> {
@@ -190,6 +220,13 @@ async function main(): Promise<void> {
       return serve(rest);
     case 'keygen':
       return keygen(rest);
+    case 'proxy': {
+      if (rest.length !== 1) fail('usage: edgessh proxy URL');
+      process.exit(await proxy(rest[0]!, (line) => process.stderr.write(`edgessh proxy: ${line}\n`)));
+    }
+    case 'bridge':
+    case 'websockify':
+      return runBridge(cmd, rest);
     case 'fingerprint': {
       if (!rest[0]) fail('fingerprint needs FILE');
       for (const k of await loadKeys(rest[0])) process.stdout.write(`${fingerprint(k.publicKey)} ${k.publicKey.type}\n`);

@@ -166,7 +166,7 @@ function incrementIv(iv: Uint8Array): Uint8Array {
 
 function gcmSealer(keys: DirectionKeys): PacketSealer {
   const key = gcmKey(keys);
-  const iv = keys.iv.slice();
+  const iv = new Uint8Array(keys.iv); // a copy even when given a Buffer (whose slice() is a view)
   return {
     blockSize: 16,
     lengthInAlignment: false,
@@ -187,7 +187,7 @@ function gcmSealer(keys: DirectionKeys): PacketSealer {
 
 function gcmOpener(keys: DirectionKeys): PacketOpener {
   const key = gcmKey(keys);
-  const iv = keys.iv.slice();
+  const iv = new Uint8Array(keys.iv); // a copy even when given a Buffer (whose slice() is a view)
   return {
     headLength: 4,
     blockSize: 16,

@@ -5,10 +5,22 @@ import type { Transport } from '../transport/transport.ts';
 
 export function attachSocket(server: SshServer, socket: net.Socket): Transport {
   socket.setNoDelay(true);
+  // Packets written in one turn of the event loop leave in one writev (a handshake sends several).
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
   const transport = server.accept(
     {
       write: (b) => {
-        if (!socket.destroyed) socket.write(b);
+        if (socket.destroyed) return;
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          process.nextTick(uncork);
+        }
+        socket.write(b);
       },
       end: () => socket.end(),
     },

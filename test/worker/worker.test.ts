@@ -1,0 +1,93 @@
+// The Worker inside workerd: routes, and SSH over the Durable Object's WebSocket, driven by our client.
+import { SELF } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { openSocket, sshOverSocket, until } from './ssh-over-ws.ts';
+
+describe('Worker routes', () => {
+  it('GET /healthz answers ok', async () => {
+    const r = await SELF.fetch('http://edgessh.test/healthz');
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe('ok\n');
+  });
+
+  it('anything else is a short 404', async () => {
+    const r = await SELF.fetch('http://edgessh.test/nope');
+    expect(r.status).toBe(404);
+    expect(await r.text()).toMatch(/Not found: \/nope/);
+  });
+
+  it('/ssh without a WebSocket upgrade is refused with 426 and a hint', async () => {
+    const r = await SELF.fetch('http://edgessh.test/ssh');
+    expect(r.status).toBe(426);
+    expect(await r.text()).toMatch(/Upgrade: websocket/);
+  });
+
+  it('GET / serves the web page', async () => {
+    const r = await SELF.fetch('http://edgessh.test/');
+    expect(r.status).toBe(200);
+    expect(await r.text()).toMatch(/edgessh/);
+  });
+});
+
+describe('SSH over the WebSocket', () => {
+  it('key exchange, password login, exec with exit status, and files kept per user', async () => {
+    const ws = await openSocket(SELF);
+    const c = await sshOverSocket(ws);
+    expect(c.client.strictKex).toBe(true);
+    expect(await c.login('alice', 'worker-test-password')).toBe(true);
+    expect(await c.exec('echo hi')).toEqual({ stdout: 'hi\n', stderr: '', status: 0 });
+    expect((await c.exec('exit 7')).status).toBe(7);
+    const nope = await c.exec('nope');
+    expect(nope.status).toBe(127);
+    expect(nope.stderr).toMatch(/nope: command not found/);
+    const data = new TextEncoder().encode('kept in durable object storage\n'.repeat(5000));
+    expect((await c.exec('cat > notes.txt', data)).status).toBe(0);
+    c.client.disconnect(11, 'bye');
+
+    // A second connection (a different Durable Object) sees alice's file.
+    const c2 = await sshOverSocket(await openSocket(SELF));
+    expect(await c2.login('alice', 'worker-test-password')).toBe(true);
+    expect((await c2.exec('ls')).stdout).toMatch(/notes\.txt/);
+    const back = await c2.exec('cat notes.txt');
+    expect(back.status).toBe(0);
+    expect(back.stdout).toBe(new TextDecoder().decode(data));
+    c2.client.disconnect(11, 'bye');
+  });
+
+  it('a wrong password is refused', async () => {
+    const c = await sshOverSocket(await openSocket(SELF));
+    expect(await c.login('alice', 'wrong')).toBe(false);
+    c.client.disconnect(11, 'bye');
+  });
+
+  it('any framing works: the client bytes split one per message', async () => {
+    const ws = await openSocket(SELF);
+    const replies: Uint8Array[] = [];
+    ws.addEventListener('message', (e) => replies.push(new Uint8Array(e.data as ArrayBuffer)));
+    for (const b of new TextEncoder().encode('SSH-2.0-OpenSSH_9.2\r\n')) ws.send(new Uint8Array([b]));
+    await until(() => replies.length > 0);
+    expect(new TextDecoder().decode(replies[0]!)).toMatch(/^SSH-2\.0-edgessh_/);
+    ws.close(1000, 'done');
+  });
+
+  it('a text message closes the socket with a clear reason', async () => {
+    const ws = await openSocket(SELF);
+    let close: { code: number; reason: string } | null = null;
+    ws.addEventListener('close', (e) => (close = { code: e.code, reason: e.reason }));
+    ws.send('SSH-2.0-text\r\n');
+    await until(() => !!close);
+    expect(close).toEqual({ code: 1003, reason: 'edgessh: SSH bytes must be sent as binary WebSocket messages' });
+  });
+
+  it('garbage instead of a version line ends with a readable message', async () => {
+    const ws = await openSocket(SELF);
+    const got: number[] = [];
+    let close: { code: number } | null = null;
+    ws.addEventListener('message', (e) => got.push(...new Uint8Array(e.data as ArrayBuffer)));
+    ws.addEventListener('close', (e) => (close = { code: e.code }));
+    ws.send(new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2000)));
+    await until(() => !!close);
+    const text = new TextDecoder().decode(new Uint8Array(got));
+    expect(text).toMatch(/^SSH-2\.0-edgessh_/);
+  });
+});

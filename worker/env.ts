@@ -1,0 +1,17 @@
+import type { SshSession } from './session.ts';
+import type { UserFiles } from './files.ts';
+
+/** Bindings and configuration (wrangler.toml vars; HOST_KEY and PASSWORD are secrets). */
+export interface Env {
+  SESSIONS: DurableObjectNamespace<SshSession>;
+  FILES: DurableObjectNamespace<UserFiles>;
+  ASSETS?: Fetcher;
+  /** The host key(s): OpenSSH private key or PKCS#8 PEM text (several may be concatenated). */
+  HOST_KEY?: string;
+  /** authorized_keys text: these keys may log in as any user. */
+  AUTHORIZED_KEYS?: string;
+  /** Opt-in password for password and keyboard-interactive logins. */
+  PASSWORD?: string;
+  /** Banner shown before login. */
+  BANNER?: string;
+}

@@ -1,0 +1,60 @@
+// The few Workers runtime APIs edgessh uses, declared here so that src/ type-checks against the standard
+// DOM Web Crypto types (@cloudflare/workers-types redeclares those differently).
+declare module 'cloudflare:workers' {
+  export abstract class DurableObject<Env = unknown> {
+    protected ctx: DurableObjectState;
+    protected env: Env;
+    constructor(ctx: DurableObjectState, env: Env);
+  }
+}
+
+declare module 'cloudflare:test' {
+  export const SELF: { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> };
+  export const env: import('./env.ts').Env;
+  export function runInDurableObject<O, R>(stub: DurableObjectStub<O>, fn: (instance: O, state: DurableObjectState) => R | Promise<R>): Promise<R>;
+}
+
+interface DurableObjectId {
+  toString(): string;
+}
+
+type DurableObjectStub<T> = {
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+} & {
+  [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never;
+};
+
+interface DurableObjectNamespace<T = unknown> {
+  newUniqueId(): DurableObjectId;
+  idFromName(name: string): DurableObjectId;
+  get(id: DurableObjectId): DurableObjectStub<T>;
+}
+
+interface DurableObjectStorage {
+  get<T>(key: string): Promise<T | undefined>;
+  get<T>(keys: string[]): Promise<Map<string, T>>;
+  list<T>(options?: { prefix?: string }): Promise<Map<string, T>>;
+  put<T>(key: string, value: T): Promise<void>;
+  put<T>(entries: Record<string, T>): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  delete(keys: string[]): Promise<number>;
+  transaction<T>(fn: (tx: DurableObjectStorage) => Promise<T>): Promise<T>;
+}
+
+interface DurableObjectState {
+  readonly id: DurableObjectId;
+  readonly storage: DurableObjectStorage;
+}
+
+interface Fetcher {
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+}
+
+declare class WebSocketPair {
+  0: WebSocket & { accept(): void };
+  1: WebSocket & { accept(): void };
+}
+
+interface ResponseInit {
+  webSocket?: WebSocket | null;
+}
