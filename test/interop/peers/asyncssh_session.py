@@ -1,12 +1,12 @@
 """AsyncSSH against edgessh: login (key or password), exec, and an 8 MiB upload with checksum."""
-import asyncio, hashlib, sys
+import asyncio, hashlib, os, sys
 import asyncssh
 
 port, user, mode, secret = sys.argv[1:5]
 
 async def main():
     kw = dict(username=user, known_hosts=None, agent_path=None, config=None,
-              proxy_command=f"socat - TCP:127.0.0.1:{port}")
+              proxy_command=os.environ.get("EDGESSH_PROXY") or f"socat - TCP:127.0.0.1:{port}")
     if mode == "key":
         kw["client_keys"] = [secret]
     else:

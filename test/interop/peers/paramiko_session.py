@@ -1,12 +1,12 @@
 """paramiko SSHClient against edgessh: login (key or password), exec, and an 8 MiB upload with checksum."""
-import hashlib, sys
+import hashlib, os, sys
 import paramiko
 from paramiko.proxy import ProxyCommand
 
 port, user, mode, secret = sys.argv[1:5]
 c = paramiko.SSHClient()
 c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-kw = dict(sock=ProxyCommand(f"socat - TCP:127.0.0.1:{port}"), username=user, look_for_keys=False, allow_agent=False, timeout=20)
+kw = dict(sock=ProxyCommand(os.environ.get("EDGESSH_PROXY") or f"socat - TCP:127.0.0.1:{port}"), username=user, look_for_keys=False, allow_agent=False, timeout=20)
 if mode == "key":
     kw["key_filename"] = secret
 else:

@@ -1,0 +1,219 @@
+// End to end through the edge endpoint: `npm start` (wrangler dev + the bridge), then real clients through
+// `edgessh proxy` and through the bridge.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { havePeer, makeFixture, run, sshArgs, SSH9, SSH10, type Fixture } from '../helpers/peers.ts';
+
+const PY = '/usr/bin/python3';
+const base = 43000 + (process.pid % 500) * 2;
+const SSH_PORT = base;
+const HTTP_PORT = base + 1;
+const URL = `ws://127.0.0.1:${HTTP_PORT}/ssh`;
+const PROXY = `node ${resolve('bin/edgessh.mjs')} proxy ${URL}`;
+
+let fx: Fixture;
+let start: ChildProcess;
+let startOut = '';
+
+beforeAll(async () => {
+  fx = makeFixture();
+  const home = join(fx.dir, 'home');
+  mkdirSync(join(home, '.ssh'), { recursive: true });
+  copyFileSync(fx.userKey + '.pub', join(home, '.ssh', 'id_ed25519.pub'));
+  copyFileSync(fx.userKeyRsa + '.pub', join(home, '.ssh', 'id_rsa.pub'));
+  // The fixture's host key (so known_hosts checks it) and password, as .dev.vars would hold them.
+  const esc = (v: string) => v.replace(/\n/g, '\\n');
+  writeFileSync(join(fx.dir, 'dev.vars'), `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\n`);
+  start = spawn('node', ['scripts/start.mjs'], {
+    env: {
+      ...process.env,
+      EDGESSH_SSH_PORT: String(SSH_PORT),
+      EDGESSH_HTTP_PORT: String(HTTP_PORT),
+      EDGESSH_DEV_VARS: join(fx.dir, 'dev.vars'),
+      EDGESSH_PERSIST: join(fx.dir, 'state'),
+      EDGESSH_HOME: home,
+      USER: 'tester',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  start.stdout!.on('data', (d: Buffer) => (startOut += d.toString()));
+  start.stderr!.on('data', (d: Buffer) => (startOut += d.toString()));
+  const end = Date.now() + 120_000;
+  while (!startOut.includes('READY')) {
+    if (Date.now() > end || start.exitCode !== null) throw new Error(`npm start did not come up:\n${startOut}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}, 150_000);
+
+afterAll(async () => {
+  if (!start) return;
+  // Ctrl-C stops everything npm start started: afterwards neither port answers.
+  start.kill('SIGINT');
+  await new Promise((r) => start.once('exit', r));
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const port of [SSH_PORT, HTTP_PORT]) {
+    const refused = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(false)));
+      s.once('error', () => r(true));
+    });
+    expect(refused, `port ${port} still open after Ctrl-C`).toBe(true);
+  }
+}, 30_000);
+
+const viaProxy = (extra: string[] = []) => [...sshArgs(fx, 0, ['-o', `ProxyCommand=${PROXY}`, '-o', 'LogLevel=ERROR', ...extra])];
+const viaBridge = (extra: string[] = []) =>
+  sshArgs(fx, 0, ['-o', 'ProxyCommand=none', '-o', `HostKeyAlias=edgessh-test`, '-p', String(SSH_PORT), '-o', 'LogLevel=ERROR', ...extra]).map((a) =>
+    a === 'tester@edgessh-test' ? 'tester@127.0.0.1' : a,
+  );
+
+describe('npm start', () => {
+  it('prints how to connect: the ssh line, the ProxyCommand line, the web URL, the fingerprint and the logins', () => {
+    const fp = execFileSync('ssh-keygen', ['-l', '-f', fx.hostKeyFiles.ed25519 + '.pub'], { encoding: 'utf8' }).split(' ')[1]!;
+    expect(startOut).toContain(`ssh -p ${SSH_PORT} tester@127.0.0.1`);
+    expect(startOut).toContain(`proxy ws://127.0.0.1:${HTTP_PORT}/ssh`);
+    expect(startOut).toContain(`http://127.0.0.1:${HTTP_PORT}/`);
+    expect(startOut).toContain(`Host key: ${fp}`);
+    expect(startOut).toMatch(/Logins: your keys from .*\(2\)/);
+  });
+});
+
+describe('OpenSSH through edgessh proxy and wrangler dev', () => {
+  it('OpenSSH 9.2: echo hi, and exit status', async () => {
+    const r = await run(SSH9, [...viaProxy(), 'echo hi']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toBe('hi\n');
+    expect((await run(SSH9, [...viaProxy(), 'exit 3'])).code).toBe(3);
+  });
+
+  it.skipIf(!havePeer(SSH10))('OpenSSH 10 with mlkem768x25519-sha256', async () => {
+    const r = await run(SSH10, [...viaProxy(['-o', 'KexAlgorithms=mlkem768x25519-sha256']), 'echo pq']);
+    expect(r.stdout.toString()).toBe('pq\n');
+  });
+
+  it('16 MiB up and 16 MiB down with checksums and forced rekeys', async () => {
+    const data = Uint8Array.from({ length: 16 << 20 }, (_, i) => (i * 7 + (i >> 13)) & 0xff);
+    const digest = createHash('sha256').update(data).digest('hex');
+    const up = await run(SSH9, [...viaProxy(['-o', 'RekeyLimit=1M']), 'sha256sum'], { input: data, timeoutMs: 120_000 });
+    expect(up.stdout.toString()).toBe(`${digest}  -\n`);
+    const down = await run(SSH9, [...viaProxy(['-o', 'RekeyLimit=1M']), `head -c ${16 << 20} /dev/zero`], { timeoutMs: 120_000 });
+    expect(down.stdout.length).toBe(16 << 20);
+    expect(down.stdout.every((b) => b === 0)).toBe(true);
+  }, 300_000);
+
+  it('an interactive shell under tmux: prompt, typing, history, exit 3', async () => {
+    if (!havePeer('/usr/bin/tmux')) return;
+    const session = `edgessh-e2e-${process.pid}`;
+    const status = join(fx.dir, 'tmux-status');
+    const cmd = `${SSH9} ${viaProxy(['-tt']).map((a) => `'${a}'`).join(' ')}; echo $? > ${status}`;
+    const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
+    tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd);
+    const screen = () => tmux('capture-pane', '-p', '-t', session);
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 400; i++) {
+        if (re.test(screen())) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`screen never matched ${re}:\n${screen()}`);
+    };
+    try {
+      await waitFor(/tester@edgessh:~\$\s*$/m);
+      tmux('send-keys', '-t', session, 'echo typed-here', 'Enter');
+      await waitFor(/^typed-here$/m);
+      tmux('send-keys', '-t', session, 'Up', 'Enter');
+      await waitFor(/typed-here[\s\S]*typed-here[\s\S]*typed-here/);
+      tmux('send-keys', '-t', session, 'exit 3', 'Enter');
+      for (let i = 0; i < 100; i++) {
+        try {
+          const s = readFileSync(status, 'utf8');
+          if (s.trim()) return expect(s.trim()).toBe('3');
+        } catch {
+          // not yet
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('the shell did not exit');
+    } finally {
+      try {
+        tmux('kill-session', '-t', session);
+      } catch {
+        // already gone
+      }
+    }
+  }, 60_000);
+
+  it('a session left idle for 60 s still works afterwards', async () => {
+    const p = spawn(SSH9, [...viaProxy(), 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stdin.write('before\n');
+    const waitOut = async (s: string) => {
+      for (let i = 0; i < 400 && !out.includes(s); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(out).toContain(s);
+    };
+    await waitOut('before\n');
+    await new Promise((r) => setTimeout(r, 60_000));
+    p.stdin.write('after\n');
+    await waitOut('after\n');
+    p.stdin.end();
+    const code = await new Promise((r) => p.once('exit', r));
+    expect(code).toBe(0);
+    expect(out).toBe('before\nafter\n');
+  }, 120_000);
+});
+
+describe('through edgessh bridge (ssh -p)', () => {
+  it('echo hi, password login, and 16 MiB up', async () => {
+    expect((await run(SSH9, [...viaBridge(), 'echo hi'])).stdout.toString()).toBe('hi\n');
+    const pw = await run('sshpass', ['-p', fx.password, SSH9, ...viaBridge(['-o', 'BatchMode=no', '-o', 'PreferredAuthentications=password']), 'whoami']);
+    expect(pw.stdout.toString()).toBe('tester\n');
+    const data = new Uint8Array(16 << 20).fill(0x61);
+    const up = await run(SSH9, [...viaBridge(), 'wc -c'], { input: data, timeoutMs: 120_000 });
+    expect(up.stdout.toString().trim()).toBe(String(16 << 20));
+  }, 180_000);
+
+  it('many connections at once', async () => {
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => run(SSH9, [...viaBridge(), `echo ${i}`])));
+    expect(rs.map((r) => r.stdout.toString())).toEqual(Array.from({ length: 8 }, (_, i) => `${i}\n`));
+  }, 120_000);
+});
+
+describe('other clients through edgessh proxy', () => {
+  it.skipIf(!havePeer('/usr/lib/python3/dist-packages/paramiko'))('paramiko: key login, exec, 8 MiB up', async () => {
+    const r = await run(PY, ['test/interop/peers/paramiko_session.py', '0', 'tester', 'key', fx.userKey], { env: { EDGESSH_PROXY: PROXY }, timeoutMs: 120_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toBe('hi 0\nTrue\n');
+  }, 150_000);
+
+  it.skipIf(!havePeer('/usr/bin/dbclient'))('Dropbear: key login and exec', async () => {
+    const key = join(fx.dir, 'user.dropbear');
+    execFileSync('dropbearconvert', ['openssh', 'dropbear', fx.userKey, key], { stdio: 'ignore' });
+    const r = await run('dbclient', ['-y', '-y', '-J', PROXY, '-l', 'tester', '-i', key, 'edgessh-test', 'echo dropbear'], { env: { HOME: fx.dir } });
+    expect(r.stdout.toString()).toBe('dropbear\n');
+  }, 60_000);
+});
+
+describe('edgessh proxy errors', () => {
+  it('a bad URL, a refused connection and an HTTP error each give one line and a non-zero exit', async () => {
+    const bad = await run('node', ['bin/edgessh.mjs', 'proxy', 'not a url']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^edgessh proxy: bad URL/);
+    const port = await new Promise<number>((r) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => r(p));
+      });
+    });
+    const refused = await run('node', ['bin/edgessh.mjs', 'proxy', `ws://127.0.0.1:${port}/ssh`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`edgessh proxy: connection refused by ws://127.0.0.1:${port}\n`);
+    const http = await run('node', ['bin/edgessh.mjs', 'proxy', `ws://127.0.0.1:${HTTP_PORT}/nope`]);
+    expect(http.code).toBe(1);
+    expect(http.stderr).toMatch(/^edgessh proxy: HTTP 404 .*Not found: \/nope/);
+    expect(http.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
