@@ -14,4 +14,6 @@ export interface Env {
   PASSWORD?: string;
   /** Banner shown before login. */
   BANNER?: string;
+  /** '1' enables the /echo baseline used by the benchmark. */
+  BENCH_ECHO?: string;
 }

@@ -21,6 +21,13 @@ app.get('/ssh', (c) => {
   return c.env.SESSIONS.get(id).fetch(c.req.raw);
 });
 
+// A raw WebSocket echo through a Durable Object, only when BENCH_ECHO is set (npm run bench sets it):
+// the baseline that SSH throughput through the Worker is compared with.
+app.get('/echo', (c) => {
+  if (c.env.BENCH_ECHO !== '1' || c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.notFound();
+  return c.env.SESSIONS.get(c.env.SESSIONS.newUniqueId()).fetch(c.req.raw);
+});
+
 app.get('/', async (c) => {
   if (c.env.ASSETS) return c.env.ASSETS.fetch(c.req.raw);
   return c.text('edgessh is running. Connect with an SSH client through `edgessh proxy` (see the README).\n');

@@ -62,6 +62,15 @@ export class SshSession extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, ws] = [pair[0], pair[1]];
     ws.accept();
+    const url = new URL(request.url);
+    if (url.pathname === '/echo') {
+      // The benchmark's baseline: same Worker, same object, same framing; bytes sent straight back, or
+      // (?discard=1) dropped, which compares with an SSH upload.
+      const discard = url.searchParams.get('discard') === '1';
+      ws.addEventListener('message', (ev) => discard || ws.send(ev.data as ArrayBuffer));
+      ws.addEventListener('close', () => ws.close());
+      return new Response(null, { status: 101, webSocket: client });
+    }
     let server: SshServer;
     try {
       server = await serverFor(this.env);

@@ -4,6 +4,7 @@
 //   3. 256 MiB up and down, OpenSSH client → edgessh serve / ssh2 server / Debian sshd, per cipher
 //   4. connect → auth → exec true → close, median of 50, in-process ssh2 client, against the three servers
 //   5. memory per idle authenticated session with 1,000 open (edgessh, ssh2)
+//   6. through wrangler dev: 64 MiB SSH upload vs a raw WebSocket upload to the same Worker, same proxy; handshake time
 // BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -15,7 +16,7 @@ import os from 'node:os';
 import { makeFixture, run, sshArgs, SSH9, SSH10 } from '../helpers/peers.ts';
 import { handshake } from '../helpers/transport.ts';
 
-const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5').split(',').map(Number);
+const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6').split(',').map(Number);
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const fx = makeFixture();
 
@@ -237,11 +238,63 @@ async function memory(servers: ServerProc[]): Promise<void> {
   table('5. Memory per idle authenticated session (server RSS)', rows);
 }
 
+async function edge(): Promise<void> {
+  const mib = Math.min(MIB, 64);
+  const bytes = mib * 1024 * 1024;
+  const dir = mkdtempSync(join(tmpdir(), 'edgessh-bench-edge-'));
+  const vars = join(dir, 'dev.vars');
+  writeFileSync(vars, `HOST_KEY="${readFileSync(fx.hostKeyFiles.ed25519, 'utf8').replace(/\n/g, '\\n')}"\n`);
+  const port = 42210;
+  const wr = spawn('npx', ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--env-file', vars, '--persist-to', join(dir, 'state'),
+    '--var', `AUTHORIZED_KEYS:${readFileSync(join(fx.dir, 'authorized_keys'), 'utf8')}`, '--var', 'BENCH_ECHO:1', '--show-interactive-dev-session=false', '--log-level', 'error'],
+  { stdio: 'ignore', detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+      } catch {}
+      if (i > 900) throw new Error('wrangler dev did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const proxy = (path: string) => `node ${resolve('bin/edgessh.mjs')} proxy ws://127.0.0.1:${port}${path}`;
+    const q = (a: string[]) => a.map((x) => `'${x}'`).join(' ');
+    const ssh = (cipher: string) => q(sshArgs(fx, 0, ['-o', `ProxyCommand=${proxy('/ssh')}`, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-c', cipher]));
+    const time = async (cmd: string) => {
+      const t0 = performance.now();
+      const r = await run('sh', ['-c', cmd], { timeoutMs: 600_000 });
+      if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code} ${r.stderr}`);
+      return (performance.now() - t0) / 1000;
+    };
+    await time(`head -c 1048576 /dev/zero | ${proxy('/echo?discard=1')}`); // warm up
+    const raw = mib / (await time(`head -c ${bytes} /dev/zero | ${proxy('/echo?discard=1')}`));
+    const rows: Record<string, string | number>[] = [];
+    for (const cipher of ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com']) {
+      const speed = mib / (await time(`head -c ${bytes} /dev/zero | ${SSH9} ${ssh(cipher)} 'cat > /dev/null'`));
+      rows.push({ measure: `${mib} MiB upload, OpenSSH → proxy → Worker → DO, ${cipher}`, 'SSH MiB/s': speed.toFixed(1), 'raw WebSocket MiB/s': raw.toFixed(1), 'SSH/raw': (speed / raw).toFixed(2) });
+    }
+    const times: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      const s = await time(`${SSH9} ${ssh('chacha20-poly1305@openssh.com')} true`);
+      if (i) times.push(s * 1000);
+    }
+    rows.push({ measure: 'connect → exec true → close through the Worker (ms, median of 20; includes starting the node proxy)', 'SSH MiB/s': median(times).toFixed(0), 'raw WebSocket MiB/s': '', 'SSH/raw': '' });
+    const nodeStart: number[] = [];
+    for (let i = 0; i < 5; i++) nodeStart.push((await time(`node -e 0`)) * 1000);
+    rows.push({ measure: '(for reference: starting node itself, ms, median of 5)', 'SSH MiB/s': median(nodeStart).toFixed(0), 'raw WebSocket MiB/s': '', 'SSH/raw': '' });
+    table('6. Through wrangler dev (OpenSSH 9.2 client, edgessh proxy)', rows);
+  } finally {
+    try {
+      process.kill(-wr.pid!, 'SIGTERM');
+    } catch {}
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`# edgessh bench — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} cores`);
   if (only.includes(1)) await cpuPerConnection();
   if (only.includes(2)) await ciphers();
-  if (only.some((n) => n >= 3)) {
+  if (only.includes(6)) await edge();
+  if (only.some((n) => n >= 3 && n <= 5)) {
     const servers = await startServers();
     try {
       if (only.includes(3)) await throughput(servers);
