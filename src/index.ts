@@ -11,3 +11,4 @@ export type { PrivateKey, PublicKey } from './crypto/types.ts';
 export { DISCONNECT, MSG, SshError } from './wire/messages.ts';
 export { makeDemoPolicy, runDemoSession } from './apps/demo.ts';
 export { MemoryStorage, type FileStorage } from './apps/storage.ts';
+export { webSocketSink, feedFromWebSocket, WS_CLOSE, type WebSocketLike } from './io/websocket.ts';

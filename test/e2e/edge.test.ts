@@ -217,3 +217,14 @@ describe('edgessh proxy errors', () => {
     expect(http.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('wrangler deploy --dry-run', () => {
+  it('bundles the Worker, well under the Workers size limit', async () => {
+    const out = join(fx.dir, 'deploy');
+    const r = await run('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', out], { env: { WRANGLER_SEND_METRICS: 'false' }, timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const { gzipSync } = await import('node:zlib');
+    const gz = gzipSync(readFileSync(join(out, 'index.js'))).length;
+    expect(gz).toBeLessThan(1024 * 1024); // the free plan allows 3 MiB gzipped
+  }, 150_000);
+});

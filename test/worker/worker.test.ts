@@ -91,3 +91,33 @@ describe('SSH over the WebSocket', () => {
     expect(text).toMatch(/^SSH-2\.0-edgessh_/);
   });
 });
+
+describe('configuration', () => {
+  it('without HOST_KEY a session is refused with a log line and a WebSocket close reason, never a made-up key', async () => {
+    const { SshSession, loadHostKeys } = await import('../../worker/session.ts');
+    const { env, runInDurableObject } = await import('cloudflare:test');
+    await expect(loadHostKeys({ ...env, HOST_KEY: '' })).rejects.toThrow(/HOST_KEY is not set/);
+    await expect(loadHostKeys({ ...env, HOST_KEY: 'nonsense' })).rejects.toThrow(/no PEM private key/);
+    const errors: string[] = [];
+    const orig = console.error;
+    console.error = (...a: unknown[]) => errors.push(a.join(' '));
+    try {
+      const stub = env.SESSIONS.get(env.SESSIONS.newUniqueId());
+      // The same class, given the real object state but an environment without HOST_KEY.
+      const close = await runInDurableObject(stub, async (_o, state) => {
+        const res = await new SshSession(state, { ...env, HOST_KEY: '' }).fetch(new Request('http://edgessh.test/ssh', { headers: { Upgrade: 'websocket' } }));
+        const ws = (res as Response & { webSocket: WebSocket & { accept(): void } }).webSocket;
+        let got: { code: number; reason: string } | null = null;
+        ws.addEventListener('close', (e) => (got = { code: e.code, reason: e.reason }));
+        ws.accept();
+        await until(() => !!got);
+        return got! as { code: number; reason: string };
+      });
+      expect(close!.code).toBe(1011);
+      expect(close!.reason).toMatch(/^edgessh: server not configured: HOST_KEY is not set/);
+      expect(errors.join('\n')).toMatch(/refusing the session: HOST_KEY is not set/);
+    } finally {
+      console.error = orig;
+    }
+  });
+});
