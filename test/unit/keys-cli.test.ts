@@ -1,0 +1,88 @@
+// Key files and the key commands, checked against OpenSSH's ssh-keygen.
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fingerprint, formatPublicKey, parsePrivateKey, parsePublicKeyLine } from '../../src/crypto/keys/index.ts';
+import { run } from '../helpers/peers.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgessh-keys-'));
+const sshKeygen = (...a: string[]) => execFileSync('ssh-keygen', a, { encoding: 'utf8' });
+const cli = (...a: string[]) => run('node', ['bin/edgessh.mjs', ...a]);
+
+describe('edgessh keygen writes keys ssh-keygen accepts', () => {
+  for (const [t, b] of [['ed25519'], ['ecdsa', '256'], ['ecdsa', '384'], ['ecdsa', '521'], ['rsa', '2048']] as const) {
+    it(`-t ${t}${b ? ` -b ${b}` : ''}`, async () => {
+      const f = join(dir, `k-${t}-${b ?? ''}`);
+      const r = await cli('keygen', '-t', t, ...(b ? ['-b', b] : []), '-f', f, '-C', 'made by edgessh');
+      expect(r.code, r.stderr).toBe(0);
+      // ssh-keygen reads the private key (derives the public one) and the .pub file, and agrees on the fingerprint.
+      const fromPriv = sshKeygen('-l', '-f', f).split(' ');
+      const fromPub = sshKeygen('-l', '-f', `${f}.pub`).split(' ');
+      expect(fromPriv[1]).toBe(fromPub[1]);
+      expect(r.stdout.toString()).toContain(fromPub[1]!);
+      expect(sshKeygen('-y', '-f', f).trim().split(' ').slice(0, 2).join(' ')).toBe(readFileSync(`${f}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' '));
+      // and `edgessh fingerprint` prints what ssh-keygen -l prints
+      const fp = await cli('fingerprint', f);
+      expect(fp.stdout.toString().split(' ')[0]).toBe(fromPub[1]);
+    }, 60_000);
+  }
+
+  it('refuses to overwrite a key and names a bad type', async () => {
+    const f = join(dir, 'exists');
+    writeFileSync(f, 'x');
+    const r = await cli('keygen', '-t', 'ed25519', '-f', f);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/already exists/);
+    const bad = await cli('keygen', '-t', 'dsa', '-f', join(dir, 'dsa'));
+    expect(bad.stderr).toMatch(/unknown key type dsa/);
+  });
+});
+
+describe('reading keys ssh-keygen wrote', () => {
+  for (const [t, b] of [['ed25519'], ['ecdsa', '256'], ['ecdsa', '384'], ['ecdsa', '521'], ['rsa', '3072']] as const) {
+    it(`openssh-key-v1 ${t}${b ? ` ${b}` : ''}: same public key and fingerprint`, async () => {
+      const f = join(dir, `ossh-${t}-${b ?? ''}`);
+      sshKeygen('-q', '-N', '', '-t', t, ...(b ? ['-b', b] : []), '-C', 'c', '-f', f);
+      const [key] = await parsePrivateKey(readFileSync(f, 'utf8'));
+      const pubLine = readFileSync(`${f}.pub`, 'utf8').trim();
+      expect(formatPublicKey(key!.publicKey)).toBe(pubLine.split(' ').slice(0, 2).join(' '));
+      expect(fingerprint(key!.publicKey)).toBe(sshKeygen('-l', '-f', `${f}.pub`).split(' ')[1]);
+      expect(parsePublicKeyLine(pubLine).key.blob).toEqual(key!.publicKey.blob);
+    }, 60_000);
+  }
+
+  it('an encrypted key is refused with a clear message', async () => {
+    const f = join(dir, 'encrypted');
+    sshKeygen('-q', '-N', 'secret', '-t', 'ed25519', '-f', f);
+    await expect(parsePrivateKey(readFileSync(f, 'utf8'))).rejects.toThrow(/encrypt|passphrase/i);
+  });
+});
+
+describe('PKCS#8 PEM', () => {
+  it('ed25519: the public key matches node:crypto', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const [key] = await parsePrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    const x = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+    expect(key!.publicKey.blob.subarray(-32)).toEqual(new Uint8Array(x));
+  });
+  for (const [name, opts] of [
+    ['ec P-256', { type: 'ec', namedCurve: 'P-256' }],
+    ['ec P-384', { type: 'ec', namedCurve: 'P-384' }],
+    ['rsa 2048', { type: 'rsa', modulusLength: 2048 }],
+  ] as const) {
+    it(`${name}: fingerprint matches ssh-keygen's import of the public key`, async () => {
+      const kp = generateKeyPairSync(opts.type as 'ec', opts as never);
+      const [key] = await parsePrivateKey(kp.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+      const pem = join(dir, `spki-${name.replace(/\W/g, '')}.pem`);
+      writeFileSync(pem, kp.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+      const imported = sshKeygen('-i', '-m', 'PKCS8', '-f', pem).trim();
+      const pubFile = `${pem}.pub`;
+      writeFileSync(pubFile, imported + '\n');
+      expect(fingerprint(key!.publicKey)).toBe(sshKeygen('-l', '-f', pubFile).split(' ')[1]);
+      expect(formatPublicKey(key!.publicKey)).toBe(imported.split(' ').slice(0, 2).join(' '));
+    });
+  }
+});
