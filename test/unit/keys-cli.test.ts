@@ -74,7 +74,7 @@ describe('PKCS#8 PEM', () => {
     ['rsa 2048', { type: 'rsa', modulusLength: 2048 }],
   ] as const) {
     it(`${name}: fingerprint matches ssh-keygen's import of the public key`, async () => {
-      const kp = generateKeyPairSync(opts.type as 'ec', opts as never);
+      const kp = generateKeyPairSync(opts.type as 'ec', opts as never) as unknown as import('node:crypto').KeyPairKeyObjectResult;
       const [key] = await parsePrivateKey(kp.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
       const pem = join(dir, `spki-${name.replace(/\W/g, '')}.pem`);
       writeFileSync(pem, kp.publicKey.export({ type: 'spki', format: 'pem' }).toString());
