@@ -82,34 +82,36 @@ describe('npm start', () => {
   });
 });
 
-describe('OpenSSH through edgessh proxy and wrangler dev', () => {
+for (const path of ['proxy', 'bridge'] as const)
+describe(`OpenSSH through edgessh ${path} and wrangler dev`, () => {
+  const args = (extra: string[] = []) => (path === 'proxy' ? viaProxy(extra) : viaBridge(extra));
   it('OpenSSH 9.2: echo hi, and exit status', async () => {
-    const r = await run(SSH9, [...viaProxy(), 'echo hi']);
+    const r = await run(SSH9, [...args(), 'echo hi']);
     expect(r.stderr).toBe('');
     expect(r.stdout.toString()).toBe('hi\n');
-    expect((await run(SSH9, [...viaProxy(), 'exit 3'])).code).toBe(3);
+    expect((await run(SSH9, [...args(), 'exit 3'])).code).toBe(3);
   });
 
   it.skipIf(!havePeer(SSH10))('OpenSSH 10 with mlkem768x25519-sha256', async () => {
-    const r = await run(SSH10, [...viaProxy(['-o', 'KexAlgorithms=mlkem768x25519-sha256']), 'echo pq']);
+    const r = await run(SSH10, [...args(['-o', 'KexAlgorithms=mlkem768x25519-sha256']), 'echo pq']);
     expect(r.stdout.toString()).toBe('pq\n');
   });
 
   it('16 MiB up and 16 MiB down with checksums and forced rekeys', async () => {
     const data = Uint8Array.from({ length: 16 << 20 }, (_, i) => (i * 7 + (i >> 13)) & 0xff);
     const digest = createHash('sha256').update(data).digest('hex');
-    const up = await run(SSH9, [...viaProxy(['-o', 'RekeyLimit=1M']), 'sha256sum'], { input: data, timeoutMs: 120_000 });
+    const up = await run(SSH9, [...args(['-o', 'RekeyLimit=1M']), 'sha256sum'], { input: data, timeoutMs: 120_000 });
     expect(up.stdout.toString()).toBe(`${digest}  -\n`);
-    const down = await run(SSH9, [...viaProxy(['-o', 'RekeyLimit=1M']), `head -c ${16 << 20} /dev/zero`], { timeoutMs: 120_000 });
+    const down = await run(SSH9, [...args(['-o', 'RekeyLimit=1M']), `head -c ${16 << 20} /dev/zero`], { timeoutMs: 120_000 });
     expect(down.stdout.length).toBe(16 << 20);
     expect(down.stdout.every((b) => b === 0)).toBe(true);
   }, 300_000);
 
   it('an interactive shell under tmux: prompt, typing, history, exit 3', async () => {
     if (!havePeer('/usr/bin/tmux')) return;
-    const session = `edgessh-e2e-${process.pid}`;
-    const status = join(fx.dir, 'tmux-status');
-    const cmd = `${SSH9} ${viaProxy(['-tt']).map((a) => `'${a}'`).join(' ')}; echo $? > ${status}`;
+    const session = `edgessh-e2e-${path}-${process.pid}`;
+    const status = join(fx.dir, `tmux-status-${path}`);
+    const cmd = `${SSH9} ${args(['-tt']).map((a) => `'${a}'`).join(' ')}; echo $? > ${status}`;
     const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
     tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd);
     const screen = () => tmux('capture-pane', '-p', '-t', session);
@@ -146,29 +148,34 @@ describe('OpenSSH through edgessh proxy and wrangler dev', () => {
     }
   }, 60_000);
 
-  it('a session left idle for 60 s still works afterwards', async () => {
-    const p = spawn(SSH9, [...viaProxy(), 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stdin.write('before\n');
-    const waitOut = async (s: string) => {
-      for (let i = 0; i < 400 && !out.includes(s); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(out).toContain(s);
+});
+
+describe('idle sessions', () => {
+  it('a session left idle for 60 s still works afterwards (through the proxy and through the bridge at once)', async () => {
+    const one = async (args: string[]) => {
+      const p = spawn(SSH9, [...args, 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const waitOut = async (s: string) => {
+        for (let i = 0; i < 400 && !out.includes(s); i++) await new Promise((r) => setTimeout(r, 50));
+        expect(out).toContain(s);
+      };
+      p.stdin.write('before\n');
+      await waitOut('before\n');
+      await new Promise((r) => setTimeout(r, 60_000));
+      p.stdin.write('after\n');
+      await waitOut('after\n');
+      p.stdin.end();
+      const code = await new Promise((r) => p.once('exit', r));
+      expect(code).toBe(0);
+      expect(out).toBe('before\nafter\n');
     };
-    await waitOut('before\n');
-    await new Promise((r) => setTimeout(r, 60_000));
-    p.stdin.write('after\n');
-    await waitOut('after\n');
-    p.stdin.end();
-    const code = await new Promise((r) => p.once('exit', r));
-    expect(code).toBe(0);
-    expect(out).toBe('before\nafter\n');
+    await Promise.all([one(viaProxy()), one(viaBridge())]);
   }, 120_000);
 });
 
 describe('through edgessh bridge (ssh -p)', () => {
-  it('echo hi, password login, and 16 MiB up', async () => {
-    expect((await run(SSH9, [...viaBridge(), 'echo hi'])).stdout.toString()).toBe('hi\n');
+  it('password login, and 16 MiB up', async () => {
     const pw = await run('sshpass', ['-p', fx.password, SSH9, ...viaBridge(['-o', 'BatchMode=no', '-o', 'PreferredAuthentications=password']), 'whoami']);
     expect(pw.stdout.toString()).toBe('tester\n');
     const data = new Uint8Array(16 << 20).fill(0x61);
