@@ -12,3 +12,4 @@ export { DISCONNECT, MSG, SshError } from './wire/messages.ts';
 export { makeDemoPolicy, runDemoSession } from './apps/demo.ts';
 export { MemoryStorage, type FileStorage } from './apps/storage.ts';
 export { webSocketSink, feedFromWebSocket, WS_CLOSE, type WebSocketLike } from './io/websocket.ts';
+export { SshClient, ClientChannel, AuthFailedError, connect, type ClientOptions, type PtyRequest, type ExitInfo } from './client/client.ts';

@@ -163,3 +163,28 @@ export function sshArgs(fx: Fixture, port: number, extra: string[] = [], key = f
     'tester@edgessh-test',
   ];
 }
+
+/** Debian's sshd on loopback with the fixture's keys (root logs in with the fixture's user keys). */
+export async function startSshd(fx: Fixture, port: number, extra: string[] = []): Promise<{ close(): void }> {
+  const { spawn: sp } = await import('node:child_process');
+  const { connect } = await import('node:net');
+  execFileSync('mkdir', ['-p', '/run/sshd']);
+  const cfg = join(fx.dir, `sshd_config_${port}`);
+  writeFileSync(cfg, [
+    `Port ${port}`, 'ListenAddress 127.0.0.1', ...Object.values(fx.hostKeyFiles).map((k) => `HostKey ${k}`),
+    `PidFile ${join(fx.dir, `sshd_${port}.pid`)}`, `AuthorizedKeysFile ${join(fx.dir, 'authorized_keys')}`,
+    'PermitRootLogin yes', 'StrictModes no', 'UsePAM no', 'UseDNS no', 'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no', 'PrintMotd no', 'LogLevel ERROR', ...extra, '',
+  ].join('\n'));
+  const proc = sp('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { close: () => proc.kill() };
+}

@@ -1,0 +1,210 @@
+// Our SSH client (src/client) in Node against real servers: Debian's sshd 9.2 for every algorithm both
+// sides have, sshd through `edgessh websockify`, and the edgessh server.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import WebSocket, { createWebSocketStream } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClientSocket } from '../../src/io/node-net.ts';
+import { parsePrivateKey, fingerprint } from '../../src/crypto/keys/index.ts';
+import type { ClientOptions, SshClient } from '../../src/client/client.ts';
+import type { PrivateKey, PublicKey } from '../../src/crypto/types.ts';
+import { havePeer, makeFixture, startServer, startSshd, type Fixture, type RunningServer } from '../helpers/peers.ts';
+
+const base = 44900 + (process.pid % 300) * 2;
+const SSHD = base;
+const WSOCK = base + 1;
+const isRoot = process.getuid?.() === 0;
+const dec = new TextDecoder();
+
+let fx: Fixture;
+let userKey: PrivateKey;
+let hostKeys: Map<string, PublicKey>;
+
+beforeAll(async () => {
+  fx = makeFixture();
+  userKey = (await parsePrivateKey(readFileSync(fx.userKey, 'utf8')))[0]!;
+  hostKeys = new Map();
+  for (const f of Object.values(fx.hostKeyFiles)) {
+    const [k] = await parsePrivateKey(readFileSync(f, 'utf8'));
+    hostKeys.set(fingerprint(k!.publicKey), k!.publicKey);
+  }
+});
+
+/** known_hosts: only the fixture's host keys are trusted. */
+const verifyHostKey = (key: PublicKey) => hostKeys.has(fingerprint(key));
+
+async function login(port: number, user: string, o: Partial<ClientOptions> = {}, sock?: net.Socket): Promise<SshClient> {
+  const c = connectClientSocket({ username: user, verifyHostKey, privateKeys: [userKey], ...o }, sock ?? net.connect(port, '127.0.0.1'));
+  await c.ready;
+  return c;
+}
+
+describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('our client against Debian sshd 9.2', () => {
+  let sshd: { close(): void };
+  beforeAll(async () => {
+    sshd = await startSshd(fx, SSHD, ['RekeyLimit 1M', 'HostKeyAlgorithms +ssh-rsa']);
+  });
+  afterAll(() => sshd?.close());
+
+  const matrix: [string, Partial<Record<'kex' | 'hostKey' | 'cipher' | 'mac', string[]>>][] = [
+    ...['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521',
+      'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256',
+    ].map((k) => [`kex ${k}`, { kex: [k] }] as [string, { kex: string[] }]),
+    ...['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'].map(
+      (h) => [`host key ${h}`, { hostKey: [h] }] as [string, { hostKey: string[] }],
+    ),
+    ...['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'].map(
+      (c) => [`cipher ${c}`, { cipher: [c] }] as [string, { cipher: string[] }],
+    ),
+    ...['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'].map(
+      (m) => [`aes128-ctr + ${m}`, { cipher: ['aes128-ctr'], mac: [m] }] as [string, { cipher: string[]; mac: string[] }],
+    ),
+  ];
+  for (const [label, algorithms] of matrix) {
+    it(label, async () => {
+      let negotiated: unknown = null;
+      const c = await login(SSHD, 'root', {
+        algorithms,
+        onEvent: (e) => e.type === 'kex-done' && (negotiated = e.negotiated),
+      });
+      const r = await c.run('echo ok; exit 4');
+      expect(dec.decode(r.stdout)).toBe('ok\n');
+      expect(r.code).toBe(4);
+      const n = negotiated as Record<string, string>;
+      const want = Object.values(algorithms)[0]![0]!;
+      expect(JSON.stringify(n)).toContain(want);
+      c.end();
+    });
+  }
+
+  it('8 MiB up and down with sshd rekeying every 1 MiB (server-initiated rekeys)', async () => {
+    const c = await login(SSHD, 'root');
+    const data = Uint8Array.from({ length: 8 << 20 }, (_, i) => (i * 13) & 0xff);
+    const up = await c.run('sha256sum', data);
+    expect(dec.decode(up.stdout)).toBe(`${createHash('sha256').update(data).digest('hex')}  -\n`);
+    const down = await c.run(`head -c ${8 << 20} /dev/zero`);
+    expect(down.stdout.length).toBe(8 << 20);
+    expect(c.transport.kexCount).toBeGreaterThan(8);
+    c.end();
+  }, 120_000);
+
+  it('a pty and window-change', async () => {
+    const c = await login(SSHD, 'root');
+    const ch = await c.exec('stty size; read x; stty size', { pty: { cols: 91, rows: 37 } });
+    let out = '';
+    const w = ch.stdin.getWriter();
+    for (const r = ch.stdout.getReader(); ; ) {
+      const { done, value } = await r.read();
+      if (done) break;
+      out += dec.decode(value);
+      if (out.includes('37 91') && !out.includes('go')) {
+        ch.resize(120, 40); // window-change, then let the command go on
+        await w.write(new TextEncoder().encode('go\r'));
+        out += 'go';
+      }
+    }
+    out = out.replace(/go(\r?\n)?/g, '');
+    expect(out.replace(/\r/g, '')).toBe('37 91\n40 120\n');
+    c.end();
+  }, 60_000);
+
+  it('an untrusted host key is refused before authentication', async () => {
+    const c = connectClientSocket({ username: 'root', verifyHostKey: () => false, privateKeys: [userKey] }, net.connect(SSHD, '127.0.0.1'));
+    await expect(c.ready).rejects.toThrow(/host key/i);
+  });
+
+  it('a key the server does not know gives a clear authentication error', async () => {
+    const [wrong] = await parsePrivateKey(readFileSync(fx.wrongKey, 'utf8'));
+    const c = connectClientSocket({ username: 'root', verifyHostKey, privateKeys: [wrong!] }, net.connect(SSHD, '127.0.0.1'));
+    await expect(c.ready).rejects.toThrow(/authentication failed \(tried publickey ssh-ed25519; the server accepts publickey\)/);
+  });
+
+  it('through edgessh websockify: our client over a WebSocket reaches sshd', async () => {
+    const ws = spawn('node', ['bin/edgessh.mjs', 'websockify', '--listen', `127.0.0.1:${WSOCK}`, '--to', `127.0.0.1:${SSHD}`, '--quiet'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        const ok = await new Promise<boolean>((r) => {
+          const s = net.connect(WSOCK, '127.0.0.1');
+          s.once('connect', () => (s.destroy(), r(true)));
+          s.once('error', () => r(false));
+        });
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const sock = await new Promise<WebSocket>((res, rej) => {
+        const w = new WebSocket(`ws://127.0.0.1:${WSOCK}/`, { perMessageDeflate: false });
+        w.once('open', () => res(w));
+        w.once('error', rej);
+      });
+      const c = await login(0, 'root', {}, createWebSocketStream(sock) as Duplex as unknown as net.Socket);
+      expect(dec.decode((await c.run('echo over-websocket')).stdout)).toBe('over-websocket\n');
+      c.end();
+    } finally {
+      ws.kill();
+    }
+  });
+});
+
+describe('our client against the edgessh server', () => {
+  let srv: RunningServer;
+  beforeAll(async () => {
+    srv = await startServer(fx);
+  });
+  afterAll(() => srv?.close());
+
+  it('publickey, password and keyboard-interactive logins; exec; 8 MiB up', async () => {
+    const k = await login(srv.port, 'tester');
+    expect(dec.decode((await k.run('whoami')).stdout)).toBe('tester\n');
+    const data = new Uint8Array(8 << 20).fill(7);
+    expect(dec.decode((await k.run('wc -c', data)).stdout).trim()).toBe(String(8 << 20));
+    k.end();
+    const p = await login(srv.port, 'alice', { privateKeys: [], password: fx.password });
+    expect(dec.decode((await p.run('whoami')).stdout)).toBe('alice\n');
+    p.end();
+    const prompts: string[] = [];
+    const ki = await login(srv.port, 'bob', {
+      privateKeys: [],
+      keyboardInteractive: (_n, _i, ps) => (prompts.push(...ps.map((x) => x.prompt)), ps.map(() => fx.password)),
+    });
+    expect(prompts).toEqual(['Password: ']);
+    expect((await ki.run('exit 9')).code).toBe(9);
+    ki.end();
+  });
+
+  it('mlkem768x25519-sha256 and a client-initiated rekey', async () => {
+    const c = await login(srv.port, 'tester', { algorithms: { kex: ['mlkem768x25519-sha256'] } });
+    c.transport.rekey();
+    expect(dec.decode((await c.run('echo after-rekey')).stdout)).toBe('after-rekey\n');
+    expect(c.transport.kexCount).toBe(2);
+    c.end();
+  });
+
+  it('a signal reaches the session, and exit-signal comes back', async () => {
+    const sig = await startServer(fx, {
+      onSession: (s) =>
+        new Promise<void>((res) =>
+          s.onSignal((name) => {
+            void s.exit({ signal: name });
+            res();
+          }),
+        ),
+    });
+    try {
+      const c = await login(sig.port, 'tester');
+      const ch = await c.exec('wait for a signal');
+      ch.signal('TERM');
+      expect(await ch.exit).toEqual({ code: null, signal: 'TERM' });
+      c.end();
+    } finally {
+      await sig.close();
+    }
+  });
+
+  it('a wrong password fails with a readable error', async () => {
+    const c = connectClientSocket({ username: 'x', verifyHostKey, password: 'wrong' }, net.connect(srv.port, '127.0.0.1'));
+    await expect(c.ready).rejects.toThrow(/authentication failed/);
+  });
+});
