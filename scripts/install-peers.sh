@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(openssh-client openssh-server dropbear-bin putty-tools python3-paramiko python3-asyncssh socat tmux expect sshpass websockify)
+pkgs=(openssh-client openssh-server dropbear-bin putty-tools python3-paramiko python3-asyncssh socat tmux expect sshpass websockify chromium fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})) || [ ! -x .peers/openssh10/usr/bin/ssh ]; then

@@ -4,7 +4,7 @@
  */
 import type { PrivateKey } from './crypto/types.ts';
 import type { AlgorithmPrefs } from './crypto/registry.ts';
-import type { CloseInfo, RekeyLimits, Transport, TransportEvent } from './transport/transport.ts';
+import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent } from './transport/transport.ts';
 import { UserauthServer, type Authenticate } from './auth/server.ts';
 import { ConnectionServer, type ForwardRequest } from './connection/connection.ts';
 import type { Session } from './connection/session.ts';
@@ -39,6 +39,8 @@ export interface AcceptInfo {
   peerAddress?: string;
   onClose?: (info: CloseInfo) => void;
   onEvent?: (event: TransportEvent) => void;
+  /** Every message in and out, for a packet inspector. */
+  onPacket?: (trace: PacketTrace) => void;
 }
 
 export interface SshServer {
@@ -73,6 +75,7 @@ export function createServer(options: ServerOptions): SshServer {
           rekey: options.rekey,
           peerAddress: info.peerAddress,
           onEvent: info.onEvent,
+          onPacket: info.onPacket,
           onClose: (c) => {
             log(`Connection from ${who} closed: ${c.message || c.reasonName} (${c.by})`);
             info.onClose?.(c);

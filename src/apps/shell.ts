@@ -37,7 +37,7 @@ const CHUNK = 32 * 1024;
 const enc = new TextEncoder();
 
 const HELP = `edgessh demo shell. Commands:
-  help, echo ARGS, whoami, date, uptime, env, clear, true, false, exit [N]
+  help, echo ARGS, whoami, date, uptime, env, clear, true, false, exit [N], stty size
   ls, cat [NAME...], cat > NAME, rm NAME          files kept per user
   wc -c, sha256sum, cat > /dev/null               read standard input
   head -c N /dev/zero                             N zero bytes
@@ -225,6 +225,19 @@ async function execute(line: string, io: Io, state: { exitRequested: number | nu
     case 'clear':
       await io.out.write('\x1b[H\x1b[2J');
       return 0;
+    case 'stty': {
+      // Only `stty size` (rows cols, as stty prints it), which follows window-change.
+      if (args.join(' ') !== 'size') {
+        await io.err.write('edgessh: stty: only `stty size` is supported\n');
+        return 1;
+      }
+      if (!ctx.pty) {
+        await io.err.write("stty: 'standard input': Inappropriate ioctl for device\n");
+        return 1;
+      }
+      await io.out.write(`${ctx.pty.rows} ${ctx.pty.cols}\n`);
+      return 0;
+    }
     case 'true':
       return 0;
     case 'false':
@@ -371,6 +384,10 @@ export async function runExec(command: string, ctx: ShellContext): Promise<numbe
 /** The interactive shell (with a pty), or a script read line by line from stdin (without one). */
 export async function runShell(ctx: ShellContext, initial?: ShellState): Promise<number> {
   const input = new Input(ctx.stdin);
+  // window-change updates the size `stty size` reports.
+  ctx.onResize?.((cols, rows) => {
+    if (ctx.pty) ctx.pty = { ...ctx.pty, cols, rows };
+  });
   const state: ShellState = initial ? { ...initial, history: [...initial.history] } : { line: '', cursor: 0, history: [], historyIndex: 0, lastStatus: 0 };
   const flags = { exitRequested: null as number | null };
   try {

@@ -4,6 +4,7 @@
  * in the three framings SSH uses: MAC over plaintext, encrypt-then-MAC, and AEAD.
  */
 import { chacha20 } from '@noble/ciphers/chacha.js';
+import { ctr as nobleCtr } from '@noble/ciphers/aes.js';
 import { poly1305 } from '@noble/ciphers/_poly1305.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
@@ -229,7 +230,9 @@ function gcmOpener(keys: DirectionKeys): PacketOpener {
 
 /** A CTR keystream position that persists across packets; Web Crypto is told the counter each call. */
 function ctrState(keys: DirectionKeys) {
-  const key = crypto.subtle.importKey('raw', keys.encKey, { name: 'AES-CTR' }, false, ['encrypt']);
+  // Browsers' Web Crypto has no 192-bit AES (Chromium refuses the key); noble's AES-CTR takes over then.
+  const key: Promise<CryptoKey | null> = crypto.subtle.importKey('raw', keys.encKey, { name: 'AES-CTR' }, false, ['encrypt']).catch(() => null);
+  const encKey = keys.encKey.slice();
   let counter = 0n;
   for (const b of keys.iv) counter = (counter << 8n) | BigInt(b);
   const block = new Uint8Array(16);
@@ -247,7 +250,9 @@ function ctrState(keys: DirectionKeys) {
     async xor(data: Uint8Array): Promise<Uint8Array> {
       const c = counterBlock(counter);
       counter = (counter + BigInt(Math.ceil(data.length / 16))) % MOD;
-      return new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-CTR', counter: c, length: 128 }, await key, data));
+      const k = await key;
+      if (!k) return nobleCtr(encKey, c).encrypt(data);
+      return new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-CTR', counter: c, length: 128 }, k, data));
     },
   };
 }

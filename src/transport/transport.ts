@@ -177,6 +177,7 @@ export class Transport {
   kexCount = 0;
   closed = false;
   closeInfo: CloseInfo | null = null;
+  private sealFailed = false;
 
   private readonly opts: TransportOptions;
   private readonly now: () => number;
@@ -397,6 +398,7 @@ export class Transport {
   // ── Output ──────────────────────────────────────────────────────────────────────────────────────
 
   private emit(bytes: Uint8Array): void {
+    if (this.sealFailed) return;
     try {
       this.opts.onSend(bytes);
     } catch {
@@ -423,7 +425,13 @@ export class Transport {
         .then(() => sealed ?? sealer.seal(seq, frame))
         .then(
           (wire) => this.emit(wire),
-          () => this.emit(new Uint8Array(0)),
+          (err) => {
+            // Our own cipher failed (say, a key size this runtime's Web Crypto lacks). Nothing more can go
+            // out on this stream: end the connection with the reason instead of hanging.
+            this.sealFailed = true;
+            const message = `encryption failed: ${err instanceof Error ? err.message : String(err)}`;
+            if (!this.closed) this.finish({ reason: DISCONNECT.BY_APPLICATION, reasonName: 'BY_APPLICATION', message, by: 'local' });
+          },
         );
       this.outTail = next;
       void next.then(() => {

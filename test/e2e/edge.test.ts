@@ -235,3 +235,91 @@ describe('wrangler deploy --dry-run', () => {
     expect(gz).toBeLessThan(1024 * 1024); // the free plan allows 3 MiB gzipped
   }, 150_000);
 });
+
+describe.skipIf(!havePeer('/usr/bin/chromium'))('in the browser (playwright-core + Debian chromium)', () => {
+  const artifacts = resolve('test-artifacts');
+  let browser: import('playwright-core').Browser;
+  beforeAll(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  }, 60_000);
+  afterAll(async () => browser?.close());
+
+  const screen = (page: import('playwright-core').Page) => page.evaluate(() => (window as unknown as { edgessh: { screen(): string } }).edgessh.screen());
+  const waitScreen = async (page: import('playwright-core').Page, re: RegExp) => {
+    for (let i = 0; i < 300; i++) {
+      if (re.test(await screen(page))) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`the terminal never showed ${re}:\n${await screen(page)}`);
+  };
+
+  it('the web terminal logs in, runs echo hi, and a resize reaches the shell', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 600 } });
+    try {
+      await page.goto(`http://127.0.0.1:${HTTP_PORT}/`);
+      await page.fill('#user', 'webuser');
+      await page.fill('#password', fx.password);
+      await page.click('#connect');
+      await page.waitForSelector('#status.ok', { timeout: 30_000 });
+      expect(await page.textContent('#status')).toMatch(/Connected to ws:\/\/127\.0\.0\.1:\d+\/ssh as webuser\. New host key SHA256:/);
+      await waitScreen(page, /webuser@edgessh:~\$/);
+      await page.keyboard.type('echo hi\n');
+      await waitScreen(page, /^hi\s*$/m);
+      const before = await page.evaluate(() => (window as unknown as { edgessh: { size(): { cols: number; rows: number } } }).edgessh.size());
+      await page.keyboard.type('stty size\n');
+      await waitScreen(page, new RegExp(`^${before.rows} ${before.cols}\\s*$`, 'm'));
+      await page.setViewportSize({ width: 700, height: 420 });
+      await new Promise((r) => setTimeout(r, 300));
+      const after = await page.evaluate(() => (window as unknown as { edgessh: { size(): { cols: number; rows: number } } }).edgessh.size());
+      expect(after.cols).toBeLessThan(before.cols);
+      await page.keyboard.type('stty size\n');
+      await waitScreen(page, new RegExp(`^${after.rows} ${after.cols}\\s*$`, 'm'));
+      await page.screenshot({ path: join(artifacts, 'web-terminal.png') });
+    } finally {
+      await page.close();
+    }
+  }, 90_000);
+
+  it('a wrong password shows a readable error', async () => {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${HTTP_PORT}/`);
+      await page.fill('#user', 'webuser');
+      await page.fill('#password', 'not the password');
+      await page.click('#connect');
+      await page.waitForSelector('#status.error', { timeout: 30_000 });
+      expect(await page.textContent('#status')).toMatch(/^Login refused for webuser: wrong password or key/);
+      await page.screenshot({ path: join(artifacts, 'web-terminal-refused.png') });
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it('the loopback harness runs the whole matrix in the page, every cell passing', async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+    try {
+      await page.goto(`http://127.0.0.1:${HTTP_PORT}/harness.html`);
+      await page.click('#runMatrix');
+      await page.waitForFunction(() => {
+        const h = (window as unknown as { harness: { running: boolean; done: number; total: number } }).harness;
+        return h.total > 0 && h.done === h.total;
+      }, undefined, { timeout: 240_000 });
+      const h = await page.evaluate(() => (window as unknown as { harness: { passed: number; failed: number; total: number } }).harness);
+      await page.screenshot({ path: join(artifacts, 'harness-matrix.png'), fullPage: true });
+      expect(h.failed, (await page.textContent('#matrix')) ?? '').toBe(0);
+      expect(h.passed).toBeGreaterThanOrEqual(24);
+      // One session with the packet inspector: every message, both directions, decoded.
+      await page.click('#runOne');
+      await page.waitForSelector('#packets:not([hidden]) tbody tr');
+      const names = await page.$$eval('#packets tbody tr.pkt td:nth-child(4)', (tds) => tds.map((t) => t.textContent));
+      expect(names).toEqual(expect.arrayContaining(['KEXINIT', 'NEWKEYS', 'SERVICE_REQUEST', 'USERAUTH_REQUEST', 'USERAUTH_SUCCESS', 'CHANNEL_OPEN', 'CHANNEL_DATA', 'CHANNEL_CLOSE']));
+      await page.click('#packets tbody tr.pkt >> nth=0');
+      expect(await page.textContent('pre.raw')).toMatch(/^payload \(plaintext/);
+      await page.screenshot({ path: join(artifacts, 'harness-packets.png'), fullPage: true });
+    } finally {
+      await page.close();
+    }
+  }, 300_000);
+});

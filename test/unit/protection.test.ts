@@ -79,3 +79,27 @@ describe('every cipher: round trip and tampering', () => {
       expect(await opener.open(seq, wire)).toBeNull();
     });
 });
+
+describe('aes192-ctr where Web Crypto lacks 192-bit AES (Chromium)', () => {
+  it('falls back to noble and still matches node:crypto', async () => {
+    const orig = crypto.subtle.importKey.bind(crypto.subtle);
+    const stub = (async (...a: Parameters<typeof orig>) => {
+      const [, key, alg] = a as unknown as [string, Uint8Array, { name: string }];
+      if (alg.name === 'AES-CTR' && key.length === 24) throw new DOMException('192-bit AES keys are not supported', 'OperationError');
+      return orig(...a);
+    }) as typeof orig;
+    Object.defineProperty(crypto.subtle, 'importKey', { value: stub, configurable: true });
+    try {
+      const k = keys('aes192-ctr', 'hmac-sha2-256-etm@openssh.com');
+      const sealer = createSealer(k);
+      const ref = createCipheriv('aes-192-ctr', k.encKey, k.iv);
+      for (const size of [10, 5000]) {
+        const packet = framePacket(u8(randomBytes(size)), sealer);
+        const wire = await sealer.seal(0, packet);
+        expect(Buffer.from(wire.subarray(4, packet.length)).equals(ref.update(packet.subarray(4)))).toBe(true);
+      }
+    } finally {
+      Object.defineProperty(crypto.subtle, 'importKey', { value: orig, configurable: true });
+    }
+  });
+});
