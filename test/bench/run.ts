@@ -4,6 +4,7 @@
 //   3. 256 MiB up and down, OpenSSH client → edgessh serve / ssh2 server / Debian sshd, per cipher
 //   4. connect → auth → exec true → close, median of 50, in-process ssh2 client, against the three servers
 //   5. memory per idle authenticated session with 1,000 open (edgessh, ssh2)
+//   7. in a browser tab (Debian chromium): loopback handshake and throughput per cipher
 //   6. through wrangler dev: 64 MiB SSH upload vs a raw WebSocket upload to the same Worker, same proxy; handshake time
 // BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -16,7 +17,7 @@ import os from 'node:os';
 import { makeFixture, run, sshArgs, SSH9, SSH10 } from '../helpers/peers.ts';
 import { handshake } from '../helpers/transport.ts';
 
-const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6').split(',').map(Number);
+const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7').split(',').map(Number);
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const fx = makeFixture();
 
@@ -289,11 +290,36 @@ async function edge(): Promise<void> {
   }
 }
 
+async function browser(): Promise<void> {
+  if (!existsSync('/usr/bin/chromium')) return console.log('\n(7. skipped: /usr/bin/chromium is missing)');
+  const { createServer } = await import('node:http');
+  const root = resolve('web/public');
+  const http = createServer((req, res) => {
+    const path = join(root, (req.url ?? '/').split('?')[0] === '/' ? 'index.html' : (req.url ?? '/').split('?')[0]!);
+    if (!path.startsWith(root) || !existsSync(path)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': path.endsWith('.js') ? 'text/javascript' : path.endsWith('.css') ? 'text/css' : 'text/html' });
+    res.end(readFileSync(path));
+  });
+  await new Promise<void>((r) => http.listen(42220, '127.0.0.1', r));
+  const { chromium } = await import('playwright-core');
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  try {
+    const page = await b.newPage();
+    await page.goto('http://127.0.0.1:42220/harness.html');
+    const rows = await page.evaluate(() => (window as unknown as { benchLoopback(m: number): Promise<Record<string, string>[]> }).benchLoopback(16));
+    table('7. In one browser tab (Debian chromium, headless): our client and server over an in-memory pair', rows);
+  } finally {
+    await b.close();
+    http.close();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`# edgessh bench — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} cores`);
   if (only.includes(1)) await cpuPerConnection();
   if (only.includes(2)) await ciphers();
   if (only.includes(6)) await edge();
+  if (only.includes(7)) await browser();
   if (only.some((n) => n >= 3 && n <= 5)) {
     const servers = await startServers();
     try {

@@ -148,6 +148,54 @@ describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('our client against Debi
   });
 });
 
+describe.skipIf(!havePeer('/usr/sbin/dropbear') || !isRoot)('our client against the Dropbear server', () => {
+  const port = base + 300;
+  const user = 'edgesshdb';
+  const home = `/tmp/edgessh-dropbear-home-${process.pid}`;
+  let proc: ReturnType<typeof spawn>;
+  beforeAll(async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdirSync, copyFileSync, rmSync } = await import('node:fs');
+    // Dropbear reads ~user/.ssh/authorized_keys; a throwaway user whose home is a temporary directory.
+    try {
+      execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user], { stdio: 'ignore' });
+    } catch {
+      execFileSync('usermod', ['-d', home, user], { stdio: 'ignore' });
+    }
+    rmSync(home, { recursive: true, force: true });
+    mkdirSync(`${home}/.ssh`, { recursive: true });
+    copyFileSync(`${fx.dir}/authorized_keys`, `${home}/.ssh/authorized_keys`);
+    execFileSync('chown', ['-R', `${user}:`, home]);
+    execFileSync('chmod', ['700', `${home}/.ssh`]);
+    const hk = `${fx.dir}/host.dropbear`;
+    execFileSync('dropbearconvert', ['openssh', 'dropbear', fx.hostKeyFiles.ed25519, hk], { stdio: 'ignore' });
+    proc = spawn('dropbear', ['-F', '-E', '-s', '-r', hk, '-p', `127.0.0.1:${port}`, '-P', `${fx.dir}/dropbear.pid`], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      const ok = await new Promise<boolean>((r) => {
+        const sk = net.connect(port, '127.0.0.1');
+        sk.once('connect', () => (sk.destroy(), r(true)));
+        sk.once('error', () => r(false));
+      });
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  afterAll(() => proc?.kill());
+
+  for (const cipher of ['chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes256-ctr']) {
+    it(`publickey login, exec and 4 MiB up with ${cipher}`, async () => {
+      const c = await login(port, user, { algorithms: { cipher: [cipher] } });
+      const r = await c.run('echo from-dropbear; exit 5');
+      expect(dec.decode(r.stdout)).toBe('from-dropbear\n');
+      expect(r.code).toBe(5);
+      const data = Uint8Array.from({ length: 4 << 20 }, (_, i) => (i * 17) & 0xff);
+      const up = await c.run('sha256sum', data);
+      expect(dec.decode(up.stdout)).toBe(`${createHash('sha256').update(data).digest('hex')}  -\n`);
+      c.end();
+    }, 60_000);
+  }
+});
+
 describe('our client against the edgessh server', () => {
   let srv: RunningServer;
   beforeAll(async () => {
