@@ -21,6 +21,8 @@ export interface ServerOptions {
   banner?: string;
   algorithms?: Partial<AlgorithmPrefs>;
   maxAuthTries?: number;
+  /** Minimum delay of a failed attempt in ms (default 5; tests set 0). */
+  failureDelayMs?: number;
   loginGraceTimeMs?: number;
   kexTimeoutMs?: number;
   maxPacketSize?: number;
@@ -87,6 +89,7 @@ export function createServer(options: ServerOptions): SshServer {
                 methods: options.authMethods,
                 banner: options.banner,
                 maxAuthTries: options.maxAuthTries,
+                failureDelayMs: options.failureDelayMs,
                 loginGraceTimeMs: options.loginGraceTimeMs,
                 onAuthenticated: (username, tt) =>
                   new ConnectionServer(tt, {

@@ -1,0 +1,135 @@
+// Hostile input for ssh-userauth and ssh-connection: seeded mutations of every message type, after key
+// exchange. No exception may escape, every connection we end has a reason and readable text, and memory
+// stays bounded.
+import { describe, expect, it } from 'vitest';
+import { Writer } from '../../src/wire/writer.ts';
+import { MSG } from '../../src/wire/messages.ts';
+import { testKey } from '../helpers/transport.ts';
+import { connectTo } from '../helpers/services.ts';
+import { mutate, prng } from '../helpers/fuzz.ts';
+
+const ua = (user: string, method: string) => new Writer().byte(MSG.USERAUTH_REQUEST).string(user).string('ssh-connection').string(method);
+
+async function authCorpus() {
+  const key = await testKey('ed25519');
+  return [
+    ua('alice', 'none').finish(),
+    ua('alice', 'password').boolean(false).string('pw').finish(),
+    ua('alice', 'password').boolean(false).string('wrong').finish(),
+    ua('alice', 'password').boolean(true).string('old').string('new').finish(),
+    ua('alice', 'publickey').boolean(false).string('ssh-ed25519').bytes(key.publicKey.blob).finish(),
+    ua('alice', 'publickey').boolean(true).string('ssh-ed25519').bytes(key.publicKey.blob).bytes(new Writer().string('ssh-ed25519').bytes(new Uint8Array(64)).finish()).finish(),
+    ua('alice', 'keyboard-interactive').string('').string('').finish(),
+    ua('bob', 'hostbased').string('x').finish(),
+    new Writer().byte(MSG.USERAUTH_INFO_RESPONSE).uint32(1).string('pw').finish(),
+    new Uint8Array([MSG.USERAUTH_SUCCESS]),
+    new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(0).uint32(65536).uint32(32768).finish(),
+    new Writer().byte(MSG.GLOBAL_REQUEST).string('keepalive@openssh.com').boolean(true).finish(),
+  ];
+}
+
+const ch = (type: number) => new Writer().byte(type).uint32(7);
+const req = (name: string, want = true) => ch(MSG.CHANNEL_REQUEST).string(name).boolean(want);
+const connectionCorpus = [
+  new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(7).uint32(65536).uint32(32768).finish(),
+  new Writer().byte(MSG.CHANNEL_OPEN).string('direct-tcpip').uint32(8).uint32(65536).uint32(32768).string('127.0.0.1').uint32(22).string('1.2.3.4').uint32(5).finish(),
+  new Writer().byte(MSG.CHANNEL_OPEN).string('x11').uint32(9).uint32(65536).uint32(32768).finish(),
+  req('pty-req').string('xterm').uint32(80).uint32(24).uint32(0).uint32(0).bytes(new Uint8Array([53, 0, 0, 0, 1, 0])).finish(),
+  req('env').string('LANG').string('C').finish(),
+  req('shell').finish(),
+  req('exec').string('echo hi').finish(),
+  req('exec').string('cat').finish(),
+  req('subsystem').string('sftp').finish(),
+  req('window-change', false).uint32(100).uint32(40).uint32(0).uint32(0).finish(),
+  req('signal', false).string('INT').finish(),
+  req('break').uint32(100).finish(),
+  req('exit-status', false).uint32(0).finish(),
+  ch(MSG.CHANNEL_DATA).bytes(new TextEncoder().encode('hello\n')).finish(),
+  ch(MSG.CHANNEL_EXTENDED_DATA).uint32(1).bytes(new Uint8Array(10)).finish(),
+  ch(MSG.CHANNEL_WINDOW_ADJUST).uint32(1000).finish(),
+  ch(MSG.CHANNEL_WINDOW_ADJUST).uint32(0xffffffff).finish(),
+  ch(MSG.CHANNEL_EOF).finish(),
+  ch(MSG.CHANNEL_CLOSE).finish(),
+  ch(MSG.CHANNEL_SUCCESS).finish(),
+  ch(MSG.CHANNEL_FAILURE).finish(),
+  new Writer().byte(MSG.CHANNEL_OPEN_CONFIRMATION).uint32(0).uint32(0).uint32(100).uint32(100).finish(),
+  new Writer().byte(MSG.GLOBAL_REQUEST).string('keepalive@openssh.com').boolean(true).finish(),
+  new Writer().byte(MSG.GLOBAL_REQUEST).string('tcpip-forward').boolean(true).string('0.0.0.0').uint32(80).finish(),
+  new Writer().byte(MSG.GLOBAL_REQUEST).string('no-more-sessions@openssh.com').boolean(false).finish(),
+  new Writer().byte(MSG.REQUEST_SUCCESS).finish(),
+  ch(MSG.CHANNEL_DATA).bytes(new Uint8Array(40000)).finish(),
+];
+
+/** Lets the in-memory hops run, then waits for the server to finish what it received. */
+async function settle(c: { server: { idle(): Promise<void> } }): Promise<void> {
+  await new Promise((r) => setTimeout(r, 0));
+  await c.server.idle();
+  await new Promise((r) => setTimeout(r, 0));
+}
+
+function trackEscapes() {
+  const escaped: unknown[] = [];
+  const onErr = (e: unknown) => escaped.push(e);
+  process.on('unhandledRejection', onErr);
+  process.on('uncaughtException', onErr);
+  return { escaped, stop: () => (process.off('unhandledRejection', onErr), process.off('uncaughtException', onErr)) };
+}
+
+describe('services fuzzing (seeded)', () => {
+  it('ssh-userauth: 50,000 mutated messages', async () => {
+    const rnd = prng(0xa0a1);
+    const corpus = await authCorpus();
+    const esc = trackEscapes();
+    const heapBefore = process.memoryUsage().heapUsed;
+    let cases = 0;
+    let ended = 0;
+    while (cases < 50_000) {
+      const c = await connectTo({ failureDelayMs: 0 });
+      for (let i = 0; i < 60 && !c.closed(); i++, cases++) {
+        const base = corpus[rnd.int(corpus.length)]!;
+        c.client.send(rnd.int(4) === 0 ? base : mutate(rnd, base));
+        if (i % 10 === 9) await settle(c);
+      }
+      await settle(c);
+      const closed = c.closed() as { by?: string; reason: number; message: string } | null;
+      if (closed && closed.by !== 'lost') {
+        expect(closed.reason).toBeGreaterThan(0);
+        expect(closed.message.length).toBeGreaterThan(0);
+        ended++;
+      }
+      c.client.connectionLost();
+      c.server.connectionLost();
+    }
+    esc.stop();
+    expect(esc.escaped).toEqual([]);
+    expect(ended).toBeGreaterThan(10);
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
+  }, 600_000);
+
+  it('ssh-connection: 50,000 mutated messages after login', async () => {
+    const rnd = prng(0xc0c1);
+    const esc = trackEscapes();
+    const heapBefore = process.memoryUsage().heapUsed;
+    let cases = 0;
+    let connections = 0;
+    while (cases < 50_000) {
+      const c = await connectTo({ failureDelayMs: 0 });
+      await c.login();
+      connections++;
+      for (let i = 0; i < 200 && !c.closed(); i++, cases++) {
+        const base = connectionCorpus[rnd.int(connectionCorpus.length)]!;
+        c.client.send(rnd.int(3) === 0 ? base : mutate(rnd, base));
+        if (i % 20 === 19) await settle(c);
+      }
+      await settle(c);
+      const closed = c.closed() as { by?: string; reason: number; message: string } | null;
+      if (closed && closed.by !== 'lost') expect(closed.message.length).toBeGreaterThan(0);
+      c.client.connectionLost();
+      c.server.connectionLost();
+    }
+    esc.stop();
+    expect(esc.escaped).toEqual([]);
+    expect(connections).toBeGreaterThan(1);
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
+  }, 600_000);
+});
