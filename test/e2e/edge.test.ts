@@ -82,36 +82,36 @@ describe('npm start', () => {
   });
 });
 
-for (const path of ['proxy', 'bridge'] as const)
-describe(`OpenSSH through edgessh ${path} and wrangler dev`, () => {
+for (const [path, ssh, name] of [['proxy', SSH9, 'OpenSSH 9.2'], ['bridge', SSH9, 'OpenSSH 9.2'], ['proxy', SSH10, 'OpenSSH 10']] as const)
+describe.skipIf(!havePeer(ssh))(`${name} through edgessh ${path} and wrangler dev`, () => {
   const args = (extra: string[] = []) => (path === 'proxy' ? viaProxy(extra) : viaBridge(extra));
-  it('OpenSSH 9.2: echo hi, and exit status', async () => {
-    const r = await run(SSH9, [...args(), 'echo hi']);
+  it('echo hi, and exit status', async () => {
+    const r = await run(ssh, [...args(), 'echo hi']);
     expect(r.stderr).toBe('');
     expect(r.stdout.toString()).toBe('hi\n');
-    expect((await run(SSH9, [...args(), 'exit 3'])).code).toBe(3);
+    expect((await run(ssh, [...args(), 'exit 3'])).code).toBe(3);
   });
 
-  it.skipIf(!havePeer(SSH10))('OpenSSH 10 with mlkem768x25519-sha256', async () => {
-    const r = await run(SSH10, [...args(['-o', 'KexAlgorithms=mlkem768x25519-sha256']), 'echo pq']);
+  it.skipIf(ssh !== SSH10)('mlkem768x25519-sha256', async () => {
+    const r = await run(ssh, [...args(['-o', 'KexAlgorithms=mlkem768x25519-sha256']), 'echo pq']);
     expect(r.stdout.toString()).toBe('pq\n');
   });
 
   it('16 MiB up and 16 MiB down with checksums and forced rekeys', async () => {
     const data = Uint8Array.from({ length: 16 << 20 }, (_, i) => (i * 7 + (i >> 13)) & 0xff);
     const digest = createHash('sha256').update(data).digest('hex');
-    const up = await run(SSH9, [...args(['-o', 'RekeyLimit=1M']), 'sha256sum'], { input: data, timeoutMs: 120_000 });
+    const up = await run(ssh, [...args(['-o', 'RekeyLimit=1M']), 'sha256sum'], { input: data, timeoutMs: 120_000 });
     expect(up.stdout.toString()).toBe(`${digest}  -\n`);
-    const down = await run(SSH9, [...args(['-o', 'RekeyLimit=1M']), `head -c ${16 << 20} /dev/zero`], { timeoutMs: 120_000 });
+    const down = await run(ssh, [...args(['-o', 'RekeyLimit=1M']), `head -c ${16 << 20} /dev/zero`], { timeoutMs: 120_000 });
     expect(down.stdout.length).toBe(16 << 20);
     expect(down.stdout.every((b) => b === 0)).toBe(true);
   }, 300_000);
 
   it('an interactive shell under tmux: prompt, typing, history, exit 3', async () => {
     if (!havePeer('/usr/bin/tmux')) return;
-    const session = `edgessh-e2e-${path}-${process.pid}`;
-    const status = join(fx.dir, `tmux-status-${path}`);
-    const cmd = `${SSH9} ${args(['-tt']).map((a) => `'${a}'`).join(' ')}; echo $? > ${status}`;
+    const session = `edgessh-e2e-${path}-${name.replace(/\W/g, '')}-${process.pid}`;
+    const status = join(fx.dir, `tmux-status-${path}-${name.replace(/\W/g, '')}`);
+    const cmd = `${ssh} ${args(['-tt']).map((a) => `'${a}'`).join(' ')}; echo $? > ${status}`;
     const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
     tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd);
     const screen = () => tmux('capture-pane', '-p', '-t', session);
@@ -151,9 +151,9 @@ describe(`OpenSSH through edgessh ${path} and wrangler dev`, () => {
 });
 
 describe('idle sessions', () => {
-  it('a session left idle for 60 s still works afterwards (through the proxy and through the bridge at once)', async () => {
-    const one = async (args: string[]) => {
-      const p = spawn(SSH9, [...args, 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  it('a session left idle for 60 s still works afterwards (OpenSSH 9.2 through the proxy and the bridge, OpenSSH 10 through the proxy, at once)', async () => {
+    const one = async (args: string[], ssh = SSH9) => {
+      const p = spawn(ssh, [...args, 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       p.stdout.on('data', (d: Buffer) => (out += d.toString()));
       const waitOut = async (s: string) => {
@@ -170,7 +170,7 @@ describe('idle sessions', () => {
       expect(code).toBe(0);
       expect(out).toBe('before\nafter\n');
     };
-    await Promise.all([one(viaProxy()), one(viaBridge())]);
+    await Promise.all([one(viaProxy()), one(viaBridge()), ...(havePeer(SSH10) ? [one(viaProxy(), SSH10)] : [])]);
   }, 120_000);
 });
 
@@ -222,6 +222,10 @@ describe('edgessh proxy errors', () => {
     expect(http.code).toBe(1);
     expect(http.stderr).toMatch(/^edgessh proxy: HTTP 404 .*Not found: \/nope/);
     expect(http.stderr.trim().split('\n')).toHaveLength(1);
+    // wss:// to a port that speaks plain HTTP: a TLS failure, said in one line.
+    const tls = await run('node', ['bin/edgessh.mjs', 'proxy', `wss://127.0.0.1:${HTTP_PORT}/ssh`]);
+    expect(tls.code).toBe(1);
+    expect(tls.stderr).toMatch(/^edgessh proxy: TLS failure with wss:\/\/127\.0\.0\.1:\d+: .+\n$/);
   });
 });
 
@@ -292,6 +296,22 @@ describe.skipIf(!havePeer('/usr/bin/chromium'))('in the browser (playwright-core
       await page.waitForSelector('#status.error', { timeout: 30_000 });
       expect(await page.textContent('#status')).toMatch(/^Login refused for webuser: wrong password or key/);
       await page.screenshot({ path: join(artifacts, 'web-terminal-refused.png') });
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it('a changed host key is refused with a message that says so', async () => {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${HTTP_PORT}/`);
+      const url = await page.inputValue('#url');
+      await page.evaluate((u) => localStorage.setItem(`edgessh.hostkey.${u}`, 'SHA256:not-the-real-one'), url);
+      await page.fill('#user', 'webuser');
+      await page.fill('#password', fx.password);
+      await page.click('#connect');
+      await page.waitForSelector('#status.error', { timeout: 30_000 });
+      expect(await page.textContent('#status')).toMatch(/^Host key changed for ws:.*expected SHA256:not-the-real-one, got SHA256:/);
     } finally {
       await page.close();
     }

@@ -45,7 +45,10 @@ async function login(port: number, user: string, o: Partial<ClientOptions> = {},
 describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('our client against Debian sshd 9.2', () => {
   let sshd: { close(): void };
   beforeAll(async () => {
-    sshd = await startSshd(fx, SSHD, ['RekeyLimit 1M', 'HostKeyAlgorithms +ssh-rsa']);
+    sshd = await startSshd(fx, SSHD, [
+      'RekeyLimit 1M', 'HostKeyAlgorithms +ssh-rsa', 'KexAlgorithms +diffie-hellman-group14-sha1,diffie-hellman-group-exchange-sha1,diffie-hellman-group1-sha1',
+      'MACs +hmac-sha1,hmac-sha1-etm@openssh.com',
+    ]);
   });
   afterAll(() => sshd?.close());
 
@@ -62,6 +65,10 @@ describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('our client against Debi
     ...['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'].map(
       (m) => [`aes128-ctr + ${m}`, { cipher: ['aes128-ctr'], mac: [m] }] as [string, { cipher: string[]; mac: string[] }],
     ),
+    // The legacy algorithms (off unless configured) work in the client role too.
+    ...['diffie-hellman-group14-sha1', 'diffie-hellman-group-exchange-sha1', 'diffie-hellman-group1-sha1'].map((k) => [`legacy kex ${k}`, { kex: [k] }] as [string, { kex: string[] }]),
+    ['legacy host key ssh-rsa', { hostKey: ['ssh-rsa'] }],
+    ...['hmac-sha1-etm@openssh.com', 'hmac-sha1'].map((m) => [`legacy aes128-ctr + ${m}`, { cipher: ['aes128-ctr'], mac: [m] }] as [string, { cipher: string[]; mac: string[] }]),
   ];
   for (const [label, algorithms] of matrix) {
     it(label, async () => {
