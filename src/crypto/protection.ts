@@ -1,11 +1,11 @@
 /**
- * Packet protection for one direction: chacha20-poly1305@openssh.com (JavaScript, noble's ChaCha20 and
- * Poly1305), AES-GCM @openssh.com and AES-CTR (Web Crypto), HMAC-SHA2 (noble, keyed once per direction),
+ * Packet protection for one direction: chacha20-poly1305@openssh.com (JavaScript: our ChaCha20 and
+ * Poly1305 cores, checked against noble and RFC 8439), AES-GCM @openssh.com and AES-CTR (Web Crypto), HMAC-SHA2 (noble, keyed once per direction),
  * in the three framings SSH uses: MAC over plaintext, encrypt-then-MAC, and AEAD.
  */
-import { chacha20 } from '@noble/ciphers/chacha.js';
 import { ctr as nobleCtr } from '@noble/ciphers/aes.js';
-import { poly1305 } from '@noble/ciphers/_poly1305.js';
+import { chacha20Xor, keyWords } from './chacha20.ts';
+import { poly1305Tag } from './poly1305.ts';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { sha1 } from '@noble/hashes/legacy.js';
@@ -99,23 +99,15 @@ function createMac(info: MacInfo, key: Uint8Array): Mac {
 
 // ── chacha20-poly1305@openssh.com (OpenSSH PROTOCOL.chacha20poly1305) ──────────────────────────────
 
-function chachaNonce(seq: number): Uint8Array {
-  // The original ChaCha20 takes a 64-bit nonce; with a 96-bit (RFC 8439) nonce of 4 zero bytes followed
-  // by the sequence number as uint64 big-endian, and a block counter < 2^32, the keystream is the same.
-  const n = new Uint8Array(12);
-  n[8] = seq >>> 24;
-  n[9] = seq >>> 16;
-  n[10] = seq >>> 8;
-  n[11] = seq;
-  return n;
-}
+/** The nonce's last word: 4 zero bytes then the sequence number as uint64 big-endian, read little-endian. */
+const seqWord = (seq: number) => (((seq & 0xff) << 24) | ((seq & 0xff00) << 8) | ((seq >>> 8) & 0xff00) | (seq >>> 24)) >>> 0;
 
 function chachaParts(key: Uint8Array) {
   // K_2 (first 32 bytes) encrypts the packet, K_1 (last 32) the length.
-  const main = key.slice(0, 32);
-  const header = key.slice(32, 64);
+  const main = keyWords(key.subarray(0, 32));
+  const header = keyWords(key.subarray(32, 64));
   const zeros = new Uint8Array(32);
-  const polyKey = (nonce: Uint8Array) => chacha20(main, nonce, zeros, new Uint8Array(32), 0);
+  const polyKey = (n2: number) => chacha20Xor(main, 0, 0, n2, 0, zeros, new Uint8Array(32));
   return { main, header, polyKey };
 }
 
@@ -126,11 +118,13 @@ function chachaSealer(key: Uint8Array): PacketSealer {
     lengthInAlignment: false,
     tagLength: 16,
     seal(seq, packet) {
-      const nonce = chachaNonce(seq);
-      const out = new Uint8Array(packet.length + 16);
-      chacha20(header, nonce, packet.subarray(0, 4), out.subarray(0, 4), 0);
-      chacha20(main, nonce, packet.subarray(4), out.subarray(4, packet.length), 1);
-      out.set(poly1305(out.subarray(0, packet.length), polyKey(nonce)), packet.length);
+      const n2 = seqWord(seq);
+      const len = packet.length;
+      const out = new Uint8Array(len + 16);
+      out.set(packet);
+      chacha20Xor(header, 0, 0, n2, 0, out.subarray(0, 4), out.subarray(0, 4));
+      chacha20Xor(main, 0, 0, n2, 1, out.subarray(4, len), out.subarray(4, len));
+      out.set(poly1305Tag(polyKey(n2), out.subarray(0, len)), len);
       return out;
     },
   };
@@ -145,17 +139,18 @@ function chachaOpener(key: Uint8Array): PacketOpener {
     lengthInAlignment: false,
     tagLength: 16,
     readLength(seq, head) {
-      chacha20(header, chachaNonce(seq), head.subarray(0, 4), len, 0);
+      chacha20Xor(header, 0, 0, seqWord(seq), 0, head.subarray(0, 4), len);
       return readU32(len, 0);
     },
     open(seq, wire) {
-      const nonce = chachaNonce(seq);
+      const n2 = seqWord(seq);
       const body = wire.length - 16;
-      const tag = poly1305(wire.subarray(0, body), polyKey(nonce));
+      const tag = poly1305Tag(polyKey(n2), wire.subarray(0, body));
       if (!equalConstantTime(tag, wire.subarray(body))) return null;
-      const out = new Uint8Array(body);
-      chacha20(header, nonce, wire.subarray(0, 4), out.subarray(0, 4), 0);
-      chacha20(main, nonce, wire.subarray(4, body), out.subarray(4), 1);
+      // Decrypt in a fresh (aligned) buffer, in place.
+      const out = wire.slice(0, body);
+      chacha20Xor(header, 0, 0, n2, 0, out.subarray(0, 4), out.subarray(0, 4));
+      chacha20Xor(main, 0, 0, n2, 1, out.subarray(4), out.subarray(4));
       return out;
     },
   };

@@ -103,3 +103,34 @@ describe('aes192-ctr where Web Crypto lacks 192-bit AES (Chromium)', () => {
     }
   });
 });
+
+describe('chacha20-poly1305@openssh.com: the wire matches a construction from noble (PROTOCOL.chacha20poly1305)', () => {
+  it('seal and open at several sizes and sequence numbers', async () => {
+    const { chacha20 } = await import('@noble/ciphers/chacha.js');
+    const { poly1305 } = await import('@noble/ciphers/_poly1305.js');
+    const k = keys('chacha20-poly1305@openssh.com', null);
+    const sealer = createSealer(k);
+    const opener = createOpener(k);
+    const main = k.encKey.slice(0, 32);
+    const header = k.encKey.slice(32, 64);
+    for (const seq of [0, 1, 0x01020304, 0xfffffffe]) {
+      for (const size of [1, 1000, 33000]) {
+        const packet = framePacket(u8(randomBytes(size)), sealer);
+        const wire = await sealer.seal(seq, packet);
+        const nonce = new Uint8Array(12);
+        new DataView(nonce.buffer).setUint32(8, seq);
+        const ref = new Uint8Array(packet.length + 16);
+        chacha20(header, nonce, packet.subarray(0, 4), ref.subarray(0, 4), 0);
+        chacha20(main, nonce, packet.subarray(4), ref.subarray(4, packet.length), 1);
+        const polyKey = chacha20(main, nonce, new Uint8Array(32), new Uint8Array(32), 0);
+        ref.set(poly1305(ref.subarray(0, packet.length), polyKey), packet.length);
+        expect(Buffer.from(wire).equals(Buffer.from(ref)), `seq ${seq} size ${size}`).toBe(true);
+        // Open from an unaligned copy, as bytes arrive from a socket.
+        const un = new Uint8Array(wire.length + 1).subarray(1);
+        un.set(wire);
+        expect(await opener.readLength(seq, un.subarray(0, 4))).toBe(packet.length - 4);
+        expect(await opener.open(seq, un)).toEqual(packet);
+      }
+    }
+  });
+});
