@@ -118,7 +118,7 @@ async function startServers(): Promise<ServerProc[]> {
   const out: ServerProc[] = [];
   const edge = spawn('node', ['dist/cli.js', 'serve', '--listen', '127.0.0.1:42201', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), '--quiet'], { stdio: 'ignore' });
   out.push({ name: 'edgessh', port: 42201, user: 'tester', proc: edge });
-  const s2 = spawn('node', ['test/bench/ssh2-server.mjs', '42202', fx.hostKeyFiles.ed25519, join(fx.dir, 'authorized_keys')], { stdio: 'ignore' });
+  const s2 = spawn('node', ['test/bench/ssh2-server.mjs', '42202', fx.hostKeyFiles.ed25519, join(fx.dir, 'authorized_keys')], { stdio: ['ignore', 'ignore', 'inherit'] });
   out.push({ name: 'ssh2', port: 42202, user: 'tester', proc: s2 });
   if (existsSync('/usr/sbin/sshd')) {
     execFileSync('mkdir', ['-p', '/run/sshd']);
@@ -131,7 +131,12 @@ async function startServers(): Promise<ServerProc[]> {
     const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: 'ignore' });
     out.push({ name: 'sshd', port: 42203, user: 'root', proc: sshd });
   }
-  for (const s of out) await waitPort(s.port);
+  try {
+    for (const s of out) await waitPort(s.port);
+  } catch (e) {
+    for (const s of out) s.proc.kill(); // never leave a server behind
+    throw e;
+  }
   return out;
 }
 

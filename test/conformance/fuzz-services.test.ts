@@ -6,7 +6,7 @@ import { Writer } from '../../src/wire/writer.ts';
 import { MSG } from '../../src/wire/messages.ts';
 import { testKey } from '../helpers/transport.ts';
 import { connectTo } from '../helpers/services.ts';
-import { mutate, prng } from '../helpers/fuzz.ts';
+import { mutate, prng, trackEscapes } from '../helpers/fuzz.ts';
 
 const ua = (user: string, method: string) => new Writer().byte(MSG.USERAUTH_REQUEST).string(user).string('ssh-connection').string(method);
 
@@ -67,13 +67,6 @@ async function settle(c: { server: { idle(): Promise<void> } }): Promise<void> {
   await new Promise((r) => setTimeout(r, 0));
 }
 
-function trackEscapes() {
-  const escaped: unknown[] = [];
-  const onErr = (e: unknown) => escaped.push(e);
-  process.on('unhandledRejection', onErr);
-  process.on('uncaughtException', onErr);
-  return { escaped, stop: () => (process.off('unhandledRejection', onErr), process.off('uncaughtException', onErr)) };
-}
 
 describe('services fuzzing (seeded)', () => {
   it('ssh-userauth: 50,000 mutated messages', async () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Writer } from '../../src/wire/writer.ts';
 import { MSG } from '../../src/wire/messages.ts';
 import { enc, handshake, kexinitPayload, plainPacket, rawServer } from '../helpers/transport.ts';
-import { mutate, prng } from '../helpers/fuzz.ts';
+import { mutate, prng, trackEscapes } from '../helpers/fuzz.ts';
 
 const preKexCorpus = [
   kexinitPayload(),
@@ -32,13 +32,6 @@ const postKexCorpus = [
   new Uint8Array([150]),
 ];
 
-function trackEscapes() {
-  const escaped: unknown[] = [];
-  const onErr = (e: unknown) => escaped.push(e);
-  process.on('unhandledRejection', onErr);
-  process.on('uncaughtException', onErr);
-  return { escaped, stop: () => (process.off('unhandledRejection', onErr), process.off('uncaughtException', onErr)) };
-}
 
 describe('transport fuzzing (seeded)', () => {
   it('before key exchange: 60,000 mutated plaintext packets', async () => {

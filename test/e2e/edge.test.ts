@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { havePeer, makeFixture, run, sshArgs, SSH9, SSH10, type Fixture } from '../helpers/peers.ts';
+import { havePeer, makeFixture, run, sshArgs, SSH9, SSH10, tmuxShellScenario, type Fixture } from '../helpers/peers.ts';
 
 const PY = '/usr/bin/python3';
 const base = 43000 + (process.pid % 500) * 2;
@@ -109,43 +109,8 @@ describe.skipIf(!havePeer(ssh))(`${name} through edgessh ${path} and wrangler de
 
   it('an interactive shell under tmux: prompt, typing, history, exit 3', async () => {
     if (!havePeer('/usr/bin/tmux')) return;
-    const session = `edgessh-e2e-${path}-${name.replace(/\W/g, '')}-${process.pid}`;
-    const status = join(fx.dir, `tmux-status-${path}-${name.replace(/\W/g, '')}`);
-    const cmd = `${ssh} ${args(['-tt']).map((a) => `'${a}'`).join(' ')}; echo $? > ${status}`;
-    const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
-    tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd);
-    const screen = () => tmux('capture-pane', '-p', '-t', session);
-    const waitFor = async (re: RegExp) => {
-      for (let i = 0; i < 400; i++) {
-        if (re.test(screen())) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`screen never matched ${re}:\n${screen()}`);
-    };
-    try {
-      await waitFor(/tester@edgessh:~\$\s*$/m);
-      tmux('send-keys', '-t', session, 'echo typed-here', 'Enter');
-      await waitFor(/^typed-here$/m);
-      tmux('send-keys', '-t', session, 'Up', 'Enter');
-      await waitFor(/typed-here[\s\S]*typed-here[\s\S]*typed-here/);
-      tmux('send-keys', '-t', session, 'exit 3', 'Enter');
-      for (let i = 0; i < 100; i++) {
-        try {
-          const s = readFileSync(status, 'utf8');
-          if (s.trim()) return expect(s.trim()).toBe('3');
-        } catch {
-          // not yet
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error('the shell did not exit');
-    } finally {
-      try {
-        tmux('kill-session', '-t', session);
-      } catch {
-        // already gone
-      }
-    }
+    const cmd = `${ssh} ${args(['-tt']).map((a) => `'${a}'`).join(' ')}`;
+    expect(await tmuxShellScenario(cmd, `e2e-${path}-${name.replace(/\W/g, '')}`, join(fx.dir, `tmux-status-${path}-${name.replace(/\W/g, '')}`))).toBe('3');
   }, 60_000);
 
 });

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { Client } from 'ssh2';
 import WebSocket, { createWebSocketStream } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { havePeer, makeFixture, type Fixture } from '../helpers/peers.ts';
+import { havePeer, makeFixture, waitPort, type Fixture } from '../helpers/peers.ts';
 
 const base = 44100 + (process.pid % 400) * 2;
 const SSHD_PORT = base;
@@ -15,18 +15,6 @@ const isRoot = process.getuid?.() === 0;
 let fx: Fixture;
 const procs: ChildProcess[] = [];
 
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} never opened`);
-}
 
 describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('edgessh websockify → sshd', () => {
   beforeAll(async () => {

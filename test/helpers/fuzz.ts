@@ -38,3 +38,12 @@ export function mutate(rnd: ReturnType<typeof prng>, base: Uint8Array): Uint8Arr
   }
 }
 
+
+/** Collects exceptions and rejections that escape while a fuzzer runs (there must be none). */
+export function trackEscapes() {
+  const escaped: unknown[] = [];
+  const onErr = (e: unknown) => escaped.push(e);
+  process.on('unhandledRejection', onErr);
+  process.on('uncaughtException', onErr);
+  return { escaped, stop: () => (process.off('unhandledRejection', onErr), process.off('uncaughtException', onErr)) };
+}

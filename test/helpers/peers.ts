@@ -167,7 +167,6 @@ export function sshArgs(fx: Fixture, port: number, extra: string[] = [], key = f
 /** Debian's sshd on loopback with the fixture's keys (root logs in with the fixture's user keys). */
 export async function startSshd(fx: Fixture, port: number, extra: string[] = []): Promise<{ close(): void }> {
   const { spawn: sp } = await import('node:child_process');
-  const { connect } = await import('node:net');
   execFileSync('mkdir', ['-p', '/run/sshd']);
   const cfg = join(fx.dir, `sshd_config_${port}`);
   writeFileSync(cfg, [
@@ -177,14 +176,64 @@ export async function startSshd(fx: Fixture, port: number, extra: string[] = [])
     'KbdInteractiveAuthentication no', 'PrintMotd no', 'LogLevel ERROR', ...extra, '',
   ].join('\n'));
   const proc = sp('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
+  await waitPort(port);
+  return { close: () => proc.kill() };
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+export async function waitPort(port: number, ms = 20_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const end = Date.now() + ms;
+  for (;;) {
     const ok = await new Promise<boolean>((r) => {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => (s.destroy(), r(true)));
       s.once('error', () => r(false));
     });
-    if (ok) break;
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`port ${port} never opened`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { close: () => proc.kill() };
+}
+
+/**
+ * Drives an interactive OpenSSH session under tmux: waits for the demo shell's prompt, types a command,
+ * recalls it with Up, then `exit 3`; resolves to the ssh process's exit status.
+ */
+export async function tmuxShellScenario(sshCommand: string, name: string, statusFile: string): Promise<string> {
+  const session = `edgessh-${name}-${process.pid}`;
+  const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
+  tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', `${sshCommand}; echo $? > ${statusFile}`);
+  const screen = () => tmux('capture-pane', '-p', '-t', session);
+  const waitFor = async (re: RegExp) => {
+    for (let i = 0; i < 400; i++) {
+      if (re.test(screen())) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`screen never matched ${re}:\n${screen()}`);
+  };
+  try {
+    await waitFor(/tester@edgessh:~\$\s*$/m); // capture-pane trims trailing blanks
+    tmux('send-keys', '-t', session, 'echo typed-here', 'Enter');
+    await waitFor(/^typed-here$/m);
+    tmux('send-keys', '-t', session, 'Up', 'Enter');
+    await waitFor(/typed-here[\s\S]*typed-here[\s\S]*typed-here/);
+    tmux('send-keys', '-t', session, 'exit 3', 'Enter');
+    for (let i = 0; i < 100; i++) {
+      try {
+        const s = readFileSync(statusFile, 'utf8').trim();
+        if (s) return s;
+      } catch {
+        // not written yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('the shell did not exit');
+  } finally {
+    try {
+      tmux('kill-session', '-t', session);
+    } catch {
+      // already gone
+    }
+  }
 }

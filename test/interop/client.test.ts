@@ -11,7 +11,7 @@ import { connectClientSocket } from '../../src/io/node-net.ts';
 import { parsePrivateKey, fingerprint } from '../../src/crypto/keys/index.ts';
 import type { ClientOptions, SshClient } from '../../src/client/client.ts';
 import type { PrivateKey, PublicKey } from '../../src/crypto/types.ts';
-import { havePeer, makeFixture, startServer, startSshd, type Fixture, type RunningServer } from '../helpers/peers.ts';
+import { havePeer, makeFixture, startServer, startSshd, waitPort, type Fixture, type RunningServer } from '../helpers/peers.ts';
 
 const base = 44900 + (process.pid % 300) * 2;
 const SSHD = base;
@@ -132,15 +132,7 @@ describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('our client against Debi
   it('through edgessh websockify: our client over a WebSocket reaches sshd', async () => {
     const ws = spawn('node', ['bin/edgessh.mjs', 'websockify', '--listen', `127.0.0.1:${WSOCK}`, '--to', `127.0.0.1:${SSHD}`, '--quiet'], { stdio: 'ignore' });
     try {
-      for (let i = 0; i < 100; i++) {
-        const ok = await new Promise<boolean>((r) => {
-          const s = net.connect(WSOCK, '127.0.0.1');
-          s.once('connect', () => (s.destroy(), r(true)));
-          s.once('error', () => r(false));
-        });
-        if (ok) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitPort(WSOCK);
       const sock = await new Promise<WebSocket>((res, rej) => {
         const w = new WebSocket(`ws://127.0.0.1:${WSOCK}/`, { perMessageDeflate: false });
         w.once('open', () => res(w));
@@ -177,15 +169,7 @@ describe.skipIf(!havePeer('/usr/sbin/dropbear') || !isRoot)('our client against 
     const hk = `${fx.dir}/host.dropbear`;
     execFileSync('dropbearconvert', ['openssh', 'dropbear', fx.hostKeyFiles.ed25519, hk], { stdio: 'ignore' });
     proc = spawn('dropbear', ['-F', '-E', '-s', '-r', hk, '-p', `127.0.0.1:${port}`, '-P', `${fx.dir}/dropbear.pid`], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      const ok = await new Promise<boolean>((r) => {
-        const sk = net.connect(port, '127.0.0.1');
-        sk.once('connect', () => (sk.destroy(), r(true)));
-        sk.once('error', () => r(false));
-      });
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitPort(port);
   });
   afterAll(() => proc?.kill());
 

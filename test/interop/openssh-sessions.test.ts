@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SSH9, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer } from '../helpers/peers.ts';
+import { SSH9, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario } from '../helpers/peers.ts';
 
 let fx: Fixture;
 let srv: RunningServer;
@@ -97,43 +97,8 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
 
   it('an interactive shell under tmux: prompt, typing, history, exit 3', async () => {
     if (!havePeer('/usr/bin/tmux')) return;
-    const session = `edgessh-${process.pid}-${Date.now()}`;
-    const status = join(fx.dir, 'status');
-    const cmd = `${SSH9} ${sshArgs(fx, srv.port, ['-tt', '-o', 'LogLevel=ERROR']).map((a) => `'${a}'`).join(' ')}; echo $? > ${status}`;
-    const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
-    tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd);
-    const screen = () => tmux('capture-pane', '-p', '-t', session);
-    const waitFor = async (re: RegExp) => {
-      for (let i = 0; i < 200; i++) {
-        if (re.test(screen())) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`screen never matched ${re}:\n${screen()}`);
-    };
-    try {
-      await waitFor(/tester@edgessh:~\$\s*$/m); // capture-pane trims trailing blanks
-      tmux('send-keys', '-t', session, 'echo typed-here', 'Enter');
-      await waitFor(/^typed-here$/m);
-      tmux('send-keys', '-t', session, 'Up', 'Enter');
-      await waitFor(/typed-here[\s\S]*typed-here[\s\S]*typed-here/);
-      tmux('send-keys', '-t', session, 'exit 3', 'Enter');
-      for (let i = 0; i < 100; i++) {
-        try {
-          const s = execFileSync('cat', [status], { encoding: 'utf8' });
-          if (s.trim()) return expect(s.trim()).toBe('3');
-        } catch {
-          // not yet
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error('the shell did not exit');
-    } finally {
-      try {
-        tmux('kill-session', '-t', session);
-      } catch {
-        // already gone
-      }
-    }
+    const cmd = `${SSH9} ${sshArgs(fx, srv.port, ['-tt', '-o', 'LogLevel=ERROR']).map((a) => `'${a}'`).join(' ')}`;
+    expect(await tmuxShellScenario(cmd, 'sessions', join(fx.dir, 'status'))).toBe('3');
   });
 
   it('a forced command from authorized_keys (command=) replaces the request', async () => {
