@@ -4,11 +4,12 @@
  */
 import type { PrivateKey } from './crypto/types.ts';
 import type { AlgorithmPrefs } from './crypto/registry.ts';
-import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent } from './transport/transport.ts';
+import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent, TransportState } from './transport/transport.ts';
 import { UserauthServer, type Authenticate } from './auth/server.ts';
-import { ConnectionServer, type ForwardRequest } from './connection/connection.ts';
+import { ConnectionServer, type ConnectionState, type ForwardRequest } from './connection/connection.ts';
 import type { Session } from './connection/session.ts';
 import { connectTransport, type ByteSink } from './io/connection.ts';
+import type { TimerFn } from './timers.ts';
 
 export interface ServerOptions {
   hostKeys: readonly PrivateKey[];
@@ -16,6 +17,11 @@ export interface ServerOptions {
   authenticate?: Authenticate;
   /** Runs each session (shell, exec or subsystem); resolves to the exit status. */
   onSession(session: Session): Promise<number | void> | number | void;
+  /**
+   * Carries on a session restored after hibernation, from the state its application last gave
+   * `session.setResumeState()`. Without it a restored session that was running ends with exit-signal HUP.
+   */
+  onResume?(session: Session, state: unknown): Promise<number | void> | number | void;
   /** Methods offered (default publickey, password, keyboard-interactive). */
   authMethods?: string[];
   banner?: string;
@@ -35,6 +41,14 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** One line per notable event, in OpenSSH's words; never secrets. */
   log?: (line: string) => void;
+  /** Arms the server's timers (default setTimeout; the Durable Object passes alarms). */
+  setTimer?: TimerFn;
+}
+
+/** A whole connection as plain data: what a hibernating Durable Object keeps (see worker/session.ts). */
+export interface ServerConnectionState {
+  transport: TransportState;
+  connection: ConnectionState;
 }
 
 export interface AcceptInfo {
@@ -43,19 +57,72 @@ export interface AcceptInfo {
   onEvent?: (event: TransportEvent) => void;
   /** Every message in and out, for a packet inspector. */
   onPacket?: (trace: PacketTrace) => void;
+  /** This connection's timers, instead of ServerOptions.setTimer (a Durable Object passes its alarm). */
+  setTimer?: TimerFn;
 }
 
 export interface SshServer {
   readonly options: ServerOptions;
   /** Starts a connection whose output goes to `sink`; feed its input to `transport.receive()`. */
   accept(sink: ByteSink, info?: AcceptInfo): Transport;
+  /** The connection's live state, or why it cannot be saved right now (try again after more I/O). */
+  save(transport: Transport): { state: ServerConnectionState } | { reason: string };
+  /** Carries on a saved connection; its output goes to `sink`. Throws when the state does not fit. */
+  resume(sink: ByteSink, state: ServerConnectionState, info?: AcceptInfo): Transport;
 }
 
 export function createServer(options: ServerOptions): SshServer {
   if (!options.hostKeys.length) throw new Error('createServer: at least one host key is needed');
   const log = options.log ?? (() => {});
+  const connectionFor = (username: string, t: Transport, who: string, setTimer: TimerFn | undefined, saved?: ConnectionState) =>
+    new ConnectionServer(
+      t,
+      {
+        username,
+        onSession: options.onSession,
+        onResume: options.onResume,
+        subsystems: options.subsystems,
+        allowForward: options.allowForward,
+        maxSessions: options.maxSessions,
+        keepaliveIntervalMs: options.keepaliveIntervalMs,
+        keepaliveCountMax: options.keepaliveCountMax,
+        idleTimeoutMs: options.idleTimeoutMs,
+        setTimer,
+        onError: (err) => log(`session of ${username} from ${who} failed: ${err instanceof Error ? err.message : String(err)}`),
+      },
+      saved,
+    );
+  const transportOptions = (info: AcceptInfo, who: string) => ({
+    role: 'server' as const,
+    hostKeys: options.hostKeys,
+    algorithms: options.algorithms,
+    kexTimeoutMs: options.kexTimeoutMs,
+    maxPacketSize: options.maxPacketSize,
+    rekey: options.rekey,
+    peerAddress: info.peerAddress,
+    onEvent: info.onEvent,
+    onPacket: info.onPacket,
+    setTimer: info.setTimer ?? options.setTimer,
+    onClose: (c: CloseInfo) => {
+      log(`Connection from ${who} closed: ${c.message || c.reasonName} (${c.by})`);
+      info.onClose?.(c);
+    },
+  });
   return {
     options,
+    save(transport) {
+      const conn = transport.currentService;
+      if (!(conn instanceof ConnectionServer)) return { reason: 'the user has not logged in yet' };
+      const why = transport.unsaveableReason() ?? conn.unsaveableReason();
+      if (why) return { reason: why };
+      return { state: { transport: transport.save(), connection: conn.save() } };
+    },
+    resume(sink, state, info = {}) {
+      const who = info.peerAddress ?? 'unknown';
+      const transport = connectTransport({ ...transportOptions(info, who), restore: state.transport }, sink);
+      transport.setService(connectionFor(state.connection.username, transport, who, info.setTimer ?? options.setTimer, state.connection));
+      return transport;
+    },
     accept(sink, info = {}) {
       const who = info.peerAddress ?? 'unknown';
       const authenticate: Authenticate = async (req, ctx) => {
@@ -69,19 +136,7 @@ export function createServer(options: ServerOptions): SshServer {
       };
       const transport = connectTransport(
         {
-          role: 'server',
-          hostKeys: options.hostKeys,
-          algorithms: options.algorithms,
-          kexTimeoutMs: options.kexTimeoutMs,
-          maxPacketSize: options.maxPacketSize,
-          rekey: options.rekey,
-          peerAddress: info.peerAddress,
-          onEvent: info.onEvent,
-          onPacket: info.onPacket,
-          onClose: (c) => {
-            log(`Connection from ${who} closed: ${c.message || c.reasonName} (${c.by})`);
-            info.onClose?.(c);
-          },
+          ...transportOptions(info, who),
           services: {
             'ssh-userauth': (t) =>
               new UserauthServer(t, {
@@ -91,18 +146,8 @@ export function createServer(options: ServerOptions): SshServer {
                 maxAuthTries: options.maxAuthTries,
                 failureDelayMs: options.failureDelayMs,
                 loginGraceTimeMs: options.loginGraceTimeMs,
-                onAuthenticated: (username, tt) =>
-                  new ConnectionServer(tt, {
-                    username,
-                    onSession: options.onSession,
-                    subsystems: options.subsystems,
-                    allowForward: options.allowForward,
-                    maxSessions: options.maxSessions,
-                    keepaliveIntervalMs: options.keepaliveIntervalMs,
-                    keepaliveCountMax: options.keepaliveCountMax,
-                    idleTimeoutMs: options.idleTimeoutMs,
-                    onError: (err) => log(`session of ${username} from ${who} failed: ${err instanceof Error ? err.message : String(err)}`),
-                  }),
+                setTimer: info.setTimer ?? options.setTimer,
+                onAuthenticated: (username, tt) => connectionFor(username, tt, who, info.setTimer ?? options.setTimer),
               }),
           },
         },

@@ -11,6 +11,7 @@ declare module 'cloudflare:workers' {
 declare module 'cloudflare:test' {
   export const SELF: { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> };
   export const env: import('./env.ts').Env;
+  export function listDurableObjectIds(namespace: DurableObjectNamespace<unknown>): Promise<DurableObjectId[]>;
   export function runInDurableObject<O, R>(stub: DurableObjectStub<O>, fn: (instance: O, state: DurableObjectState) => R | Promise<R>): Promise<R>;
 }
 
@@ -57,4 +58,22 @@ declare class WebSocketPair {
 
 interface ResponseInit {
   webSocket?: WebSocket | null;
+}
+
+// The WebSocket Hibernation API (Durable Objects).
+interface WebSocket {
+  serializeAttachment(value: unknown): void;
+  deserializeAttachment(): unknown;
+}
+
+interface DurableObjectState {
+  acceptWebSocket(ws: WebSocket, tags?: string[]): void;
+  getWebSockets(tag?: string): WebSocket[];
+}
+
+interface DurableObjectStorage {
+  setAlarm(scheduledTime: number | Date): Promise<void>;
+  getAlarm(): Promise<number | null>;
+  deleteAlarm(): Promise<void>;
+  deleteAll(): Promise<void>;
 }

@@ -2,15 +2,28 @@
  * One SSH connection per Durable Object: the WebSocket's binary messages are the SSH byte stream; the
  * edgessh server runs the demo shell, with each user's files in a UserFiles object.
  *
- * This object uses the plain (non-hibernating) WebSocket API: while the socket is open the object stays
- * in memory, so timers and the transport's state live as long as the connection does.
+ * The object uses the WebSocket Hibernation API: after each burst of traffic it saves the connection
+ * (src/io/durable-object.ts says what goes where), so the runtime may evict it while the socket stays
+ * open; the next message or alarm wakes a fresh instance, which restores the connection and carries on.
+ * While the connection cannot be saved (logging in, a key exchange, a command still running) a short
+ * timer keeps the object in memory and retries, so nothing is lost either way.
  */
 import { DurableObject } from 'cloudflare:workers';
 import { createServer, type SshServer } from '../src/server.ts';
 import { parsePrivateKey, fingerprint } from '../src/crypto/keys/index.ts';
 import type { PrivateKey } from '../src/crypto/types.ts';
 import { makeDemoPolicy, runDemoSession } from '../src/apps/demo.ts';
-import { feedFromWebSocket, webSocketSink, WS_CLOSE, type WebSocketLike } from '../src/io/websocket.ts';
+import { webSocketSink, WS_CLOSE, type WebSocketLike } from '../src/io/websocket.ts';
+import {
+  AlarmTimers,
+  BODY_KEY,
+  SECRETS_KEY,
+  newSecrets,
+  openState,
+  sealState,
+  unsavedAttachment,
+  type SessionSecrets,
+} from '../src/io/durable-object.ts';
 import type { Transport } from '../src/transport/transport.ts';
 import { DurableObjectFileStorage } from './files.ts';
 import type { Env } from './env.ts';
@@ -49,6 +62,7 @@ function serverFor(env: Env): Promise<SshServer> {
       authenticate: policy.authenticate,
       authMethods: policy.methods,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
+      onResume: (session, state) => runDemoSession(session, { storage, startedAt, policy }, state),
       log,
     });
   })();
@@ -57,15 +71,35 @@ function serverFor(env: Env): Promise<SshServer> {
   return server;
 }
 
+interface Live {
+  server: SshServer;
+  transport: Transport;
+  ws: WebSocket;
+  peer: string;
+  secrets: SessionSecrets;
+}
+
+/** How long the object waits before trying again to save a connection that could not be saved. */
+const RETRY_MAX_MS = 1000;
+
 export class SshSession extends DurableObject<Env> {
+  private live: Live | null = null;
+  private waking: Promise<Live | null> | null = null;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private retryMs = 0;
+  private readonly timers = new AlarmTimers({
+    set: (at) => void this.ctx.storage.setAlarm(at),
+    clear: () => void this.ctx.storage.deleteAlarm(),
+  });
+
   async fetch(request: Request): Promise<Response> {
     const pair = new WebSocketPair();
     const [client, ws] = [pair[0], pair[1]];
-    ws.accept();
     const url = new URL(request.url);
     if (url.pathname === '/echo') {
       // The benchmark's baseline: same Worker, same object, same framing; bytes sent straight back, or
       // (?discard=1) dropped, which compares with an SSH upload.
+      ws.accept();
       const discard = url.searchParams.get('discard') === '1';
       ws.addEventListener('message', (ev) => discard || ws.send(ev.data as ArrayBuffer));
       ws.addEventListener('close', () => ws.close());
@@ -77,14 +111,157 @@ export class SshSession extends DurableObject<Env> {
     } catch (e) {
       const why = (e as Error).message;
       console.error(`edgessh: refusing the session: ${why}`);
+      ws.accept();
       ws.close(WS_CLOSE.INTERNAL, `edgessh: server not configured: ${why}`.slice(0, 120));
       return new Response(null, { status: 101, webSocket: client });
     }
-    const peer = request.headers.get('cf-connecting-ip') ?? request.headers.get('x-forwarded-for') ?? 'unknown';
-    const socket = ws as unknown as WebSocketLike;
-    let transport: Transport | null = null;
-    feedFromWebSocket(socket, () => transport);
-    transport = server.accept(webSocketSink(socket), { peerAddress: `${peer} (WebSocket)` });
+    const peer = `${request.headers.get('cf-connecting-ip') ?? request.headers.get('x-forwarded-for') ?? 'unknown'} (WebSocket)`;
+    this.ctx.acceptWebSocket(ws);
+    const secrets = newSecrets();
+    await this.ctx.storage.put(SECRETS_KEY, secrets);
+    ws.serializeAttachment(unsavedAttachment(secrets, peer));
+    const live: Live = { server, ws, peer, secrets, transport: undefined as unknown as Transport };
+    this.live = live;
+    live.transport = server.accept(this.sink(ws), { peerAddress: peer, onClose: () => this.ended(), setTimer: this.timers.setTimer });
+    this.scheduleSave();
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const live = this.live ?? (await this.wake(ws));
+    if (!live) return;
+    if (typeof message === 'string') {
+      try {
+        ws.close(WS_CLOSE.UNSUPPORTED_DATA, 'edgessh: SSH bytes must be sent as binary WebSocket messages');
+      } catch {
+        // already closing
+      }
+      live.transport.connectionLost('the peer sent a text WebSocket message');
+      return;
+    }
+    live.transport.receive(new Uint8Array(message));
+    this.scheduleSave();
+  }
+
+  async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    try {
+      ws.close(code === 1005 || code === 1006 ? WS_CLOSE.NORMAL : code, 'closed');
+    } catch {
+      // already closed
+    }
+    this.live?.transport.connectionLost('the WebSocket closed');
+    await this.ended();
+  }
+
+  async webSocketError(): Promise<void> {
+    this.live?.transport.connectionLost('the WebSocket failed');
+    await this.ended();
+  }
+
+  async alarm(): Promise<void> {
+    const ws = this.ctx.getWebSockets()[0];
+    if (!ws) return this.ended();
+    const live = this.live ?? (await this.wake(ws));
+    if (!live) return;
+    this.timers.fire();
+    this.scheduleSave();
+  }
+
+  // ── hibernation ─────────────────────────────────────────────────────────────────────────────────
+
+  /** A fresh instance: restore the connection the attachment and storage describe (once). */
+  private wake(ws: WebSocket): Promise<Live | null> {
+    this.waking ??= (async () => {
+      const refuse = async (why: string) => {
+        console.error(`edgessh: cannot resume the session: ${why}`);
+        try {
+          ws.close(WS_CLOSE.INTERNAL, `edgessh: cannot resume the session: ${why}`.slice(0, 120));
+        } catch {
+          // already closed
+        }
+        await this.ended();
+        return null;
+      };
+      let server: SshServer;
+      try {
+        server = await serverFor(this.env);
+      } catch (e) {
+        return refuse(`server not configured: ${(e as Error).message}`);
+      }
+      const attachment = ws.deserializeAttachment() as { inStorage?: boolean } | null;
+      const secrets = await this.ctx.storage.get<SessionSecrets>(SECRETS_KEY);
+      const body = attachment?.inStorage ? await this.ctx.storage.get<string>(BODY_KEY) : undefined;
+      const opened = openState(attachment, secrets, body);
+      if ('reason' in opened) return refuse(opened.reason);
+      const live: Live = { server, ws, peer: opened.peer, secrets: secrets!, transport: undefined as unknown as Transport };
+      try {
+        live.transport = server.resume(this.sink(ws), opened.state, {
+          peerAddress: opened.peer,
+          onClose: () => this.ended(),
+          setTimer: this.timers.setTimer,
+        });
+      } catch (e) {
+        return refuse(`the saved state does not fit: ${(e as Error).message}`);
+      }
+      this.live = live;
+      const restores = ((await this.ctx.storage.get<number>('restores')) ?? 0) + 1;
+      await this.ctx.storage.put('restores', restores);
+      console.log(`edgessh: session of ${opened.state.connection.username} resumed after hibernation (wake ${restores})`);
+      return live;
+    })();
+    return this.waking;
+  }
+
+  private sink(ws: WebSocket) {
+    const inner = webSocketSink(ws as unknown as WebSocketLike);
+    return {
+      write: (bytes: Uint8Array) => {
+        inner.write(bytes);
+        this.scheduleSave();
+      },
+      end: () => inner.end(),
+    };
+  }
+
+  /** Saves the connection once the current burst of traffic has been handled. */
+  private scheduleSave(delay = 0): void {
+    if (this.saveTimer) {
+      if (delay > 0) return;
+      clearTimeout(this.saveTimer);
+    }
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      void this.save();
+    }, delay);
+  }
+
+  private async save(): Promise<void> {
+    const live = this.live;
+    if (!live || live.transport.closed) return;
+    await live.transport.idle();
+    if (this.saveTimer) return; // more traffic came meanwhile; that save will cover it
+    const r = live.server.save(live.transport);
+    if ('reason' in r) {
+      // Not now: stay in memory (a pending timer prevents hibernation) and try again.
+      this.retryMs = Math.min(RETRY_MAX_MS, Math.max(5, this.retryMs * 2));
+      this.scheduleSave(this.retryMs);
+      return;
+    }
+    this.retryMs = 0;
+    const sealed = sealState(r.state, live.secrets, live.peer);
+    if (sealed.secrets) {
+      live.secrets = sealed.secrets;
+      await this.ctx.storage.put(SECRETS_KEY, sealed.secrets);
+    }
+    if (sealed.body !== null) await this.ctx.storage.put(BODY_KEY, sealed.body);
+    live.ws.serializeAttachment(sealed.attachment);
+  }
+
+  /** The connection is over: nothing of it stays in storage. */
+  private async ended(): Promise<void> {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
   }
 }

@@ -12,7 +12,7 @@ import {
 } from '../auth/authorized-keys.ts';
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
-import { runExec, runShell } from './shell.ts';
+import { parseShellState, runExec, runShell, type ShellState } from './shell.ts';
 import type { FileStorage } from './storage.ts';
 
 export interface DemoPolicyOptions {
@@ -44,7 +44,6 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
   const keys = parseAuthorizedKeys(o.authorizedKeys ?? '', (line, why) =>
     o.log?.(`authorized_keys line ${line} skipped: ${why}`),
   );
-  const options = new WeakMap<Transport, AuthorizedKeyOptions>();
   const methods = ['publickey'];
   if (o.password) methods.push('password', 'keyboard-interactive');
   const authenticate: Authenticate = async (req, ctx) => {
@@ -52,7 +51,8 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
       case 'publickey': {
         const entry = findAuthorizedKey(keys, req.key);
         if (!entry) return false;
-        if (req.signed) options.set(ctx.transport, entry.options);
+        // Kept with the connection (and saved with it across hibernation): command= and restrict apply later.
+        if (req.signed) ctx.transport.appData.keyOptions = structuredClone(entry.options);
         return true;
       }
       case 'password':
@@ -66,7 +66,7 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
         return false;
     }
   };
-  return { authenticate, methods, keyOptions: (t) => (t ? options.get(t) : undefined) };
+  return { authenticate, methods, keyOptions: (t) => t?.appData.keyOptions as AuthorizedKeyOptions | undefined };
 }
 
 export interface DemoContext {
@@ -75,8 +75,11 @@ export interface DemoContext {
   policy?: DemoPolicy;
 }
 
-/** Runs the demo shell on a session: exec → one command; shell → interactive (or a script without a pty). */
-export async function runDemoSession(session: Session, demo: DemoContext): Promise<number> {
+/**
+ * Runs the demo shell on a session: exec → one command; shell → interactive (or a script without a pty).
+ * `resume`: the state an interactive shell saved before the Durable Object hibernated.
+ */
+export async function runDemoSession(session: Session, demo: DemoContext, resume?: unknown): Promise<number> {
   const keyOpts = demo.policy?.keyOptions(session.transport);
   const pty = session.pty && (!keyOpts || ptyAllowed(keyOpts)) ? session.pty : null;
   const ctx = {
@@ -90,11 +93,18 @@ export async function runDemoSession(session: Session, demo: DemoContext): Promi
     stderr: session.stderr,
     onResize: (l: (cols: number, rows: number) => void) => session.onResize(l),
     signal: session.signal,
+    // Only an interactive shell waiting at its prompt can be saved; anything else keeps the object awake.
+    onState: (state: ShellState) => session.setResumeState(state),
   };
   // authorized_keys command= replaces whatever the client asked for (sshd(8)).
   const forced = keyOpts?.command;
   if (forced !== undefined) return runExec(forced, ctx);
   if (session.kind === 'exec') return runExec(session.command ?? '', ctx);
-  if (session.kind === 'shell') return runShell(ctx);
+  if (session.kind === 'shell') {
+    if (resume === undefined) return runShell(ctx);
+    const saved = parseShellState(resume);
+    if (!saved) throw new Error('the saved shell state is malformed');
+    return runShell(ctx, saved);
+  }
   return 1;
 }

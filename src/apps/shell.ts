@@ -29,10 +29,28 @@ export interface ShellState {
   history: string[];
   historyIndex: number;
   lastStatus: number;
+  /** An escape sequence typed so far (arrow keys arrive as ESC [ A, maybe split). */
+  esc: string;
+  /** The last character was CR (a following LF is the same Enter). */
+  lastWasCr: boolean;
+}
+
+/** A saved ShellState, checked field by field (it comes back from storage); null when it does not fit. */
+export function parseShellState(x: unknown): ShellState | null {
+  if (typeof x !== 'object' || x === null) return null;
+  const o = x as Record<string, unknown>;
+  const int = (v: unknown, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+  if (typeof o.line !== 'string' || o.line.length > MAX_LINE || !int(o.cursor, o.line.length)) return null;
+  if (!Array.isArray(o.history) || o.history.length > MAX_HISTORY || !o.history.every((h) => typeof h === 'string' && h.length <= MAX_LINE)) return null;
+  if (!int(o.historyIndex, o.history.length) || !int(o.lastStatus, 0xffffffff)) return null;
+  if (typeof o.esc !== 'string' || o.esc.length > 8 || typeof o.lastWasCr !== 'boolean') return null;
+  return { line: o.line, cursor: o.cursor as number, history: [...(o.history as string[])], historyIndex: o.historyIndex as number, lastStatus: o.lastStatus as number, esc: o.esc, lastWasCr: o.lastWasCr };
 }
 
 const MAX_FILE = 16 * 1024 * 1024;
 const MAX_HISTORY = 100;
+/** The line editor's longest line (a paste beyond it is cut, as a terminal's line discipline would). */
+const MAX_LINE = 4096;
 const CHUNK = 32 * 1024;
 const enc = new TextEncoder();
 
@@ -50,13 +68,22 @@ class Input {
   private reader: ReadableStreamDefaultReader<Uint8Array>;
   private buf: Uint8Array[] = [];
   private pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+  private pendingSettled = false;
   eof = false;
   constructor(stream: ReadableStream<Uint8Array>) {
     this.reader = stream.getReader();
   }
   raw(): Promise<ReadableStreamReadResult<Uint8Array>> {
-    this.pending ??= this.reader.read().catch(() => ({ done: true, value: undefined }) as ReadableStreamReadResult<Uint8Array>);
+    if (!this.pending) {
+      this.pendingSettled = false;
+      this.pending = this.reader.read().catch(() => ({ done: true, value: undefined }) as ReadableStreamReadResult<Uint8Array>);
+      void this.pending.then(() => (this.pendingSettled = true));
+    }
     return this.pending;
+  }
+  /** Nothing read and not yet handled: the shell's state alone says where it stands. */
+  idle(): boolean {
+    return this.buf.length === 0 && !this.eof && !(this.pending && this.pendingSettled);
   }
   async read(): Promise<Uint8Array | null> {
     const b = this.buf.shift();
@@ -388,11 +415,13 @@ export async function runShell(ctx: ShellContext, initial?: ShellState): Promise
   ctx.onResize?.((cols, rows) => {
     if (ctx.pty) ctx.pty = { ...ctx.pty, cols, rows };
   });
-  const state: ShellState = initial ? { ...initial, history: [...initial.history] } : { line: '', cursor: 0, history: [], historyIndex: 0, lastStatus: 0 };
+  const state: ShellState = initial
+    ? { ...initial, history: [...initial.history] }
+    : { line: '', cursor: 0, history: [], historyIndex: 0, lastStatus: 0, esc: '', lastWasCr: false };
   const flags = { exitRequested: null as number | null };
   try {
     if (!ctx.pty) return await scriptMode(ctx, input, state, flags);
-    return await interactive(ctx, input, state, flags);
+    return await interactive(ctx, input, state, flags, initial !== undefined);
   } finally {
     input.release();
   }
@@ -425,33 +454,39 @@ async function scriptMode(ctx: ShellContext, input: Input, state: ShellState, fl
   }
 }
 
-async function interactive(ctx: ShellContext, input: Input, state: ShellState, flags: { exitRequested: number | null }): Promise<number> {
+async function interactive(
+  ctx: ShellContext,
+  input: Input,
+  state: ShellState,
+  flags: { exitRequested: number | null },
+  resumed: boolean,
+): Promise<number> {
   const out = new Output(ctx.stdout, true);
   const prompt = () => `${ctx.user}@edgessh:~$ `;
   const dec = new TextDecoder();
-  let esc = '';
-  let lastWasCr = false;
   const redraw = async () => {
     const back = state.line.length - state.cursor;
     await out.write(`\r${prompt()}${state.line}\x1b[K${back ? `\x1b[${back}D` : ''}`);
   };
   try {
-    if (!initialBannerShown(state)) await out.write(`Welcome to edgessh, ${ctx.user}. Type 'help' for commands.\n`);
-    await out.write(prompt() + state.line);
-    if (state.cursor < state.line.length) await out.write(`\x1b[${state.line.length - state.cursor}D`);
+    // A resumed shell's prompt and line are on the user's screen already.
+    if (!resumed) await out.write(`Welcome to edgessh, ${ctx.user}. Type 'help' for commands.\n${prompt()}`);
     for (;;) {
+      // Waiting for input with nothing half-handled: the state says it all (see Session.setResumeState).
+      if (input.idle()) ctx.onState?.({ ...state, history: [...state.history] });
       const b = await input.read();
       if (!b) return state.lastStatus;
       const text = dec.decode(b, { stream: true });
       const chars = [...text];
       for (let i = 0; i < chars.length; i++) {
         const c = chars[i]!;
-        if (esc) {
-          esc += c;
-          if (esc.length === 2 && c !== '[' && c !== 'O') esc = '';
-          else if (esc.length >= 3 && /[A-Za-z~]/.test(c)) {
-            const seq = esc;
-            esc = '';
+        if (state.esc) {
+          state.esc += c;
+          if (state.esc.length === 2 && c !== '[' && c !== 'O') state.esc = '';
+          else if (state.esc.length > 8) state.esc = '';
+          else if (state.esc.length >= 3 && /[A-Za-z~]/.test(c)) {
+            const seq = state.esc;
+            state.esc = '';
             const key = seq[seq.length - 1];
             if (key === 'A' || key === 'B') {
               if (!state.history.length) continue;
@@ -467,8 +502,8 @@ async function interactive(ctx: ShellContext, input: Input, state: ShellState, f
           }
           continue;
         }
-        const wasCr = lastWasCr;
-        lastWasCr = c === '\r';
+        const wasCr = state.lastWasCr;
+        state.lastWasCr = c === '\r';
         if (c === '\n' && wasCr) continue; // CR LF from some clients is one Enter
         if (c === '\r' || c === '\n') {
           await out.write('\n');
@@ -486,12 +521,11 @@ async function interactive(ctx: ShellContext, input: Input, state: ShellState, f
           state.lastStatus = await runInteractive(line, ctx, input, flags);
           if (flags.exitRequested !== null) return flags.exitRequested;
           await out.write(prompt());
-          ctx.onState?.({ ...state, history: [...state.history] });
           break; // re-read: the rest of this chunk was handed back to the input
         }
         switch (c) {
           case '\x1b':
-            esc = c;
+            state.esc = c;
             break;
           case '\x7f':
           case '\b':
@@ -535,7 +569,7 @@ async function interactive(ctx: ShellContext, input: Input, state: ShellState, f
             await redraw();
             break;
           default:
-            if (c >= ' ') {
+            if (c >= ' ' && state.line.length < MAX_LINE) {
               state.line = state.line.slice(0, state.cursor) + c + state.line.slice(state.cursor);
               state.cursor++;
               if (state.cursor === state.line.length) await out.write(c);
@@ -543,15 +577,10 @@ async function interactive(ctx: ShellContext, input: Input, state: ShellState, f
             }
         }
       }
-      ctx.onState?.({ ...state, history: [...state.history] });
     }
   } finally {
     out.release();
   }
-}
-
-function initialBannerShown(state: ShellState): boolean {
-  return state.history.length > 0 || state.line.length > 0;
 }
 
 /** Runs a command typed at the terminal: its stdin is cooked (echoed, line-edited, Ctrl-D ends it). */

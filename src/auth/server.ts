@@ -2,6 +2,7 @@
  * The server side of ssh-userauth (RFC 4252, RFC 4256 keyboard-interactive), with OpenSSH's limits:
  * MaxAuthTries, LoginGraceTime, a minimum time per failed answer, no change of user mid-way.
  */
+import { defaultTimer, type TimerFn } from '../timers.ts';
 import type { PublicKey } from '../crypto/types.ts';
 import { parsePublicKeyBlob } from '../crypto/registry.ts';
 import { Reader } from '../wire/reader.ts';
@@ -55,17 +56,11 @@ export interface UserauthOptions {
   failureDelayMs?: number;
   /** The service that runs after authentication (ssh-connection), given the authenticated user. */
   onAuthenticated(username: string, transport: Transport): Service;
-  setTimer?: (fn: () => void, ms: number) => { cancel(): void };
+  setTimer?: TimerFn;
 }
 
 const DEFAULT_METHODS = ['publickey', 'password', 'keyboard-interactive'];
 const MAX_PENDING = 8;
-
-const defaultTimer = (fn: () => void, ms: number) => {
-  const t = setTimeout(fn, ms);
-  (t as { unref?: () => void }).unref?.();
-  return { cancel: () => clearTimeout(t) };
-};
 
 export class UserauthServer implements Service {
   private readonly t: Transport;

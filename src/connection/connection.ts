@@ -6,11 +6,9 @@ import { Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import { DISCONNECT, MSG, OPEN_FAILURE, SshError } from '../wire/messages.ts';
 import type { Service, Transport } from '../transport/transport.ts';
-import { Session, type SessionHooks } from './session.ts';
-
-export interface TimerFn {
-  (fn: () => void, ms: number): { cancel(): void };
-}
+import { Session, type SessionHooks, type SessionState } from './session.ts';
+import { defaultTimer, type TimerFn } from '../timers.ts';
+export type { TimerFn } from '../timers.ts';
 
 export interface ForwardRequest {
   kind: 'tcpip-forward' | 'direct-tcpip';
@@ -24,6 +22,8 @@ export interface ConnectionOptions {
   username: string;
   /** Runs a session once the client asks for shell, exec or subsystem; resolves to the exit status. */
   onSession(session: Session): Promise<number | void> | number | void;
+  /** Carries on a session restored after hibernation from the state its application reported. */
+  onResume?(session: Session, state: unknown): Promise<number | void> | number | void;
   /** Which subsystems exist (default none); an unknown one is refused. */
   subsystems?: readonly string[];
   /** Port forwarding is refused unless this returns true (the data path is the application's). */
@@ -39,17 +39,29 @@ export interface ConnectionOptions {
   /** Ends the connection when no channel has had traffic for this long (default off). */
   idleTimeoutMs?: number;
   setTimer?: TimerFn;
+  now?: () => number;
   /** Told when a session application throws; the client sees only "internal error". */
   onError?(err: unknown): void;
 }
 
-const defaultTimer: TimerFn = (fn, ms) => {
-  const t = setTimeout(fn, ms);
-  (t as { unref?: () => void }).unref?.();
-  return { cancel: () => clearTimeout(t) };
-};
-
 const MAX_WINDOW = 0xffffffff;
+
+type ChannelState = Omit<Channel, 'session'> & { session: SessionState };
+
+/** The connection layer as plain data, for Durable Object hibernation. */
+export interface ConnectionState {
+  v: 1;
+  username: string;
+  nextId: number;
+  noMoreSessions: boolean;
+  sessionsOpened: number;
+  keepaliveMissed: number;
+  /** Keepalive requests sent and not answered yet. */
+  keepalivesPending: number;
+  keepaliveAt: number | null;
+  idleAt: number | null;
+  channels: ChannelState[];
+}
 
 /** One channel's bookkeeping; the Session object is the application's view of a session channel. */
 export interface Channel {
@@ -79,19 +91,79 @@ export class ConnectionServer implements Service {
   private nextId = 0;
   private noMoreSessions = false;
   private sessionsOpened = 0;
-  private globalReplies: ((ok: boolean) => void)[] = [];
+  private globalReplies: { keepalive: boolean; resolve: (ok: boolean) => void }[] = [];
   private keepaliveMissed = 0;
   private keepaliveTimer: { cancel(): void } | null = null;
   private idleTimer: { cancel(): void } | null = null;
+  private keepaliveAt: number | null = null;
+  private idleAt: number | null = null;
+  private readonly now: () => number;
 
-  constructor(transport: Transport, options: ConnectionOptions) {
+  constructor(transport: Transport, options: ConnectionOptions, saved?: ConnectionState) {
     this.transport = transport;
     this.o = options;
     this.windowSize = Math.min(options.windowSize ?? 2 * 1024 * 1024, MAX_WINDOW);
     this.maxPacket = options.maxPacket ?? 32 * 1024;
     this.setTimer = options.setTimer ?? defaultTimer;
+    this.now = options.now ?? (() => Date.now());
+    if (saved) {
+      this.restore(saved);
+      return;
+    }
     this.armKeepalive();
     this.armIdle();
+  }
+
+  // ── saving and restoring ────────────────────────────────────────────────────────────────────────
+
+  /** Why the connection layer cannot be saved now, or null. */
+  unsaveableReason(): string | null {
+    if (this.globalReplies.some((g) => !g.keepalive)) return 'a global request is waiting for its reply';
+    for (const ch of this.channels.values()) {
+      const why = ch.session.unsaveableReason();
+      if (why) return `channel ${ch.localId}: ${why}`;
+    }
+    return null;
+  }
+
+  save(): ConnectionState {
+    const why = this.unsaveableReason();
+    if (why) throw new Error(`cannot save the connection layer: ${why}`);
+    return {
+      v: 1,
+      username: this.o.username,
+      nextId: this.nextId,
+      noMoreSessions: this.noMoreSessions,
+      sessionsOpened: this.sessionsOpened,
+      keepaliveMissed: this.keepaliveMissed,
+      keepalivesPending: this.globalReplies.length,
+      keepaliveAt: this.keepaliveAt,
+      idleAt: this.idleAt,
+      channels: [...this.channels.values()].map(({ session, ...ch }) => ({ ...ch, session: session.save() })),
+    };
+  }
+
+  private restore(s: ConnectionState): void {
+    if (s.v !== 1 || s.username !== this.o.username) throw new Error('saved connection state does not fit');
+    this.nextId = s.nextId >>> 0;
+    this.noMoreSessions = s.noMoreSessions;
+    this.sessionsOpened = s.sessionsOpened;
+    this.keepaliveMissed = s.keepaliveMissed;
+    for (let i = 0; i < s.keepalivesPending; i++) this.globalReplies.push({ keepalive: true, resolve: () => (this.keepaliveMissed = 0) });
+    if (s.keepaliveAt !== null && this.o.keepaliveIntervalMs) this.armKeepalive(Math.max(0, s.keepaliveAt - this.now()));
+    if (s.idleAt !== null && this.o.idleTimeoutMs) this.armIdle(Math.max(0, s.idleAt - this.now()));
+    const sessions: [Session, SessionState][] = [];
+    for (const { session, ...saved } of s.channels) {
+      const ch: Channel = { ...saved, session: undefined as unknown as Session };
+      ch.session = new Session(this.o.username, this.hooks(ch));
+      ch.session.transport = this.transport;
+      this.channels.set(ch.localId, ch);
+      sessions.push([ch.session, session]);
+    }
+    // Applications resume once the whole connection is back.
+    queueMicrotask(() => {
+      for (const [session, state] of sessions) session.restore(state, this.o.onResume);
+    });
   }
 
   get openChannels(): number {
@@ -103,16 +175,17 @@ export class ConnectionServer implements Service {
     this.idleTimer?.cancel();
     for (const ch of this.channels.values()) ch.session.terminate();
     this.channels.clear();
-    for (const r of this.globalReplies) r(false);
+    for (const r of this.globalReplies) r.resolve(false);
     this.globalReplies = [];
   }
 
   // ── timers ──────────────────────────────────────────────────────────────────────────────────────
 
-  private armKeepalive(): void {
+  private armKeepalive(first?: number): void {
     this.keepaliveTimer?.cancel();
     const every = this.o.keepaliveIntervalMs;
     if (!every) return;
+    this.keepaliveAt = this.now() + (first ?? every);
     this.keepaliveTimer = this.setTimer(() => {
       if (this.transport.closed) return;
       if (++this.keepaliveMissed > (this.o.keepaliveCountMax ?? 3)) {
@@ -120,24 +193,26 @@ export class ConnectionServer implements Service {
         return;
       }
       // Any answer (success or failure) proves the client alive, as with OpenSSH's ClientAlive.
-      this.globalRequest('keepalive@openssh.com', new Uint8Array(0)).then(() => (this.keepaliveMissed = 0));
+      this.globalReplies.push({ keepalive: true, resolve: () => (this.keepaliveMissed = 0) });
+      this.transport.send(new Writer().byte(MSG.GLOBAL_REQUEST).string('keepalive@openssh.com').boolean(true).finish());
       this.armKeepalive();
-    }, every);
+    }, first ?? every);
   }
 
-  private armIdle(): void {
+  private armIdle(first?: number): void {
     this.idleTimer?.cancel();
     const ms = this.o.idleTimeoutMs;
     if (!ms) return;
+    this.idleAt = this.now() + (first ?? ms);
     this.idleTimer = this.setTimer(() => {
       if (!this.transport.closed) this.transport.disconnect(DISCONNECT.BY_APPLICATION, 'idle timeout');
-    }, ms);
+    }, first ?? ms);
   }
 
   /** Sends a global request that wants a reply; resolves true on REQUEST_SUCCESS. */
   globalRequest(name: string, data: Uint8Array): Promise<boolean> {
     return new Promise((resolve) => {
-      this.globalReplies.push(resolve);
+      this.globalReplies.push({ keepalive: false, resolve });
       this.transport.send(new Writer().byte(MSG.GLOBAL_REQUEST).string(name).boolean(true).raw(data).finish());
     });
   }
@@ -156,7 +231,7 @@ export class ConnectionServer implements Service {
       case MSG.REQUEST_FAILURE: {
         const cb = this.globalReplies.shift();
         if (!cb) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'global request reply without a request');
-        cb(type === MSG.REQUEST_SUCCESS);
+        cb.resolve(type === MSG.REQUEST_SUCCESS);
         return true;
       }
       case MSG.CHANNEL_OPEN:

@@ -30,6 +30,20 @@ export interface SessionHooks {
   error?(err: unknown): void;
 }
 
+/** A session as plain data, for Durable Object hibernation (see ConnectionServer.save). */
+export interface SessionState {
+  pty: PtyInfo | null;
+  env: Record<string, string>;
+  kind: SessionKind | null;
+  command: string | null;
+  inEof: boolean;
+  inCancelled: boolean;
+  exited: boolean;
+  /** The application was running; `app` is the state it reported (see Session.setResumeState). */
+  running: boolean;
+  app: unknown;
+}
+
 export class ChannelClosedError extends Error {
   constructor() {
     super('channel closed');
@@ -68,6 +82,9 @@ export class Session {
   private signalListeners: ((name: string) => void)[] = [];
   private outPending: Promise<void> = Promise.resolve();
   private exited = false;
+  private running = false;
+  /** What the application reported while waiting for input; undefined while it is busy. */
+  private resumeState: unknown = undefined;
 
   constructor(user: string, hooks: SessionHooks) {
     this.user = user;
@@ -105,6 +122,14 @@ export class Session {
   /** Listens for `signal` (and `break`, as 'BREAK') requests. */
   onSignal(listener: (name: string) => void): void {
     this.signalListeners.push(listener);
+  }
+
+  /**
+   * Tells the server the application is idle, waiting for input, and how to carry on from here: plain
+   * data that `onResume` gets back after a Durable Object hibernated. Any input clears it again.
+   */
+  setResumeState(state: unknown): void {
+    this.resumeState = state;
   }
 
   /** Sends exit-status (or exit-signal), EOF and CLOSE once the output written so far is out. */
@@ -147,12 +172,51 @@ export class Session {
     return true;
   }
 
+  /** Why this session cannot be saved now, or null. */
+  unsaveableReason(): string | null {
+    if (this.inQueue.length) return 'input is waiting for the application';
+    if (this.windowWaiters.length) return 'output is waiting for the window';
+    if (this.running && this.resumeState === undefined) return 'the application is busy';
+    return null;
+  }
+
+  save(): SessionState {
+    return {
+      pty: this.pty,
+      env: this.env,
+      kind: this.kind,
+      command: this.command,
+      inEof: this.inEof,
+      inCancelled: this.inCancelled,
+      exited: this.exited,
+      running: this.running,
+      app: this.running ? this.resumeState : null,
+    };
+  }
+
+  /** Puts a saved session back; a running application carries on through `resume`. */
+  restore(state: SessionState, resume: ((s: Session, app: unknown) => Promise<number | void> | number | void) | undefined): void {
+    this.pty = state.pty;
+    this.env = state.env;
+    this.kind = state.kind;
+    this.command = state.command;
+    this.exited = state.exited;
+    if (state.inCancelled) void this.stdin.cancel().catch(() => {});
+    if (state.inEof) this.receiveEof();
+    if (state.running) {
+      if (resume) void this.run((s) => resume(s, state.app));
+      else void this.exit({ signal: 'HUP', message: 'the session could not be resumed' });
+    }
+  }
+
   async run(app: (s: Session) => Promise<number | void> | number | void): Promise<void> {
     let status: number;
+    this.running = true;
     try {
       const r = await app(this);
       status = typeof r === 'number' ? r : 0;
     } catch (err) {
+      this.running = false;
       if (this.hooks.closed()) return;
       status = 1;
       if (!(err instanceof ChannelClosedError)) {
@@ -164,6 +228,7 @@ export class Session {
         }
       }
     }
+    this.running = false;
     await this.exit(status);
   }
 
@@ -186,11 +251,13 @@ export class Session {
       this.hooks.consumed(data.length);
       return;
     }
+    this.resumeState = undefined;
     this.inQueue.push(data);
     this.deliver();
   }
 
   receiveEof(): void {
+    this.resumeState = undefined;
     this.inEof = true;
     this.deliver();
   }

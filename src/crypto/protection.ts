@@ -9,7 +9,7 @@ import { poly1305Tag } from './poly1305.ts';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { sha1 } from '@noble/hashes/legacy.js';
-import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './types.ts';
+import type { CipherInfo, DirectionKeys, DirectionState, MacInfo, PacketOpener, PacketSealer } from './types.ts';
 
 export const CIPHERS: Record<string, CipherInfo> = {
   'chacha20-poly1305@openssh.com': { name: 'chacha20-poly1305@openssh.com', keyLength: 64, ivLength: 0, blockSize: 8, aead: true },
@@ -111,9 +111,10 @@ function chachaParts(key: Uint8Array) {
   return { main, header, polyKey };
 }
 
-function chachaSealer(key: Uint8Array): PacketSealer {
-  const { main, header, polyKey } = chachaParts(key);
+function chachaSealer(keys: DirectionKeys): PacketSealer {
+  const { main, header, polyKey } = chachaParts(keys.encKey);
   return {
+    save: () => ({ keys, position: 0 }),
     blockSize: 8,
     lengthInAlignment: false,
     tagLength: 16,
@@ -130,10 +131,11 @@ function chachaSealer(key: Uint8Array): PacketSealer {
   };
 }
 
-function chachaOpener(key: Uint8Array): PacketOpener {
-  const { main, header, polyKey } = chachaParts(key);
+function chachaOpener(keys: DirectionKeys): PacketOpener {
+  const { main, header, polyKey } = chachaParts(keys.encKey);
   const len = new Uint8Array(4);
   return {
+    save: () => ({ keys, position: 0 }),
     headLength: 4,
     blockSize: 8,
     lengthInAlignment: false,
@@ -172,15 +174,30 @@ function incrementIv(iv: Uint8Array): Uint8Array {
   return current;
 }
 
-function gcmSealer(keys: DirectionKeys): PacketSealer {
-  const key = gcmKey(keys);
+/** The IV after `packets` invocations: the invocation counter (last 8 bytes) advanced mod 2^64. */
+function gcmIvAt(keys: DirectionKeys, packets: number): Uint8Array {
   const iv = new Uint8Array(keys.iv); // a copy even when given a Buffer (whose slice() is a view)
+  let carry = BigInt(packets);
+  for (let i = 11; i >= 4 && carry > 0n; i--) {
+    const v = BigInt(iv[i]!) + (carry & 0xffn);
+    iv[i] = Number(v & 0xffn);
+    carry = (carry >> 8n) + (v >> 8n);
+  }
+  return iv;
+}
+
+function gcmSealer(keys: DirectionKeys, position: number): PacketSealer {
+  const key = gcmKey(keys);
+  const iv = gcmIvAt(keys, position);
+  let packets = position;
   return {
+    save: () => ({ keys, position: packets }),
     blockSize: 16,
     lengthInAlignment: false,
     tagLength: 16,
     async seal(_seq, packet) {
       const nonce = incrementIv(iv);
+      packets++;
       const aad = packet.subarray(0, 4);
       const ct = new Uint8Array(
         await crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, await key, packet.subarray(4)),
@@ -193,10 +210,12 @@ function gcmSealer(keys: DirectionKeys): PacketSealer {
   };
 }
 
-function gcmOpener(keys: DirectionKeys): PacketOpener {
+function gcmOpener(keys: DirectionKeys, position: number): PacketOpener {
   const key = gcmKey(keys);
-  const iv = new Uint8Array(keys.iv); // a copy even when given a Buffer (whose slice() is a view)
+  const iv = gcmIvAt(keys, position);
+  let packets = position;
   return {
+    save: () => ({ keys, position: packets }),
     headLength: 4,
     blockSize: 16,
     lengthInAlignment: false,
@@ -204,6 +223,7 @@ function gcmOpener(keys: DirectionKeys): PacketOpener {
     readLength: (_seq, head) => readU32(head, 0),
     async open(_seq, wire) {
       const nonce = incrementIv(iv);
+      packets++;
       try {
         const pt = await crypto.subtle.decrypt(
           { name: 'AES-GCM', iv: nonce, additionalData: wire.subarray(0, 4), tagLength: 128 },
@@ -224,12 +244,14 @@ function gcmOpener(keys: DirectionKeys): PacketOpener {
 // ── AES-CTR (RFC 4344) with HMAC, ETM or not ───────────────────────────────────────────────────────
 
 /** A CTR keystream position that persists across packets; Web Crypto is told the counter each call. */
-function ctrState(keys: DirectionKeys) {
+function ctrState(keys: DirectionKeys, position: number) {
   // Browsers' Web Crypto has no 192-bit AES (Chromium refuses the key); noble's AES-CTR takes over then.
   const key: Promise<CryptoKey | null> = crypto.subtle.importKey('raw', keys.encKey, { name: 'AES-CTR' }, false, ['encrypt']).catch(() => null);
   const encKey = keys.encKey.slice();
   let counter = 0n;
   for (const b of keys.iv) counter = (counter << 8n) | BigInt(b);
+  const start = counter;
+  counter = (counter + BigInt(position)) % (1n << 128n);
   const block = new Uint8Array(16);
   const counterBlock = (c: bigint) => {
     let v = c;
@@ -241,6 +263,8 @@ function ctrState(keys: DirectionKeys) {
   };
   const MOD = 1n << 128n;
   return {
+    /** Keystream blocks used so far. */
+    position: () => Number((counter - start + MOD) % MOD),
     /** XORs data with the keystream at the current position and advances it. */
     async xor(data: Uint8Array): Promise<Uint8Array> {
       const c = counterBlock(counter);
@@ -252,11 +276,12 @@ function ctrState(keys: DirectionKeys) {
   };
 }
 
-function ctrSealer(keys: DirectionKeys): PacketSealer {
-  const ctr = ctrState(keys);
+function ctrSealer(keys: DirectionKeys, position: number): PacketSealer {
+  const ctr = ctrState(keys, position);
   const m = createMac(keys.mac!, keys.macKey);
   const etm = keys.mac!.etm;
   return {
+    save: () => ({ keys, position: ctr.position() }),
     blockSize: 16,
     lengthInAlignment: !etm,
     tagLength: m.tagLength,
@@ -277,12 +302,13 @@ function ctrSealer(keys: DirectionKeys): PacketSealer {
   };
 }
 
-function ctrOpener(keys: DirectionKeys): PacketOpener {
-  const ctr = ctrState(keys);
+function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
+  const ctr = ctrState(keys, position);
   const m = createMac(keys.mac!, keys.macKey);
   const etm = keys.mac!.etm;
   let firstBlock: Uint8Array | null = null;
   return {
+    save: () => (firstBlock ? null : { keys, position: ctr.position() }),
     headLength: etm ? 4 : 16,
     blockSize: 16,
     lengthInAlignment: !etm,
@@ -315,18 +341,19 @@ function ctrOpener(keys: DirectionKeys): PacketOpener {
   };
 }
 
-export function createSealer(keys: DirectionKeys): PacketSealer {
+/** A sealer for one direction; `position` resumes a saved one (see DirectionState). */
+export function createSealer(keys: DirectionKeys, position = 0): PacketSealer {
   const name = keys.cipher.name;
-  if (name === 'chacha20-poly1305@openssh.com') return chachaSealer(keys.encKey);
-  if (name.endsWith('-gcm@openssh.com')) return gcmSealer(keys);
-  if (name.endsWith('-ctr')) return ctrSealer(keys);
+  if (name === 'chacha20-poly1305@openssh.com') return chachaSealer(keys);
+  if (name.endsWith('-gcm@openssh.com')) return gcmSealer(keys, position);
+  if (name.endsWith('-ctr')) return ctrSealer(keys, position);
   throw new Error(`unknown cipher ${name}`);
 }
 
-export function createOpener(keys: DirectionKeys): PacketOpener {
+export function createOpener(keys: DirectionKeys, position = 0): PacketOpener {
   const name = keys.cipher.name;
-  if (name === 'chacha20-poly1305@openssh.com') return chachaOpener(keys.encKey);
-  if (name.endsWith('-gcm@openssh.com')) return gcmOpener(keys);
-  if (name.endsWith('-ctr')) return ctrOpener(keys);
+  if (name === 'chacha20-poly1305@openssh.com') return chachaOpener(keys);
+  if (name.endsWith('-gcm@openssh.com')) return gcmOpener(keys, position);
+  if (name.endsWith('-ctr')) return ctrOpener(keys, position);
   throw new Error(`unknown cipher ${name}`);
 }

@@ -103,6 +103,16 @@ export interface DirectionKeys {
 }
 
 /**
+ * Where a direction's cipher stands, to rebuild its sealer or opener after hibernation: the keys as
+ * derived plus how far the cipher has advanced (GCM: packets, so the invocation counter; CTR: keystream
+ * blocks; chacha20-poly1305: nothing, its nonce is the sequence number).
+ */
+export interface DirectionState {
+  keys: DirectionKeys;
+  position: number;
+}
+
+/**
  * Seals outgoing packets. Input is the plaintext packet `uint32 packet_length || byte padding_length ||
  * payload || padding` (RFC 4253 §6) already padded by the transport to `blockSize`, aligning either the
  * whole packet (`lengthInAlignment`) or everything after the length field (ETM / AEAD).
@@ -113,6 +123,8 @@ export interface PacketSealer {
   readonly lengthInAlignment: boolean;
   readonly tagLength: number;
   seal(seq: number, packet: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** The state to rebuild this sealer with `createSealer(keys, position)`; absent for 'none'. */
+  save?(): DirectionState;
 }
 
 /**
@@ -129,6 +141,8 @@ export interface PacketOpener {
   readonly tagLength: number;
   readLength(seq: number, head: Uint8Array): number | Promise<number>;
   open(seq: number, wire: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
+  /** As PacketSealer.save; null between readLength and open when readLength moved the cipher on. */
+  save?(): DirectionState | null;
 }
 
 // ── Compression ───────────────────────────────────────────────────────────────────────────────────

@@ -1,8 +1,9 @@
 /**
- * What every adapter needs: a transport wired to a byte sink, with its timers driven by setTimeout.
- * (setTimeout exists in Workers, browsers and Node; the Durable Object adapter may use alarms instead.)
+ * What every adapter needs: a transport wired to a byte sink, with its timers driven by a TimerFn
+ * (setTimeout by default; the Durable Object adapter uses alarms).
  */
-import { Transport, type TransportOptions } from '../transport/transport.ts';
+import { Transport, type TransportOptions, type TransportState } from '../transport/transport.ts';
+import { defaultTimer, type TimerFn, type TimerHandle } from '../timers.ts';
 
 export interface ByteSink {
   /** Writes bytes to the peer. */
@@ -11,11 +12,16 @@ export interface ByteSink {
   end(): void;
 }
 
-export type ConnectionOptions = Omit<TransportOptions, 'onSend'>;
+export type ConnectionOptions = Omit<TransportOptions, 'onSend'> & {
+  setTimer?: TimerFn;
+  /** Carry on a saved connection instead of starting a new one (the caller then skips `start()`). */
+  restore?: TransportState;
+};
 
 /** Creates a transport that writes to `sink`, closes it when the transport closes, and runs its timers. */
 export function connectTransport(options: ConnectionOptions, sink: ByteSink): Transport {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const setTimer = options.setTimer ?? defaultTimer;
+  let timer: TimerHandle | undefined;
   const userClose = options.onClose;
   const userEvent = options.onEvent;
   const transport: Transport = new Transport({
@@ -27,7 +33,7 @@ export function connectTransport(options: ConnectionOptions, sink: ByteSink): Tr
     },
     onSend: (bytes) => sink.write(bytes),
     onClose: (info) => {
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
       try {
         userClose?.(info);
       } finally {
@@ -36,16 +42,19 @@ export function connectTransport(options: ConnectionOptions, sink: ByteSink): Tr
     },
   });
   const schedule = () => {
-    if (timer) clearTimeout(timer);
+    timer?.cancel();
     timer = undefined;
     const at = transport.nextDeadline();
     if (at === null) return;
     // A long delay is re-armed rather than trusted (timers clamp above ~24.8 days).
-    timer = setTimeout(() => {
+    timer = setTimer(() => {
       transport.tick();
       schedule();
     }, Math.min(Math.max(0, at - Date.now()) + 5, 3_600_000));
-    (timer as { unref?: () => void }).unref?.();
   };
+  if (options.restore) {
+    transport.restoreState(options.restore);
+    schedule();
+  }
   return transport;
 }

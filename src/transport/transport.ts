@@ -7,6 +7,7 @@ import type {
   Compressor,
   Decompressor,
   DirectionKeys,
+  DirectionState,
   KexClientSide,
   KexMethod,
   PacketOpener,
@@ -160,6 +161,37 @@ interface KexState {
 
 const DEFAULT_MAX_PACKET = 256 * 1024;
 
+/** Input bytes of a packet not yet complete that a saved state may carry. */
+const MAX_SAVED_INPUT = 8 * 1024;
+
+/**
+ * The live state of an established connection as plain data (what survives Durable Object hibernation):
+ * everything `restoreState()` needs to carry on mid-stream. `keys` holds the secrets; the rest does not.
+ */
+export interface TransportState {
+  v: 1;
+  role: Role;
+  localVersion: string;
+  peerVersion: VersionLine;
+  sessionId: Uint8Array;
+  negotiated: Negotiated;
+  strictKex: boolean;
+  peerWantsExtInfo: boolean;
+  peerExtensions: [string, Uint8Array][];
+  kexCount: number;
+  authenticated: boolean;
+  seqIn: number;
+  seqOut: number;
+  bytesSinceKex: { in: number; out: number };
+  packetsSinceKex: { in: number; out: number };
+  lastKexAt: number;
+  /** Bytes of an incomplete packet received so far. */
+  input: Uint8Array;
+  position: { out: number; in: number };
+  keys: { out: DirectionKeys; in: DirectionKeys };
+  appData: Record<string, unknown>;
+}
+
 export class Transport {
   readonly role: Role;
   readonly peerAddress: string | undefined;
@@ -175,6 +207,8 @@ export class Transport {
   /** Extensions the peer sent in EXT_INFO. */
   peerExtensions = new Map<string, Uint8Array>();
   kexCount = 0;
+  /** Plain data an application keeps with the connection (say, the options of the key that logged in); saved with it. */
+  appData: Record<string, unknown> = {};
   closed = false;
   closeInfo: CloseInfo | null = null;
   private sealFailed = false;
@@ -380,6 +414,11 @@ export class Transport {
     });
   }
 
+  /** The service running now (ssh-userauth, then ssh-connection), or null. */
+  get currentService(): Service | null {
+    return this.service;
+  }
+
   /** Replaces the current service (userauth hands over to ssh-connection this way). */
   setService(service: Service): void {
     this.service = service;
@@ -393,6 +432,79 @@ export class Transport {
       bytesOut: this.bytesSinceKex.out,
       kexCount: this.kexCount,
     };
+  }
+
+  // ── Saving and restoring (Durable Object hibernation) ────────────────────────────────────────────
+
+  /** Why the connection cannot be saved right now, or null when `save()` will succeed. */
+  unsaveableReason(): string | null {
+    if (this.closed) return 'the connection is closed';
+    if (!this.firstKexDone || this.kex) return 'a key exchange is running';
+    if (this.pumping || this.outTail) return 'a packet is being processed';
+    if (this.queued.length) return 'output is queued';
+    if (this.compressor || this.decompressor) return 'zlib compression state cannot be saved';
+    if (this.inq.length > MAX_SAVED_INPUT) return 'a large packet is arriving';
+    if (!this.sealer.save || !this.opener.save) return 'a cipher cannot be saved';
+    if (this.pendingLength >= 0 && !this.opener.save()) return 'a packet is half read';
+    return null;
+  }
+
+  /** The connection's live state as plain data; throws when `unsaveableReason()` is not null. */
+  save(): TransportState {
+    const why = this.unsaveableReason();
+    if (why) throw new Error(`cannot save the connection: ${why}`);
+    const out = this.sealer.save!();
+    const inp = this.opener.save!()!;
+    return {
+      v: 1,
+      role: this.role,
+      localVersion: this.localVersion,
+      peerVersion: this.peerVersion!,
+      sessionId: this.sessionId!,
+      negotiated: this.negotiated!,
+      strictKex: this.strictKex,
+      peerWantsExtInfo: this.peerWantsExtInfo,
+      peerExtensions: [...this.peerExtensions],
+      kexCount: this.kexCount,
+      authenticated: this.authenticatedFlag,
+      seqIn: this.seqIn,
+      seqOut: this.seqOut,
+      bytesSinceKex: { ...this.bytesSinceKex },
+      packetsSinceKex: { ...this.packetsSinceKex },
+      lastKexAt: this.lastKexAt,
+      // A length already read is read again after the restore (the opener's save() said it may be).
+      input: this.inq.all().slice(),
+      position: { out: out.position, in: inp.position },
+      keys: { out: out.keys, in: inp.keys },
+      appData: structuredClone(this.appData),
+    };
+  }
+
+  /** Carries on a saved connection: call on a fresh Transport instead of `start()`. */
+  restoreState(state: TransportState): void {
+    if (state.v !== 1 || state.role !== this.role) throw new Error('saved state is for another kind of transport');
+    if (state.localVersion !== this.localVersion) throw new Error('saved state is from another server version');
+    this.peerVersion = state.peerVersion;
+    this.sessionId = state.sessionId;
+    this.negotiated = state.negotiated;
+    this.strictKex = state.strictKex;
+    this.peerWantsExtInfo = state.peerWantsExtInfo;
+    this.peerExtensions = new Map(state.peerExtensions);
+    this.kexCount = state.kexCount;
+    this.firstKexDone = true;
+    this.authenticatedFlag = state.authenticated;
+    this.seqIn = state.seqIn >>> 0;
+    this.seqOut = state.seqOut >>> 0;
+    this.bytesSinceKex = { ...state.bytesSinceKex };
+    this.packetsSinceKex = { ...state.packetsSinceKex };
+    this.lastKexAt = state.lastKexAt;
+    this.sealer = createSealer(reviveKeys(state.keys.out), state.position.out);
+    this.opener = createOpener(reviveKeys(state.keys.in), state.position.in);
+    const n = state.negotiated;
+    const [compOut, compIn] = this.role === 'server' ? [n.compressionS2C, n.compressionC2S] : [n.compressionC2S, n.compressionS2C];
+    this.delayedCompression = { out: compOut === 'zlib@openssh.com', in: compIn === 'zlib@openssh.com' };
+    this.appData = state.appData;
+    if (state.input.length) this.receive(state.input);
   }
 
   // ── Output ──────────────────────────────────────────────────────────────────────────────────────
@@ -927,6 +1039,25 @@ export class Transport {
     this.flushQueued(true);
     this.opts.onEvent?.({ type: 'kex-done', negotiated: this.negotiated, count: this.kexCount, strict: this.strictKex });
   }
+}
+
+/** Keys from saved data: the algorithm descriptions are looked up again by name, never trusted as saved. */
+function reviveKeys(k: DirectionKeys): DirectionKeys {
+  const cipher = cipherInfo(k.cipher.name);
+  if (!cipher) throw new Error(`saved state names an unknown cipher ${JSON.stringify(k.cipher.name)}`);
+  const mac = cipher.aead || !k.mac ? null : (macInfo(k.mac.name) ?? null);
+  if (!cipher.aead && !mac) throw new Error('saved state lacks a MAC');
+  const bytes = (b: Uint8Array, n: number, what: string) => {
+    if (!(b instanceof Uint8Array) || b.length !== n) throw new Error(`saved state has a bad ${what}`);
+    return b;
+  };
+  return {
+    cipher,
+    mac,
+    iv: bytes(k.iv, cipher.ivLength, 'IV'),
+    encKey: bytes(k.encKey, cipher.keyLength, 'key'),
+    macKey: bytes(k.macKey, mac ? mac.keyLength : 0, 'MAC key'),
+  };
 }
 
 /** RFC 4253 §7.1: what may be sent between our KEXINIT and our NEWKEYS. */

@@ -1,0 +1,249 @@
+// Saving a live connection and carrying on in a fresh server object, in memory: what a Durable Object does
+// when it hibernates. Our client stays connected throughout; the server side is thrown away and rebuilt
+// from the sealed state (attachment + secrets) between keystrokes.
+import { describe, expect, it } from 'vitest';
+import { createServer, type ServerOptions, type SshServer } from '../../src/server.ts';
+import { connect, type SshClient } from '../../src/client/client.ts';
+import type { Transport } from '../../src/transport/transport.ts';
+import { makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
+import { MemoryStorage } from '../../src/apps/storage.ts';
+import { newSecrets, openState, sealState, type SessionSecrets } from '../../src/io/durable-object.ts';
+import { formatPublicKey } from '../../src/crypto/keys/index.ts';
+import { testKey, until, enc } from '../helpers/transport.ts';
+
+const dec = new TextDecoder();
+
+/** A client and a server whose server side can be hibernated and resumed. */
+async function setup(over: Partial<ServerOptions> = {}, algorithms: { cipher?: string[]; mac?: string[] } = {}) {
+  const hostKey = await testKey('ed25519');
+  const userKey = await testKey('ed25519');
+  const storage = new MemoryStorage();
+  const policy = makeDemoPolicy({ password: 'pw', authorizedKeys: `restrict ${formatPublicKey(userKey.publicKey)}\n` });
+  const demo = { storage, startedAt: 0, policy };
+  const server = createServer({
+    hostKeys: [hostKey],
+    authenticate: policy.authenticate,
+    authMethods: policy.methods,
+    onSession: (s) => runDemoSession(s, demo),
+    onResume: (s, st) => runDemoSession(s, demo, st),
+    failureDelayMs: 0,
+    ...over,
+  });
+  let serverT: Transport;
+  let client!: SshClient;
+  let generation = 0;
+  const sinkFor = (gen: number) => ({
+    write: (b: Uint8Array) => {
+      if (gen === generation) queueMicrotask(() => client.transport.receive(b));
+    },
+    end: () => {
+      if (gen === generation) queueMicrotask(() => client.transport.connectionLost());
+    },
+  });
+  serverT = server.accept(sinkFor(generation));
+  client = connect(
+    { username: 'alice', password: 'pw', verifyHostKey: () => true, algorithms },
+    { write: (b) => queueMicrotask(() => serverT.receive(b)), end: () => queueMicrotask(() => serverT.connectionLost()) },
+  );
+  await client.ready;
+  let secrets: SessionSecrets = newSecrets();
+  const sizes: number[] = [];
+
+  /** Waits until the server can be saved, seals it, drops it and resumes a new one from the seal. */
+  async function hibernate(): Promise<void> {
+    let r: ReturnType<SshServer['save']> = { reason: 'not tried' };
+    await until(() => {
+      r = server.save(serverT);
+      return 'state' in r;
+    });
+    const sealed = sealState((r as { state: Parameters<typeof sealState>[0] }).state, secrets, 'peer');
+    if (sealed.secrets) secrets = sealed.secrets;
+    sizes.push(sealed.size);
+    // What survives: the attachment as the runtime keeps it (structured clone) and the secrets in storage.
+    const attachment = structuredClone(sealed.attachment);
+    const kept = structuredClone(secrets);
+    generation++; // the old object is gone: nothing it does reaches the client any more
+    const opened = openState(attachment, kept, sealed.body ?? undefined);
+    if ('reason' in opened) throw new Error(opened.reason);
+    serverT = server.resume(sinkFor(generation), opened.state, { peerAddress: opened.peer });
+  }
+  return { server, client, hibernate, sizes, get serverT() { return serverT; }, userKey, hostKey };
+}
+
+async function shell(client: SshClient) {
+  const ch = await client.shell({ pty: { cols: 80, rows: 24 } });
+  let out = '';
+  void (async () => {
+    const r = ch.stdout.getReader();
+    for (;;) {
+      const { done, value } = await r.read();
+      if (done) return;
+      out += dec.decode(value);
+    }
+  })();
+  const w = ch.stdin.getWriter();
+  return {
+    ch,
+    get out() { return out; },
+    type: (s: string) => w.write(enc(s)),
+    waitFor: async (text: string) => {
+      try {
+        await until(() => out.includes(text), 3000);
+      } catch {
+        throw new Error(`waited for ${JSON.stringify(text)}; the screen shows ${JSON.stringify(out)}`);
+      }
+    },
+    clear: () => (out = ''),
+  };
+}
+
+const suites: [string, { cipher?: string[]; mac?: string[] }][] = [
+  ['chacha20-poly1305@openssh.com', { cipher: ['chacha20-poly1305@openssh.com'] }],
+  ['aes128-gcm@openssh.com', { cipher: ['aes128-gcm@openssh.com'] }],
+  ['aes256-ctr + hmac-sha2-256-etm', { cipher: ['aes256-ctr'], mac: ['hmac-sha2-256-etm@openssh.com'] }],
+  ['aes128-ctr + hmac-sha2-512', { cipher: ['aes128-ctr'], mac: ['hmac-sha2-512'] }],
+];
+
+describe('a connection saved and resumed in a fresh server object', () => {
+  for (const [name, algorithms] of suites) {
+    it(`${name}: the shell's line, history and status survive; a rekey afterwards works`, async () => {
+      const s = await setup({}, algorithms);
+      const sh = await shell(s.client);
+      await sh.waitFor('alice@edgessh:~$ ');
+      await sh.type('echo one\r');
+      await sh.waitFor('one\r\n');
+      await sh.type('exit 3x'); // not run: the line is half typed
+      await s.hibernate();
+      sh.clear();
+      await sh.type('\x7f\x7f'); // backspace "3x" on the restored line editor
+      await sh.type('\x1b[A\x1b[A'); // history: the previous command
+      await sh.type('\r');
+      await sh.waitFor('one\r\n');
+      await s.hibernate();
+      await s.hibernate(); // twice in a row: nothing happened in between, nothing changes
+      sh.clear();
+      const kexBefore = s.client.transport.kexCount;
+      s.client.transport.rekey();
+      await until(() => s.client.transport.kexCount === kexBefore + 1);
+      await s.hibernate(); // after the rekey: the new keys are what is saved
+      await sh.type('echo three\r');
+      await sh.waitFor('three\r\n');
+      await sh.type('exit 3\r');
+      expect(await sh.ch.exit).toEqual({ code: 3, signal: null });
+      expect(s.serverT.kexCount).toBe(kexBefore + 1);
+      s.client.end();
+      expect(Math.max(...s.sizes)).toBeLessThan(8 * 1024);
+    });
+  }
+
+  it('a server-initiated rekey by volume and many sessions resume too', async () => {
+    const s = await setup({ rekey: { bytes: 64 * 1024 } });
+    const a = await shell(s.client);
+    const b = await shell(s.client);
+    await a.waitFor('$ ');
+    await b.waitFor('$ ');
+    await s.hibernate();
+    const big = await s.client.run('head -c 300000 /dev/zero');
+    expect(big.stdout.length).toBe(300000);
+    expect(s.serverT.kexCount).toBeGreaterThan(1);
+    await s.hibernate();
+    await a.type('whoami\r');
+    await b.type('echo bee\r');
+    await a.waitFor('alice\r\n');
+    await b.waitFor('bee\r\n');
+    s.client.end();
+  });
+
+  it('what cannot be saved says why: before login, and while a command reads its input', async () => {
+    const hostKey = await testKey('ed25519');
+    const server = createServer({ hostKeys: [hostKey], onSession: () => 0 });
+    const t = server.accept({ write: () => {}, end: () => {} });
+    expect(server.save(t)).toEqual({ reason: 'the user has not logged in yet' });
+
+    const s = await setup();
+    const ch = await s.client.exec('cat > notes.txt');
+    await new Promise((r) => setTimeout(r, 20));
+    const r = s.server.save(s.serverT);
+    expect('reason' in r && r.reason).toMatch(/application is busy/);
+    const w = ch.stdin.getWriter();
+    await w.write(enc('kept\n'));
+    await w.close();
+    expect((await ch.exit).code).toBe(0);
+    await s.hibernate(); // once the command is done it saves
+    expect(dec.decode((await s.client.run('cat notes.txt')).stdout)).toBe('kept\n');
+    s.client.end();
+  });
+
+  it('keepalive timers continue from their saved deadlines', async () => {
+    const s = await setup({ keepaliveIntervalMs: 150, keepaliveCountMax: 3 });
+    let globals = 0;
+    s.client.transport['opts'].onPacket = (p) => {
+      if (p.direction === 'in' && p.payload[0] === 80) globals++;
+    };
+    await s.hibernate();
+    await until(() => globals >= 2); // the restored server keeps asking, the client answers, nothing ends
+    expect(s.serverT.closed).toBe(false);
+    s.client.end();
+  });
+
+  it('a key that logged in with restrict still gets no pty after a resume', async () => {
+    const s0 = await setup();
+    s0.client.end();
+    const hostKey = await testKey('ed25519');
+    const policy = makeDemoPolicy({ authorizedKeys: `restrict ${formatPublicKey(s0.userKey.publicKey)}\n` });
+    const demo = { storage: new MemoryStorage(), startedAt: 0, policy };
+    const server = createServer({ hostKeys: [hostKey], authenticate: policy.authenticate, authMethods: policy.methods, onSession: (x) => runDemoSession(x, demo) });
+    let st!: Transport;
+    let gen = 0;
+    const mk = (g: number) => ({ write: (b: Uint8Array) => g === gen && queueMicrotask(() => c.transport.receive(b)), end: () => {} });
+    st = server.accept(mk(0));
+    const c = connect({ username: 'bob', privateKeys: [s0.userKey], verifyHostKey: () => true }, { write: (b) => queueMicrotask(() => st.receive(b)), end: () => {} });
+    await c.ready;
+    let saved: ReturnType<SshServer['save']> = { reason: '' };
+    await until(() => 'state' in (saved = server.save(st)));
+    gen++;
+    st = server.resume(mk(gen), structuredClone((saved as { state: Parameters<SshServer['resume']>[1] }).state));
+    const ch = await c.exec('stty size', { pty: { cols: 80, rows: 24 } });
+    let text = '';
+    for await (const b of ch.stdout) text += dec.decode(b);
+    for await (const b of ch.stderr) text += dec.decode(b);
+    expect(text).toMatch(/Inappropriate ioctl/);
+    c.end();
+  });
+});
+
+describe('a saved state that is not ours is refused with a reason', () => {
+  it('corrupted, foreign, never saved, or out of step with its keys', async () => {
+    const s = await setup();
+    const sh = await shell(s.client);
+    await sh.waitFor('$ ');
+    let r: ReturnType<SshServer['save']> = { reason: '' };
+    await until(() => 'state' in (r = s.server.save(s.serverT)));
+    const state = (r as { state: Parameters<typeof sealState>[0] }).state;
+    const secrets = newSecrets();
+    const sealed = sealState(state, secrets, 'peer');
+    const kept = sealed.secrets!;
+    expect('state' in openState(sealed.attachment, kept, undefined)).toBe(true);
+
+    const flipped = { ...sealed.attachment, body: sealed.attachment.body!.replace('"seqIn":', '"seqIn":1') };
+    expect(openState(flipped, kept, undefined)).toEqual({ reason: 'the saved session state is corrupted' });
+    expect(openState({ ...sealed.attachment, mac: 'zz' }, kept, undefined)).toEqual({ reason: 'the saved session state is corrupted' });
+
+    const other = sealState(state, newSecrets(), 'peer');
+    expect(openState(other.attachment, kept, undefined)).toEqual({ reason: 'the saved session state belongs to another session' });
+    // Same tag, another object's MAC key (a copied attachment whose tag happens to match): still refused.
+    const forged = sealState(state, { ...newSecrets(), tag: kept.tag }, 'peer');
+    expect(openState(forged.attachment, kept, undefined)).toEqual({ reason: 'the saved session state is corrupted' });
+
+    expect(openState(null, kept, undefined)).toEqual({ reason: 'the saved session state is missing or unreadable' });
+    expect(openState('garbage', kept, undefined)).toEqual({ reason: 'the saved session state is missing or unreadable' });
+    expect(openState({ ...sealed.attachment, epoch: -1, body: null }, kept, undefined).reason).toMatch(/evicted before the session could be saved/);
+    expect(openState(sealed.attachment, { ...kept, epoch: kept.epoch + 1 }, undefined)).toEqual({ reason: 'the saved session state does not match its keys' });
+
+    // A state whose keys do not fit the cipher is refused by the restore, not used.
+    const bad = openState(sealed.attachment, kept, undefined) as { state: Parameters<SshServer['resume']>[1] };
+    bad.state.transport.keys.out = { ...bad.state.transport.keys.out, encKey: new Uint8Array(3) };
+    expect(() => s.server.resume({ write: () => {}, end: () => {} }, bad.state)).toThrow(/bad key/);
+    s.client.end();
+  });
+});

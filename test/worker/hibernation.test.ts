@@ -1,0 +1,174 @@
+// Sessions that survive Durable Object hibernation, inside workerd: our client logs in over the WebSocket
+// and opens a shell; the object is evicted (really, by idling past workerd's eviction time, and
+// simulated, by dropping its in-memory connection); the next keystroke wakes a fresh instance.
+import { SELF, env, listDurableObjectIds, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { connect, type SshClient } from '../../src/client/client.ts';
+import { feedFromWebSocket, webSocketSink, type WebSocketLike } from '../../src/io/websocket.ts';
+import type { SshSession } from '../../worker/session.ts';
+import { openSocket, until } from './ssh-over-ws.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Logs in over a new WebSocket; returns the client, a shell on a pty and the session object's stub. */
+async function session() {
+  const before = new Set((await listDurableObjectIds(env.SESSIONS)).map((id) => id.toString()));
+  const ws = await openSocket(SELF);
+  let closed: { code: number; reason: string } | null = null;
+  ws.addEventListener('close', (e) => {
+    closed = { code: e.code, reason: e.reason };
+  });
+  const socket = ws as unknown as WebSocketLike;
+  const client: SshClient = connect({ username: 'alice', password: 'worker-test-password', verifyHostKey: () => true }, webSocketSink(socket));
+  feedFromWebSocket(socket, () => client.transport);
+  await client.ready;
+  const ids = (await listDurableObjectIds(env.SESSIONS)).filter((id) => !before.has(id.toString()));
+  expect(ids.length).toBe(1);
+  const stub = env.SESSIONS.get(ids[0]!) as unknown as DurableObjectStub<SshSession>;
+  const ch = await client.shell({ pty: { cols: 80, rows: 24 } });
+  let out = '';
+  void (async () => {
+    const r = ch.stdout.getReader();
+    for (;;) {
+      const { done, value } = await r.read();
+      if (done) return;
+      out += dec.decode(value);
+    }
+  })();
+  const w = ch.stdin.getWriter();
+  return {
+    client,
+    ch,
+    stub,
+    get closed() {
+      return closed as { code: number; reason: string } | null;
+    },
+    type: (s: string) => w.write(enc.encode(s)),
+    waitFor: async (text: string) => {
+      try {
+        await until(() => out.includes(text), 10_000);
+      } catch {
+        throw new Error(`waited for ${JSON.stringify(text)}; the screen shows ${JSON.stringify(out)}`);
+      }
+    },
+    clear: () => (out = ''),
+  };
+}
+
+type Inside = { live: unknown; waking: unknown; saveTimer: unknown };
+
+/** Whether the object holds a live connection in memory (false: evicted, or a fresh instance). */
+const isLive = (stub: DurableObjectStub<SshSession>) => runInDurableObject(stub, (o) => (o as unknown as Inside).live !== null);
+const restores = (stub: DurableObjectStub<SshSession>) => runInDurableObject(stub, (_o, st) => st.storage.get<number>('restores'));
+
+/** Waits until the object has saved the connection (no save pending, state in the attachment). */
+async function saved(stub: DurableObjectStub<SshSession>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const done = await runInDurableObject(stub, (o, st) => {
+      const inside = o as unknown as Inside;
+      const a = st.getWebSockets()[0]?.deserializeAttachment() as { epoch?: number } | undefined;
+      return inside.saveTimer === null && (a?.epoch ?? -1) >= 0;
+    });
+    if (done) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the session was never saved');
+}
+
+/** Drops the object's in-memory connection, as an eviction does (the socket and storage stay). */
+const forget = (stub: DurableObjectStub<SshSession>) =>
+  runInDurableObject(stub, (o) => {
+    const inside = o as unknown as Inside;
+    inside.live = null;
+    inside.waking = null;
+  });
+
+describe('a session survives hibernation', () => {
+  it('idle past the eviction time: the object is evicted, the next keystroke resumes the shell, a rekey works', async () => {
+    const s = await session();
+    await s.waitFor('alice@edgessh:~$ ');
+    await s.type('echo one\r');
+    await s.waitFor('one\r\n');
+    await s.type('echo tw'); // half a line in the editor when the object goes away
+    await s.waitFor('echo tw');
+    await saved(s.stub);
+    // workerd evicts an idle object with only hibernatable sockets after ~10 s.
+    await new Promise((r) => setTimeout(r, 15_000));
+    expect(await isLive(s.stub)).toBe(false);
+    s.clear();
+    await s.type('o\r');
+    await s.waitFor('two\r\n');
+    expect(await restores(s.stub)).toBe(1);
+    // Sequence numbers and MACs are right both ways: a rekey, then more commands.
+    const k = s.client.transport.kexCount;
+    s.client.transport.rekey();
+    await until(() => s.client.transport.kexCount === k + 1);
+    s.clear();
+    await s.type('\x1b[A\r'); // history survived: "echo two" again
+    await s.waitFor('two\r\n');
+    await saved(s.stub);
+    await forget(s.stub); // and once more, with the keys of the rekey
+    s.clear();
+    await s.type('whoami\r');
+    await s.waitFor('alice\r\n');
+    expect(await restores(s.stub)).toBe(2);
+    await s.type('exit 4\r');
+    expect(await s.ch.exit).toEqual({ code: 4, signal: null });
+    s.client.end();
+  }, 60_000);
+
+  it('files written before the hibernation are there after it', async () => {
+    const s = await session();
+    await s.waitFor('$ ');
+    const r = await s.client.run('cat > kept.txt', enc.encode('still here\n'));
+    expect(r.code).toBe(0);
+    await saved(s.stub);
+    await forget(s.stub);
+    expect(dec.decode((await s.client.run('cat kept.txt')).stdout)).toBe('still here\n');
+    s.client.end();
+  });
+});
+
+describe('a restore that cannot be trusted ends the session with a reason', () => {
+  const cases: [string, (st: DurableObjectState, other: unknown) => void | Promise<void>, RegExp][] = [
+    ['a corrupted attachment', (st) => {
+      const ws = st.getWebSockets()[0]!;
+      const a = ws.deserializeAttachment() as { body: string };
+      ws.serializeAttachment({ ...a, body: a.body.replace('"seqOut":', '"seqOut":9') });
+    }, /cannot resume the session: the saved session state is corrupted/],
+    ['another session\'s attachment', (st, other) => st.getWebSockets()[0]!.serializeAttachment(other), /belongs to another session/],
+    ['garbage', (st) => st.getWebSockets()[0]!.serializeAttachment('garbage'), /missing or unreadable/],
+    ['lost keys', async (st) => void (await st.storage.delete('session-secrets')), /the session keys are missing/],
+  ];
+  for (const [what, spoil, reason] of cases) {
+    it(what, async () => {
+      const a = await session();
+      const b = await session();
+      await a.waitFor('$ ');
+      await b.waitFor('$ ');
+      await saved(a.stub);
+      await saved(b.stub);
+      const other = await runInDurableObject(b.stub, (_o, st) => st.getWebSockets()[0]!.deserializeAttachment());
+      await forget(a.stub);
+      await runInDurableObject(a.stub, (_o, st) => spoil(st, other));
+      const errors: string[] = [];
+      const orig = console.error;
+      console.error = (...x: unknown[]) => errors.push(x.join(' '));
+      try {
+        await a.type('whoami\r');
+        await until(() => a.closed !== null);
+      } finally {
+        console.error = orig;
+      }
+      expect(a.closed!.code).toBe(1011);
+      expect(a.closed!.reason).toMatch(reason);
+      expect(errors.join('\n')).toMatch(reason);
+      // The other session never noticed.
+      b.clear();
+      await b.type('whoami\r');
+      await b.waitFor('alice\r\n');
+      b.client.end();
+    });
+  }
+});
