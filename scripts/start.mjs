@@ -73,9 +73,10 @@ function stopAll(code = 0) {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
+// --log-level log: the Worker's own lines (logins, sessions resumed after hibernation) show, as sshd's would.
 const wranglerArgs = [
   'wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(httpPort), '--env-file', devVars,
-  '--var', `AUTHORIZED_KEYS:${pubKeys.join('\n')}`, '--show-interactive-dev-session=false', '--log-level', 'warn',
+  '--var', `AUTHORIZED_KEYS:${pubKeys.join('\n')}`, '--show-interactive-dev-session=false', '--log-level', 'log',
 ];
 if (process.env.EDGESSH_PERSIST) wranglerArgs.push('--persist-to', process.env.EDGESSH_PERSIST);
 const wrangler = spawn('npx', wranglerArgs, {

@@ -11,6 +11,7 @@ declare module 'cloudflare:workers' {
 declare module 'cloudflare:test' {
   export const SELF: { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> };
   export const env: import('./env.ts').Env;
+  export function runDurableObjectAlarm(stub: DurableObjectStub<unknown>): Promise<boolean>;
   export function listDurableObjectIds(namespace: DurableObjectNamespace<unknown>): Promise<DurableObjectId[]>;
   export function runInDurableObject<O, R>(stub: DurableObjectStub<O>, fn: (instance: O, state: DurableObjectState) => R | Promise<R>): Promise<R>;
 }

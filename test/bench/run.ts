@@ -6,6 +6,8 @@
 //   5. memory per idle authenticated session with 1,000 open (edgessh, ssh2)
 //   7. in a browser tab (Debian chromium): loopback handshake and throughput per cipher
 //   6. through wrangler dev: 64 MiB SSH upload vs a raw WebSocket upload to the same Worker, same proxy; handshake time
+//   8. hibernation: bytes kept per idle session, CPU of a save and of a restore (in process), and through
+//      wrangler dev the time to the echo of a keystroke on an awake object and on a hibernated one
 // BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -17,7 +19,7 @@ import os from 'node:os';
 import { makeFixture, run, sshArgs, SSH9, SSH10 } from '../helpers/peers.ts';
 import { handshake } from '../helpers/transport.ts';
 
-const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7').split(',').map(Number);
+const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8').split(',').map(Number);
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const fx = makeFixture();
 
@@ -244,6 +246,103 @@ async function memory(servers: ServerProc[]): Promise<void> {
   table('5. Memory per idle authenticated session (server RSS)', rows);
 }
 
+/** Section 8a: what saving and restoring an idle shell session costs, in process. */
+async function hibernationInProcess(): Promise<Record<string, string | number>[]> {
+  const { createServer } = await import('../../src/server.ts');
+  const { connect } = await import('../../src/client/client.ts');
+  const { makeDemoPolicy, runDemoSession } = await import('../../src/apps/demo.ts');
+  const { MemoryStorage } = await import('../../src/apps/storage.ts');
+  const { newSecrets, openState, sealState } = await import('../../src/io/durable-object.ts');
+  const { testKey } = await import('../helpers/transport.ts');
+  const policy = makeDemoPolicy({ password: 'pw' });
+  const demo = { storage: new MemoryStorage(), startedAt: 0, policy };
+  const server = createServer({ hostKeys: [await testKey('ed25519')], authenticate: policy.authenticate, authMethods: policy.methods,
+    onSession: (x) => runDemoSession(x, demo), onResume: (x, st) => runDemoSession(x, demo, st), failureDelayMs: 0 });
+  const rows: Record<string, string | number>[] = [];
+  for (const cipher of ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes128-ctr']) {
+    let st!: import('../../src/transport/transport.ts').Transport;
+    const client = connect({ username: 'alice', password: 'pw', verifyHostKey: () => true, algorithms: { cipher: [cipher] } },
+      { write: (b) => queueMicrotask(() => st.receive(b)), end: () => {} });
+    st = server.accept({ write: (b) => queueMicrotask(() => client.transport.receive(b)), end: () => {} });
+    await client.ready;
+    const ch = await client.shell({ pty: { cols: 80, rows: 24 } });
+    void ch.stdout.pipeTo(new WritableStream());
+    const w = ch.stdin.getWriter();
+    for (let i = 0; i < 20; i++) await w.write(new TextEncoder().encode(`echo line ${i}\r`)); // some history
+    let r: ReturnType<typeof server.save> = { reason: '' };
+    for (let i = 0; i < 1000 && !('state' in (r = server.save(st))); i++) await new Promise((x) => setTimeout(x, 2));
+    if (!('state' in r)) throw new Error(`never saveable: ${r.reason}`);
+    const secrets = newSecrets();
+    const first = sealState(r.state, secrets, 'peer');
+    const kept = first.secrets!;
+    const N = 2000;
+    let t0 = process.cpuUsage();
+    for (let i = 0; i < N; i++) {
+      const x = server.save(st) as { state: Parameters<typeof sealState>[0] };
+      sealState(x.state, kept, 'peer');
+    }
+    const saveUs = (process.cpuUsage(t0).user + process.cpuUsage(t0).system) / 2 / N;
+    t0 = process.cpuUsage();
+    for (let i = 0; i < N; i++) {
+      const o = openState(first.attachment, kept, undefined) as { state: Parameters<typeof server.resume>[1] };
+      const t = server.resume({ write: () => {}, end: () => {} }, o.state);
+      t.connectionLost();
+    }
+    const restoreUs = (process.cpuUsage(t0).user + process.cpuUsage(t0).system) / 2 / N;
+    const secretBytes = JSON.stringify({ ...kept, macKey: [...kept.macKey], keys: kept.keys }).length;
+    rows.push({ cipher, 'attachment bytes': first.size, 'secrets in storage (bytes, JSON-ish)': secretBytes, 'save µs CPU': saveUs.toFixed(0), 'restore µs CPU': restoreUs.toFixed(0) });
+    client.end();
+  }
+  return rows;
+}
+
+/** Section 8b: keystroke → echo through wrangler dev, with the object awake and after it hibernated. */
+async function wakeLatency(port: number): Promise<Record<string, string | number>[]> {
+  const { default: WS } = await import('ws');
+  const { connect } = await import('../../src/client/client.ts');
+  const { webSocketSink, feedFromWebSocket } = await import('../../src/io/websocket.ts');
+  const { parsePrivateKey } = await import('../../src/crypto/keys/index.ts');
+  const key = (await parsePrivateKey(readFileSync(fx.userKey, 'utf8')))[0]!;
+  const ws = new WS(`ws://127.0.0.1:${port}/ssh`);
+  ws.binaryType = 'arraybuffer';
+  await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+  const socket = ws as unknown as import('../../src/io/websocket.ts').WebSocketLike;
+  const client = connect({ username: 'bench', privateKeys: [key], verifyHostKey: () => true }, webSocketSink(socket));
+  feedFromWebSocket(socket, () => client.transport);
+  await client.ready;
+  const ch = await client.shell({ pty: { cols: 80, rows: 24 } });
+  let out = '';
+  void ch.stdout.pipeTo(new WritableStream({ write: (b) => void (out += new TextDecoder().decode(b)) }));
+  const w = ch.stdin.getWriter();
+  const until = async (f: () => boolean) => {
+    while (!f()) await new Promise((r) => setImmediate(r));
+  };
+  await until(() => out.includes('$ '));
+  const keystroke = async (c: string) => {
+    const before = out.length;
+    const t0 = performance.now();
+    await w.write(new TextEncoder().encode(c));
+    await until(() => out.length > before);
+    return performance.now() - t0;
+  };
+  const awake: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    awake.push(await keystroke('a'));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const woken: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 15_000)); // past workerd's ~10 s idle eviction
+    woken.push(await keystroke('b'));
+  }
+  client.end();
+  ws.close();
+  return [
+    { measure: 'keystroke → echo, object awake (ms, median of 20)', value: median(awake).toFixed(1) },
+    { measure: 'keystroke → echo, first after a hibernation (ms, median of 3; includes the restore)', value: median(woken).toFixed(1) },
+  ];
+}
+
 async function edge(): Promise<void> {
   const mib = Math.min(MIB, 64);
   const bytes = mib * 1024 * 1024;
@@ -262,6 +361,11 @@ async function edge(): Promise<void> {
       if (i > 900) throw new Error('wrangler dev did not start');
       await new Promise((r) => setTimeout(r, 100));
     }
+    if (only.includes(8)) {
+      table('8. Hibernation (in process: one idle shell session with 20 lines of history)', await hibernationInProcess());
+      table('8. Hibernation through wrangler dev (our client in node over a WebSocket)', await wakeLatency(port));
+    }
+    if (!only.includes(6)) return;
     const proxy = (path: string) => `node ${resolve('bin/edgessh.mjs')} proxy ws://127.0.0.1:${port}${path}`;
     const q = (a: string[]) => a.map((x) => `'${x}'`).join(' ');
     const ssh = (cipher: string) => q(sshArgs(fx, 0, ['-o', `ProxyCommand=${proxy('/ssh')}`, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-c', cipher]));
@@ -323,7 +427,7 @@ async function main(): Promise<void> {
   console.log(`# edgessh bench — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} cores`);
   if (only.includes(1)) await cpuPerConnection();
   if (only.includes(2)) await ciphers();
-  if (only.includes(6)) await edge();
+  if (only.includes(6) || only.includes(8)) await edge();
   if (only.includes(7)) await browser();
   if (only.some((n) => n >= 3 && n <= 5)) {
     const servers = await startServers();

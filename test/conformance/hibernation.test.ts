@@ -2,7 +2,7 @@
 // when it hibernates. Our client stays connected throughout; the server side is thrown away and rebuilt
 // from the sealed state (attachment + secrets) between keystrokes.
 import { describe, expect, it } from 'vitest';
-import { createServer, type ServerOptions, type SshServer } from '../../src/server.ts';
+import { createServer, type ServerConnectionState, type ServerOptions, type SshServer } from '../../src/server.ts';
 import { connect, type SshClient } from '../../src/client/client.ts';
 import type { Transport } from '../../src/transport/transport.ts';
 import { makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
@@ -12,6 +12,27 @@ import { formatPublicKey } from '../../src/crypto/keys/index.ts';
 import { testKey, until, enc } from '../helpers/transport.ts';
 
 const dec = new TextDecoder();
+
+/** Waits until the server can save the connection; its state. */
+async function savedState(server: SshServer, t: Transport): Promise<ServerConnectionState> {
+  let state: ServerConnectionState | null = null;
+  await until(() => {
+    const r = server.save(t);
+    if ('state' in r) state = r.state;
+    return state !== null;
+  });
+  return state!;
+}
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
+  let text = '';
+  const r = stream.getReader();
+  for (;;) {
+    const { done, value } = await r.read();
+    if (done) return text;
+    text += dec.decode(value);
+  }
+}
 
 /** A client and a server whose server side can be hibernated and resumed. */
 async function setup(over: Partial<ServerOptions> = {}, algorithms: { cipher?: string[]; mac?: string[] } = {}) {
@@ -51,12 +72,7 @@ async function setup(over: Partial<ServerOptions> = {}, algorithms: { cipher?: s
 
   /** Waits until the server can be saved, seals it, drops it and resumes a new one from the seal. */
   async function hibernate(): Promise<void> {
-    let r: ReturnType<SshServer['save']> = { reason: 'not tried' };
-    await until(() => {
-      r = server.save(serverT);
-      return 'state' in r;
-    });
-    const sealed = sealState((r as { state: Parameters<typeof sealState>[0] }).state, secrets, 'peer');
+    const sealed = sealState(await savedState(server, serverT), secrets, 'peer');
     if (sealed.secrets) secrets = sealed.secrets;
     sizes.push(sealed.size);
     // What survives: the attachment as the runtime keeps it (structured clone) and the secrets in storage.
@@ -199,14 +215,11 @@ describe('a connection saved and resumed in a fresh server object', () => {
     st = server.accept(mk(0));
     const c = connect({ username: 'bob', privateKeys: [s0.userKey], verifyHostKey: () => true }, { write: (b) => queueMicrotask(() => st.receive(b)), end: () => {} });
     await c.ready;
-    let saved: ReturnType<SshServer['save']> = { reason: '' };
-    await until(() => 'state' in (saved = server.save(st)));
+    const saved = await savedState(server, st);
     gen++;
-    st = server.resume(mk(gen), structuredClone((saved as { state: Parameters<SshServer['resume']>[1] }).state));
+    st = server.resume(mk(gen), structuredClone(saved));
     const ch = await c.exec('stty size', { pty: { cols: 80, rows: 24 } });
-    let text = '';
-    for await (const b of ch.stdout) text += dec.decode(b);
-    for await (const b of ch.stderr) text += dec.decode(b);
+    const text = (await readAll(ch.stdout)) + (await readAll(ch.stderr));
     expect(text).toMatch(/Inappropriate ioctl/);
     c.end();
   });
@@ -217,9 +230,7 @@ describe('a saved state that is not ours is refused with a reason', () => {
     const s = await setup();
     const sh = await shell(s.client);
     await sh.waitFor('$ ');
-    let r: ReturnType<SshServer['save']> = { reason: '' };
-    await until(() => 'state' in (r = s.server.save(s.serverT)));
-    const state = (r as { state: Parameters<typeof sealState>[0] }).state;
+    const state = await savedState(s.server, s.serverT);
     const secrets = newSecrets();
     const sealed = sealState(state, secrets, 'peer');
     const kept = sealed.secrets!;
@@ -237,7 +248,7 @@ describe('a saved state that is not ours is refused with a reason', () => {
 
     expect(openState(null, kept, undefined)).toEqual({ reason: 'the saved session state is missing or unreadable' });
     expect(openState('garbage', kept, undefined)).toEqual({ reason: 'the saved session state is missing or unreadable' });
-    expect(openState({ ...sealed.attachment, epoch: -1, body: null }, kept, undefined).reason).toMatch(/evicted before the session could be saved/);
+    expect((openState({ ...sealed.attachment, epoch: -1, body: null }, kept, undefined) as { reason: string }).reason).toMatch(/evicted before the session could be saved/);
     expect(openState(sealed.attachment, { ...kept, epoch: kept.epoch + 1 }, undefined)).toEqual({ reason: 'the saved session state does not match its keys' });
 
     // A state whose keys do not fit the cipher is refused by the restore, not used.

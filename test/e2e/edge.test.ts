@@ -2,7 +2,7 @@
 // `edgessh proxy` and through the bridge.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,7 +116,7 @@ describe.skipIf(!havePeer(ssh))(`${name} through edgessh ${path} and wrangler de
 });
 
 describe('idle sessions', () => {
-  it('a session left idle for 60 s still works afterwards (OpenSSH 9.2 through the proxy and the bridge, OpenSSH 10 through the proxy, at once)', async () => {
+  it('sessions left idle for 60 s still work afterwards: exec sessions kept awake, an interactive shell hibernated and resumed (OpenSSH 9.2 and 10, proxy and bridge, at once)', async () => {
     const one = async (args: string[], ssh = SSH9) => {
       const p = spawn(ssh, [...args, 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
@@ -135,7 +135,45 @@ describe('idle sessions', () => {
       expect(code).toBe(0);
       expect(out).toBe('before\nafter\n');
     };
-    await Promise.all([one(viaProxy()), one(viaBridge()), ...(havePeer(SSH10) ? [one(viaProxy(), SSH10)] : [])]);
+    // An interactive shell at its prompt can be saved: its object hibernates (workerd evicts it after
+    // ~10 s idle) and each wake — OpenSSH's keepalive at 25 s and 50 s, then the keystrokes — restores it.
+    // With ServerAliveCountMax=1 an unanswered keepalive would have ended ssh.
+    const shell = async () => {
+      if (!havePeer('/usr/bin/tmux')) return;
+      const wakesBefore = (startOut.match(/resumed after hibernation/g) ?? []).length;
+      const session = `edgessh-idle-${process.pid}`;
+      const status = join(fx.dir, 'idle-shell-status');
+      const cmd = `${SSH9} ${viaProxy(['-tt', '-o', 'ServerAliveInterval=25', '-o', 'ServerAliveCountMax=1']).map((a) => `'${a}'`).join(' ')}`;
+      const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
+      tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', `${cmd}; echo $? > ${status}`);
+      const waitFor = async (re: RegExp) => {
+        for (let i = 0; i < 400 && !re.test(tmux('capture-pane', '-p', '-t', session)); i++) await new Promise((r) => setTimeout(r, 50));
+        expect(tmux('capture-pane', '-p', '-t', session)).toMatch(re);
+      };
+      try {
+        await waitFor(/tester@edgessh:~\$\s*$/m);
+        tmux('send-keys', '-t', session, 'echo before-idle', 'Enter');
+        await waitFor(/^before-idle$/m);
+        tmux('send-keys', '-t', session, 'echo half'); // half a line in the editor while the object sleeps
+        await new Promise((r) => setTimeout(r, 60_000));
+        tmux('send-keys', '-t', session, 'way', 'Enter');
+        await waitFor(/^halfway$/m);
+        tmux('send-keys', '-t', session, 'Up', 'Up', 'Enter'); // history from before the sleep
+        await waitFor(/before-idle[\s\S]*before-idle[\s\S]*before-idle/);
+        const wakes = (startOut.match(/resumed after hibernation/g) ?? []).length - wakesBefore;
+        expect(wakes).toBeGreaterThanOrEqual(2); // the keepalives woke it, and the typing did
+        tmux('send-keys', '-t', session, 'exit 5', 'Enter');
+        for (let i = 0; i < 100 && !existsSync(status); i++) await new Promise((r) => setTimeout(r, 50));
+        expect(readFileSync(status, 'utf8').trim()).toBe('5');
+      } finally {
+        try {
+          tmux('kill-session', '-t', session);
+        } catch {
+          // already gone
+        }
+      }
+    };
+    await Promise.all([one(viaProxy()), one(viaBridge()), ...(havePeer(SSH10) ? [one(viaProxy(), SSH10)] : []), shell()]);
   }, 120_000);
 });
 

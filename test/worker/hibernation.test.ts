@@ -1,7 +1,7 @@
 // Sessions that survive Durable Object hibernation, inside workerd: our client logs in over the WebSocket
 // and opens a shell; the object is evicted (really, by idling past workerd's eviction time, and
 // simulated, by dropping its in-memory connection); the next keystroke wakes a fresh instance.
-import { SELF, env, listDurableObjectIds, runInDurableObject } from 'cloudflare:test';
+import { SELF, env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { connect, type SshClient } from '../../src/client/client.ts';
 import { feedFromWebSocket, webSocketSink, type WebSocketLike } from '../../src/io/websocket.ts';
@@ -171,4 +171,34 @@ describe('a restore that cannot be trusted ends the session with a reason', () =
       b.client.end();
     });
   }
+});
+
+describe('timers live behind the alarm and survive hibernation', () => {
+  it('rekey by time: the deadline is in the saved state, the alarm wakes the object and the server rekeys', async () => {
+    const { openState, sealState, SECRETS_KEY } = await import('../../src/io/durable-object.ts');
+    const s = await session();
+    await s.waitFor('$ ');
+    await saved(s.stub);
+    // Idle at the prompt, nothing keeps the object awake: the next deadline (rekey by time, 1 h) is an alarm.
+    const alarm = await runInDurableObject(s.stub, (_o, st) => st.storage.getAlarm());
+    expect(alarm).toBeGreaterThan(Date.now() + 3500_000);
+    await forget(s.stub);
+    // Move the last key exchange back by almost an hour in the saved state (re-sealed with the session's key).
+    await runInDurableObject(s.stub, async (_o, st) => {
+      const ws = st.getWebSockets()[0]!;
+      const secrets = (await st.storage.get(SECRETS_KEY)) as Parameters<typeof openState>[1];
+      const opened = openState(ws.deserializeAttachment(), secrets, undefined) as { state: Parameters<typeof sealState>[0]; peer: string };
+      opened.state.transport.lastKexAt = Date.now() - 3600_000 + 1500;
+      ws.serializeAttachment(sealState(opened.state, secrets!, opened.peer).attachment);
+    });
+    const k = s.client.transport.kexCount;
+    // The old alarm rings now: the object wakes, restores, and sets the alarm for the new deadline.
+    expect(await runDurableObjectAlarm(s.stub)).toBe(true);
+    expect(await restores(s.stub)).toBe(1);
+    await until(() => s.client.transport.kexCount === k + 1, 15_000); // the server started it, on its alarm
+    s.clear();
+    await s.type('echo after-rekey\r');
+    await s.waitFor('after-rekey\r\n');
+    s.client.end();
+  }, 30_000);
 });
