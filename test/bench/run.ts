@@ -10,7 +10,7 @@
 //      wrangler dev the time to the echo of a keystroke on an awake object and on a hibernated one
 // BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'ssh2';
@@ -351,8 +351,9 @@ async function edge(): Promise<void> {
   writeFileSync(vars, `HOST_KEY="${readFileSync(fx.hostKeyFiles.ed25519, 'utf8').replace(/\n/g, '\\n')}"\n`);
   const port = 42210;
   const wr = spawn('npx', ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--env-file', vars, '--persist-to', join(dir, 'state'),
-    '--var', `AUTHORIZED_KEYS:${readFileSync(join(fx.dir, 'authorized_keys'), 'utf8')}`, '--var', 'BENCH_ECHO:1', '--show-interactive-dev-session=false', '--log-level', 'error'],
-  { stdio: 'ignore', detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    '--var', `AUTHORIZED_KEYS:${readFileSync(join(fx.dir, 'authorized_keys'), 'utf8')}`, '--var', 'BENCH_ECHO:1', '--show-interactive-dev-session=false', '--log-level', 'log'],
+  { stdio: ['ignore', openSync(join(dir, 'wrangler.log'), 'w'), openSync(join(dir, 'wrangler.log'), 'a')], detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+  console.log(`(wrangler dev's output: ${join(dir, 'wrangler.log')})`);
   try {
     for (let i = 0; ; i++) {
       try {

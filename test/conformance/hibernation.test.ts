@@ -251,6 +251,16 @@ describe('a saved state that is not ours is refused with a reason', () => {
     expect((openState({ ...sealed.attachment, epoch: -1, body: null }, kept, undefined) as { reason: string }).reason).toMatch(/evicted before the session could be saved/);
     expect(openState(sealed.attachment, { ...kept, epoch: kept.epoch + 1 }, undefined)).toEqual({ reason: 'the saved session state does not match its keys' });
 
+    // A state too large for an attachment goes to storage; without that body it cannot be used.
+    const big = structuredClone(state);
+    big.connection.channels[0]!.session.app = { ...(big.connection.channels[0]!.session.app as object), history: Array(40).fill('x'.repeat(1000)) };
+    const large = sealState(big, kept, 'peer');
+    expect(large.attachment.inStorage).toBe(true);
+    expect(large.attachment.body).toBe(null);
+    expect(large.body!.length).toBeGreaterThan(40_000);
+    expect('state' in openState(large.attachment, kept, large.body!)).toBe(true);
+    expect(openState(large.attachment, kept, undefined)).toEqual({ reason: 'the saved session state is missing from storage' });
+
     // A state whose keys do not fit the cipher is refused by the restore, not used.
     const bad = openState(sealed.attachment, kept, undefined) as { state: Parameters<SshServer['resume']>[1] };
     bad.state.transport.keys.out = { ...bad.state.transport.keys.out, encKey: new Uint8Array(3) };
