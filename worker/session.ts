@@ -85,6 +85,7 @@ const RETRY_MAX_MS = 1000;
 export class SshSession extends DurableObject<Env> {
   private live: Live | null = null;
   private waking: Promise<Live | null> | null = null;
+  private inbox: Promise<void> = Promise.resolve();
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   private retryMs = 0;
   private readonly timers = new AlarmTimers({
@@ -116,31 +117,39 @@ export class SshSession extends DurableObject<Env> {
       return new Response(null, { status: 101, webSocket: client });
     }
     const peer = `${request.headers.get('cf-connecting-ip') ?? request.headers.get('x-forwarded-for') ?? 'unknown'} (WebSocket)`;
+    // Everything up to accept() is synchronous: the client's first bytes may arrive at the next await.
     this.ctx.acceptWebSocket(ws);
     const secrets = newSecrets();
-    await this.ctx.storage.put(SECRETS_KEY, secrets);
     ws.serializeAttachment(unsavedAttachment(secrets, peer));
     const live: Live = { server, ws, peer, secrets, transport: undefined as unknown as Transport };
     this.live = live;
     live.transport = server.accept(this.sink(ws), { peerAddress: peer, onClose: () => this.ended(), setTimer: this.timers.setTimer });
+    // The output gate holds what the server sends until this write is durable.
+    await this.ctx.storage.put(SECRETS_KEY, secrets);
     this.scheduleSave();
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const live = this.live ?? (await this.wake(ws));
-    if (!live) return;
-    if (typeof message === 'string') {
-      try {
-        ws.close(WS_CLOSE.UNSUPPORTED_DATA, 'edgessh: SSH bytes must be sent as binary WebSocket messages');
-      } catch {
-        // already closing
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // One queue for every message, entered synchronously: a message that arrives while an earlier one
+    // waits for the restore must not overtake it.
+    const bytes = typeof message === 'string' ? null : new Uint8Array(message);
+    this.inbox = this.inbox.then(async () => {
+      const live = this.live ?? (await this.wake(ws));
+      if (!live) return;
+      if (!bytes) {
+        try {
+          ws.close(WS_CLOSE.UNSUPPORTED_DATA, 'edgessh: SSH bytes must be sent as binary WebSocket messages');
+        } catch {
+          // already closing
+        }
+        live.transport.connectionLost('the peer sent a text WebSocket message');
+        return;
       }
-      live.transport.connectionLost('the peer sent a text WebSocket message');
-      return;
-    }
-    live.transport.receive(new Uint8Array(message));
-    this.scheduleSave();
+      live.transport.receive(bytes);
+      this.scheduleSave();
+    });
+    return this.inbox;
   }
 
   async webSocketClose(ws: WebSocket, code: number): Promise<void> {
@@ -158,13 +167,16 @@ export class SshSession extends DurableObject<Env> {
     await this.ended();
   }
 
-  async alarm(): Promise<void> {
-    const ws = this.ctx.getWebSockets()[0];
-    if (!ws) return this.ended();
-    const live = this.live ?? (await this.wake(ws));
-    if (!live) return;
-    this.timers.fire();
-    this.scheduleSave();
+  alarm(): Promise<void> {
+    this.inbox = this.inbox.then(async () => {
+      const ws = this.ctx.getWebSockets()[0];
+      if (!ws) return this.ended();
+      const live = this.live ?? (await this.wake(ws));
+      if (!live) return;
+      this.timers.fire();
+      this.scheduleSave();
+    });
+    return this.inbox;
   }
 
   // ── hibernation ─────────────────────────────────────────────────────────────────────────────────

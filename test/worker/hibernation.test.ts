@@ -2,11 +2,14 @@
 // and opens a shell; the object is evicted (really, by idling past workerd's eviction time, and
 // simulated, by dropping its in-memory connection); the next keystroke wakes a fresh instance.
 import { SELF, env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type SshClient } from '../../src/client/client.ts';
-import { feedFromWebSocket, webSocketSink, type WebSocketLike } from '../../src/io/websocket.ts';
+import { feedFromWebSocket, type WebSocketLike } from '../../src/io/websocket.ts';
 import type { SshSession } from '../../worker/session.ts';
-import { openSocket, until } from './ssh-over-ws.ts';
+import { openSocket, pacedSink, until } from './ssh-over-ws.ts';
+
+// Sessions end asynchronously after their test; let their last log lines out before workerd shuts down.
+afterAll(() => new Promise((r) => setTimeout(r, 1000)));
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -20,7 +23,7 @@ async function session() {
     closed = { code: e.code, reason: e.reason };
   });
   const socket = ws as unknown as WebSocketLike;
-  const client: SshClient = connect({ username: 'alice', password: 'worker-test-password', verifyHostKey: () => true }, webSocketSink(socket));
+  const client: SshClient = connect({ username: 'alice', password: 'worker-test-password', verifyHostKey: () => true }, pacedSink(ws));
   feedFromWebSocket(socket, () => client.transport);
   await client.ready;
   const ids = (await listDurableObjectIds(env.SESSIONS)).filter((id) => !before.has(id.toString()));
@@ -128,6 +131,24 @@ describe('a session survives hibernation', () => {
     expect(dec.decode((await s.client.run('cat kept.txt')).stdout)).toBe('still here\n');
     s.client.end();
   });
+});
+
+describe('what cannot be saved keeps the object awake', () => {
+  it('a command reading its input through 15 s of silence: never evicted, nothing lost', async () => {
+    const s = await session();
+    await s.waitFor('$ ');
+    const ch = await s.client.exec('cat > slow.txt');
+    const w = ch.stdin.getWriter();
+    await w.write(enc.encode('first half, '));
+    await new Promise((r) => setTimeout(r, 15_000));
+    expect(await isLive(s.stub)).toBe(true);
+    expect(await restores(s.stub)).toBe(undefined);
+    await w.write(enc.encode('second half\n'));
+    await w.close();
+    expect((await ch.exit).code).toBe(0);
+    expect(dec.decode((await s.client.run('cat slow.txt')).stdout)).toBe('first half, second half\n');
+    s.client.end();
+  }, 40_000);
 });
 
 describe('a restore that cannot be trusted ends the session with a reason', () => {

@@ -2,6 +2,7 @@
 // transport, a password login and one exec channel (messages built by hand, as in the conformance tests).
 import { Transport } from '../../src/transport/transport.ts';
 import { feedFromWebSocket, webSocketSink, type WebSocketLike } from '../../src/io/websocket.ts';
+import type { ByteSink } from '../../src/io/connection.ts';
 import { MSG } from '../../src/wire/messages.ts';
 import { Reader } from '../../src/wire/reader.ts';
 import { Writer } from '../../src/wire/writer.ts';
@@ -12,6 +13,45 @@ export async function until(cond: () => boolean, ms = 20_000): Promise<void> {
     if (Date.now() > end) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * A client-side sink for tests inside workerd: bytes coalesced and sent at most one message per `ms`.
+ * vitest-pool-workers routes each Hibernation API event (webSocketMessage) through an RPC to its runner
+ * object before it reaches the Durable Object, so two messages sent back to back can arrive reordered —
+ * an artifact of the test harness (workerd itself delivers a socket's messages in order).
+ */
+export function pacedSink(ws: WebSocket, ms = 15): ByteSink {
+  const socket = ws as unknown as WebSocketLike;
+  const inner = webSocketSink(socket);
+  let parts: Uint8Array[] = [];
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let last = 0;
+  let ending = false;
+  const send = () => {
+    timer = null;
+    last = Date.now();
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    const msg = new Uint8Array(size);
+    let o = 0;
+    for (const p of parts) (msg.set(p, o), (o += p.length));
+    parts = [];
+    if (size) socket.send(msg);
+    if (ending) inner.end();
+  };
+  const schedule = () => {
+    timer ??= setTimeout(send, Math.max(0, last + ms - Date.now()));
+  };
+  return {
+    write: (b) => {
+      parts.push(b.slice());
+      schedule();
+    },
+    end: () => {
+      ending = true;
+      schedule();
+    },
+  };
 }
 
 export async function openSocket(fetcher: { fetch(r: string, i?: RequestInit): Promise<Response> }): Promise<WebSocket & { accept(): void }> {
@@ -34,7 +74,7 @@ export async function sshOverSocket(ws: WebSocket) {
       sink.end();
     },
   });
-  const sink = webSocketSink(socket);
+  const sink = pacedSink(ws);
   feedFromWebSocket(socket, () => client);
   client.start();
   await until(() => client.kexCount > 0 || !!closed);

@@ -64,7 +64,11 @@ describe('SSH over the WebSocket', () => {
     const ws = await openSocket(SELF);
     const replies: Uint8Array[] = [];
     ws.addEventListener('message', (e) => replies.push(new Uint8Array(e.data as ArrayBuffer)));
-    for (const b of new TextEncoder().encode('SSH-2.0-OpenSSH_9.2\r\n')) ws.send(new Uint8Array([b]));
+    // Spaced out: the test harness may reorder messages sent back to back (see pacedSink).
+    for (const b of new TextEncoder().encode('SSH-2.0-OpenSSH_9.2\r\n')) {
+      ws.send(new Uint8Array([b]));
+      await new Promise((r) => setTimeout(r, 15));
+    }
     await until(() => replies.length > 0);
     expect(new TextDecoder().decode(replies[0]!)).toMatch(/^SSH-2\.0-edgessh_/);
     ws.close(1000, 'done');
