@@ -235,12 +235,12 @@ export class SshSession extends DurableObject<Env> {
     };
   }
 
-  /** Saves the connection once the current burst of traffic has been handled. */
+  /**
+   * Saves the connection once the current burst of traffic has been handled. One attempt is pending at a
+   * time: while a connection cannot be saved (a transfer running) traffic does not bring the retry forward.
+   */
   private scheduleSave(delay = 0): void {
-    if (this.saveTimer) {
-      if (delay > 0) return;
-      clearTimeout(this.saveTimer);
-    }
+    if (this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = null;
       void this.save();
