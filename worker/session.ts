@@ -131,10 +131,8 @@ export class SshSession extends DurableObject<Env> {
   }
 
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    // One queue for every message, entered synchronously: a message that arrives while an earlier one
-    // waits for the restore must not overtake it.
     const bytes = typeof message === 'string' ? null : new Uint8Array(message);
-    this.inbox = this.inbox.then(async () => {
+    return this.enqueue(ws, async () => {
       const live = this.live ?? (await this.wake(ws));
       if (!live) return;
       if (!bytes) {
@@ -149,32 +147,55 @@ export class SshSession extends DurableObject<Env> {
       live.transport.receive(bytes);
       this.scheduleSave();
     });
-    return this.inbox;
   }
 
-  async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+  webSocketClose(ws: WebSocket, code: number): Promise<void> {
     try {
       ws.close(code === 1005 || code === 1006 ? WS_CLOSE.NORMAL : code, 'closed');
     } catch {
       // already closed
     }
-    this.live?.transport.connectionLost('the WebSocket closed');
-    await this.ended();
+    // After the messages before it: a DISCONNECT just ahead of the close is still read.
+    return this.enqueue(ws, async () => {
+      this.live?.transport.connectionLost('the WebSocket closed');
+      await this.ended();
+    });
   }
 
-  async webSocketError(): Promise<void> {
-    this.live?.transport.connectionLost('the WebSocket failed');
-    await this.ended();
+  webSocketError(ws: WebSocket): Promise<void> {
+    return this.enqueue(ws, async () => {
+      this.live?.transport.connectionLost('the WebSocket failed');
+      await this.ended();
+    });
   }
 
   alarm(): Promise<void> {
-    this.inbox = this.inbox.then(async () => {
-      const ws = this.ctx.getWebSockets()[0];
-      if (!ws) return this.ended();
+    const ws = this.ctx.getWebSockets()[0];
+    if (!ws) return this.ended();
+    return this.enqueue(ws, async () => {
       const live = this.live ?? (await this.wake(ws));
       if (!live) return;
       this.timers.fire();
       this.scheduleSave();
+    });
+  }
+
+  /**
+   * One queue for every event, entered synchronously: a message that arrives while an earlier one waits
+   * for the restore must not overtake it. A failing step ends the connection with a reason instead of
+   * stalling the queue.
+   */
+  private enqueue(ws: WebSocket, step: () => Promise<void>): Promise<void> {
+    this.inbox = this.inbox.then(step).catch(async (e: unknown) => {
+      const why = e instanceof Error ? e.message : String(e);
+      console.error(`edgessh: session failed: ${why}`);
+      this.live?.transport.connectionLost(`internal error: ${why}`);
+      try {
+        ws.close(WS_CLOSE.INTERNAL, 'edgessh: internal error');
+      } catch {
+        // already closed
+      }
+      await this.ended().catch(() => {});
     });
     return this.inbox;
   }

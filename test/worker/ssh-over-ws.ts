@@ -16,17 +16,22 @@ export async function until(cond: () => boolean, ms = 20_000): Promise<void> {
 }
 
 /**
- * A client-side sink for tests inside workerd: bytes coalesced and sent at most one message per `ms`.
- * vitest-pool-workers routes each Hibernation API event (webSocketMessage) through an RPC to its runner
- * object before it reaches the Durable Object, so two messages sent back to back can arrive reordered —
- * an artifact of the test harness (workerd itself delivers a socket's messages in order).
+ * Sending from tests inside workerd: vitest-pool-workers routes each Hibernation API event
+ * (webSocketMessage) through an RPC to its runner object before it reaches the Durable Object, so two
+ * messages sent back to back can arrive reordered — an artifact of the test harness (workerd itself
+ * delivers a socket's messages in order). The first hops are the slowest (the runner imports the module),
+ * so the first messages are spaced widely and later ones less.
  */
-export function pacedSink(ws: WebSocket, ms = 15): ByteSink {
+const gapAfter = (sent: number) => (sent < 4 ? 250 : 20);
+
+/** A client-side sink: bytes coalesced, one message at a time, spaced as `gapAfter` says. */
+export function pacedSink(ws: WebSocket): ByteSink {
   const socket = ws as unknown as WebSocketLike;
   const inner = webSocketSink(socket);
   let parts: Uint8Array[] = [];
   let timer: ReturnType<typeof setTimeout> | null = null;
   let last = 0;
+  let sent = 0;
   let ending = false;
   const send = () => {
     timer = null;
@@ -36,11 +41,14 @@ export function pacedSink(ws: WebSocket, ms = 15): ByteSink {
     let o = 0;
     for (const p of parts) (msg.set(p, o), (o += p.length));
     parts = [];
-    if (size) socket.send(msg);
+    if (size) {
+      socket.send(msg);
+      sent++;
+    }
     if (ending) inner.end();
   };
   const schedule = () => {
-    timer ??= setTimeout(send, Math.max(0, last + ms - Date.now()));
+    timer ??= setTimeout(send, sent === 0 ? 0 : Math.max(0, last + gapAfter(sent - 1) - Date.now()));
   };
   return {
     write: (b) => {
@@ -52,6 +60,14 @@ export function pacedSink(ws: WebSocket, ms = 15): ByteSink {
       schedule();
     },
   };
+}
+
+/** Sends each chunk as its own message, spaced as `gapAfter` says. */
+export async function pacedSend(ws: WebSocket, chunks: Uint8Array[]): Promise<void> {
+  for (let i = 0; i < chunks.length; i++) {
+    ws.send(chunks[i]!);
+    await new Promise((r) => setTimeout(r, gapAfter(i)));
+  }
 }
 
 export async function openSocket(fetcher: { fetch(r: string, i?: RequestInit): Promise<Response> }): Promise<WebSocket & { accept(): void }> {

@@ -1,7 +1,7 @@
 // The Worker inside workerd: routes, and SSH over the Durable Object's WebSocket, driven by our client.
 import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { openSocket, sshOverSocket, until } from './ssh-over-ws.ts';
+import { openSocket, pacedSend, sshOverSocket, until } from './ssh-over-ws.ts';
 
 describe('Worker routes', () => {
   it('GET /healthz answers ok', async () => {
@@ -63,12 +63,9 @@ describe('SSH over the WebSocket', () => {
   it('any framing works: the client bytes split one per message', async () => {
     const ws = await openSocket(SELF);
     const replies: Uint8Array[] = [];
-    ws.addEventListener('message', (e) => replies.push(new Uint8Array(e.data as ArrayBuffer)));
-    // Spaced out: the test harness may reorder messages sent back to back (see pacedSink).
-    for (const b of new TextEncoder().encode('SSH-2.0-OpenSSH_9.2\r\n')) {
-      ws.send(new Uint8Array([b]));
-      await new Promise((r) => setTimeout(r, 15));
-    }
+    ws.addEventListener('message', (e) => void replies.push(new Uint8Array(e.data as ArrayBuffer)));
+    // Spaced out: the test harness may reorder messages sent back to back (see pacedSend).
+    await pacedSend(ws, Array.from(new TextEncoder().encode('SSH-2.0-OpenSSH_9.2\r\n'), (b) => new Uint8Array([b])));
     await until(() => replies.length > 0);
     expect(new TextDecoder().decode(replies[0]!)).toMatch(/^SSH-2\.0-edgessh_/);
     ws.close(1000, 'done');
@@ -77,7 +74,7 @@ describe('SSH over the WebSocket', () => {
   it('a text message closes the socket with a clear reason', async () => {
     const ws = await openSocket(SELF);
     let close: { code: number; reason: string } | null = null;
-    ws.addEventListener('close', (e) => (close = { code: e.code, reason: e.reason }));
+    ws.addEventListener('close', (e) => void (close = { code: e.code, reason: e.reason }));
     ws.send('SSH-2.0-text\r\n');
     await until(() => !!close);
     expect(close).toEqual({ code: 1003, reason: 'edgessh: SSH bytes must be sent as binary WebSocket messages' });
@@ -87,8 +84,8 @@ describe('SSH over the WebSocket', () => {
     const ws = await openSocket(SELF);
     const got: number[] = [];
     let close: { code: number } | null = null;
-    ws.addEventListener('message', (e) => got.push(...new Uint8Array(e.data as ArrayBuffer)));
-    ws.addEventListener('close', (e) => (close = { code: e.code }));
+    ws.addEventListener('message', (e) => void got.push(...new Uint8Array(e.data as ArrayBuffer)));
+    ws.addEventListener('close', (e) => void (close = { code: e.code }));
     ws.send(new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2000)));
     await until(() => !!close);
     const text = new TextDecoder().decode(new Uint8Array(got));
@@ -112,7 +109,7 @@ describe('configuration', () => {
         const res = await new SshSession(state, { ...env, HOST_KEY: '' }).fetch(new Request('http://edgessh.test/ssh', { headers: { Upgrade: 'websocket' } }));
         const ws = (res as Response & { webSocket: WebSocket & { accept(): void } }).webSocket;
         let got: { code: number; reason: string } | null = null;
-        ws.addEventListener('close', (e) => (got = { code: e.code, reason: e.reason }));
+        ws.addEventListener('close', (e) => void (got = { code: e.code, reason: e.reason }));
         ws.accept();
         await until(() => !!got);
         return got! as { code: number; reason: string };
