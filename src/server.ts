@@ -34,6 +34,8 @@ export interface ServerOptions {
   maxPacketSize?: number;
   rekey?: Partial<RekeyLimits>;
   maxSessions?: number;
+  /** Each channel's receive window (default 2 MiB, as OpenSSH's); a larger one keeps high-latency paths full. */
+  channelWindow?: number;
   subsystems?: string[];
   allowForward?(request: ForwardRequest): boolean;
   keepaliveIntervalMs?: number;
@@ -84,6 +86,7 @@ export function createServer(options: ServerOptions): SshServer {
         subsystems: options.subsystems,
         allowForward: options.allowForward,
         maxSessions: options.maxSessions,
+        windowSize: options.channelWindow,
         keepaliveIntervalMs: options.keepaliveIntervalMs,
         keepaliveCountMax: options.keepaliveCountMax,
         idleTimeoutMs: options.idleTimeoutMs,
