@@ -149,7 +149,7 @@ export class ConnectionServer implements Service {
     this.noMoreSessions = s.noMoreSessions;
     this.sessionsOpened = s.sessionsOpened;
     this.keepaliveMissed = s.keepaliveMissed;
-    for (let i = 0; i < s.keepalivesPending; i++) this.globalReplies.push({ keepalive: true, resolve: () => (this.keepaliveMissed = 0) });
+    for (let i = 0; i < s.keepalivesPending; i++) this.expectKeepaliveReply();
     if (s.keepaliveAt !== null && this.o.keepaliveIntervalMs) this.armKeepalive(Math.max(0, s.keepaliveAt - this.now()));
     if (s.idleAt !== null && this.o.idleTimeoutMs) this.armIdle(Math.max(0, s.idleAt - this.now()));
     const sessions: [Session, SessionState][] = [];
@@ -192,11 +192,15 @@ export class ConnectionServer implements Service {
         this.transport.disconnect(DISCONNECT.BY_APPLICATION, 'Timeout, client not responding');
         return;
       }
-      // Any answer (success or failure) proves the client alive, as with OpenSSH's ClientAlive.
-      this.globalReplies.push({ keepalive: true, resolve: () => (this.keepaliveMissed = 0) });
+      this.expectKeepaliveReply();
       this.transport.send(new Writer().byte(MSG.GLOBAL_REQUEST).string('keepalive@openssh.com').boolean(true).finish());
       this.armKeepalive();
     }, first ?? every);
+  }
+
+  /** Any answer to a keepalive (success or failure) proves the client alive, as with OpenSSH's ClientAlive. */
+  private expectKeepaliveReply(): void {
+    this.globalReplies.push({ keepalive: true, resolve: () => (this.keepaliveMissed = 0) });
   }
 
   private armIdle(first?: number): void {

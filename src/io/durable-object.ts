@@ -118,12 +118,7 @@ export function openState(
   const body = a.inStorage ? storedBody : a.body;
   if (typeof body !== 'string') return { reason: a.inStorage ? 'the saved session state is missing from storage' : 'the saved session state is missing or unreadable' };
   const expect = macOf(secrets, a.epoch as number, body);
-  let given: Uint8Array;
-  try {
-    given = Uint8Array.from(a.mac.match(/../g) ?? [], (h) => parseInt(h, 16));
-  } catch {
-    return { reason: 'the saved session state is corrupted' };
-  }
+  const given = Uint8Array.from(a.mac.match(/../g) ?? [], (h) => parseInt(h, 16));
   if (!equalConstantTime(expect, given)) return { reason: 'the saved session state is corrupted' };
   if (a.epoch !== secrets.epoch || !secrets.keys) return { reason: 'the saved session state does not match its keys' };
   try {
@@ -176,10 +171,6 @@ export class AlarmTimers {
       }
     }
     this.sync();
-  }
-
-  get pending(): number {
-    return this.entries.size;
   }
 
   private sync(): void {

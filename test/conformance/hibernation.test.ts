@@ -10,6 +10,7 @@ import { MemoryStorage } from '../../src/apps/storage.ts';
 import { newSecrets, openState, sealState, type SessionSecrets } from '../../src/io/durable-object.ts';
 import { formatPublicKey } from '../../src/crypto/keys/index.ts';
 import { testKey, until, enc } from '../helpers/transport.ts';
+import { ptyShell } from '../helpers/screen.ts';
 
 const dec = new TextDecoder();
 
@@ -86,32 +87,7 @@ async function setup(over: Partial<ServerOptions> = {}, algorithms: { cipher?: s
   return { server, client, hibernate, sizes, get serverT() { return serverT; }, userKey, hostKey };
 }
 
-async function shell(client: SshClient) {
-  const ch = await client.shell({ pty: { cols: 80, rows: 24 } });
-  let out = '';
-  void (async () => {
-    const r = ch.stdout.getReader();
-    for (;;) {
-      const { done, value } = await r.read();
-      if (done) return;
-      out += dec.decode(value);
-    }
-  })();
-  const w = ch.stdin.getWriter();
-  return {
-    ch,
-    get out() { return out; },
-    type: (s: string) => w.write(enc(s)),
-    waitFor: async (text: string) => {
-      try {
-        await until(() => out.includes(text), 3000);
-      } catch {
-        throw new Error(`waited for ${JSON.stringify(text)}; the screen shows ${JSON.stringify(out)}`);
-      }
-    },
-    clear: () => (out = ''),
-  };
-}
+const shell = (client: SshClient) => ptyShell(client, 3000);
 
 const suites: [string, { cipher?: string[]; mac?: string[] }][] = [
   ['chacha20-poly1305@openssh.com', { cipher: ['chacha20-poly1305@openssh.com'] }],

@@ -7,6 +7,7 @@ import { connect, type SshClient } from '../../src/client/client.ts';
 import { feedFromWebSocket, type WebSocketLike } from '../../src/io/websocket.ts';
 import type { SshSession } from '../../worker/session.ts';
 import { openSocket, pacedSink, until } from './ssh-over-ws.ts';
+import { ptyShell } from '../helpers/screen.ts';
 
 // Sessions end asynchronously after their test; let their last log lines out before workerd shuts down.
 afterAll(() => new Promise((r) => setTimeout(r, 1000)));
@@ -29,33 +30,17 @@ async function session() {
   const ids = (await listDurableObjectIds(env.SESSIONS)).filter((id) => !before.has(id.toString()));
   expect(ids.length).toBe(1);
   const stub = env.SESSIONS.get(ids[0]!) as unknown as DurableObjectStub<SshSession>;
-  const ch = await client.shell({ pty: { cols: 80, rows: 24 } });
-  let out = '';
-  void (async () => {
-    const r = ch.stdout.getReader();
-    for (;;) {
-      const { done, value } = await r.read();
-      if (done) return;
-      out += dec.decode(value);
-    }
-  })();
-  const w = ch.stdin.getWriter();
+  const sh = await ptyShell(client);
   return {
     client,
-    ch,
     stub,
+    ch: sh.ch,
     get closed() {
       return closed as { code: number; reason: string } | null;
     },
-    type: (s: string) => w.write(enc.encode(s)),
-    waitFor: async (text: string) => {
-      try {
-        await until(() => out.includes(text), 10_000);
-      } catch {
-        throw new Error(`waited for ${JSON.stringify(text)}; the screen shows ${JSON.stringify(out)}`);
-      }
-    },
-    clear: () => (out = ''),
+    type: sh.type,
+    waitFor: sh.waitFor,
+    clear: sh.clear,
   };
 }
 
