@@ -83,8 +83,7 @@ async function cpuPerConnection(): Promise<void> {
     const N = 200;
     const before = process.cpuUsage();
     for (let i = 0; i < N; i++) (await handshake(opts)).client.disconnect(11, 'bye');
-    const d = process.cpuUsage(before);
-    rows.push({ 'kex + host key': `${label}: transport only, client + server together, in memory`, edgessh: ((d.user + d.system) / 1000 / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
+    rows.push({ 'kex + host key': `${label}: transport only, client + server together, in memory`, edgessh: (cpuUs(before) / 1000 / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
   }
   table('1. Server CPU ms per connection: kex + publickey auth + exec true (OpenSSH client; each server in its own process)', rows);
 }
@@ -246,6 +245,12 @@ async function memory(servers: ServerProc[]): Promise<void> {
   table('5. Memory per idle authenticated session (server RSS)', rows);
 }
 
+/** User + system CPU µs of this process since `since`. */
+function cpuUs(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return d.user + d.system;
+}
+
 /** Section 8a: what saving and restoring an idle shell session costs, in process. */
 async function hibernationInProcess(): Promise<Record<string, string | number>[]> {
   const { createServer } = await import('../../src/server.ts');
@@ -281,14 +286,14 @@ async function hibernationInProcess(): Promise<Record<string, string | number>[]
       const x = server.save(st) as { state: Parameters<typeof sealState>[0] };
       sealState(x.state, kept, 'peer');
     }
-    const saveUs = (process.cpuUsage(t0).user + process.cpuUsage(t0).system) / 2 / N;
+    const saveUs = cpuUs(t0) / N;
     t0 = process.cpuUsage();
     for (let i = 0; i < N; i++) {
       const o = openState(first.attachment, kept, undefined) as { state: Parameters<typeof server.resume>[1] };
       const t = server.resume({ write: () => {}, end: () => {} }, o.state);
       t.connectionLost();
     }
-    const restoreUs = (process.cpuUsage(t0).user + process.cpuUsage(t0).system) / 2 / N;
+    const restoreUs = cpuUs(t0) / N;
     const secretBytes = JSON.stringify({ ...kept, macKey: [...kept.macKey], keys: kept.keys }).length;
     rows.push({ cipher, 'attachment bytes': first.size, 'secrets in storage (bytes, JSON-ish)': secretBytes, 'save µs CPU': saveUs.toFixed(0), 'restore µs CPU': restoreUs.toFixed(0) });
     client.end();
