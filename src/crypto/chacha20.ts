@@ -70,14 +70,21 @@ export function chacha20Xor(k: Uint32Array, n0: number, n1: number, n2: number, 
   const aligned = LE && input.byteOffset % 4 === 0 && output.byteOffset % 4 === 0;
   const in32 = aligned ? new Uint32Array(input.buffer, input.byteOffset, whole >>> 2) : null;
   const out32 = aligned ? new Uint32Array(output.buffer, output.byteOffset, whole >>> 2) : null;
+  // Unaligned (bytes straight from a socket): whole blocks still go a word at a time, through DataViews.
+  const inV = aligned ? null : new DataView(input.buffer, input.byteOffset, len);
+  const outV = aligned ? null : new DataView(output.buffer, output.byteOffset, len);
   let ctr = counter;
   for (let pos = 0; pos < len; pos += 64, ctr = (ctr + 1) | 0) {
     core(k, ctr, n0, n1, n2);
-    if (in32 && out32 && pos < whole) {
-      const w = pos >>> 2;
-      for (let i = 0; i < 16; i++) out32[w + i] = in32[w + i]! ^ block[i]!;
+    if (pos < whole) {
+      if (in32 && out32) {
+        const w = pos >>> 2;
+        for (let i = 0; i < 16; i++) out32[w + i] = in32[w + i]! ^ block[i]!;
+      } else {
+        for (let i = 0; i < 16; i++) outV!.setUint32(pos + i * 4, inV!.getUint32(pos + i * 4, true) ^ block[i]!, true);
+      }
     } else {
-      const end = Math.min(64, len - pos);
+      const end = len - pos;
       for (let i = 0; i < end; i++) output[pos + i] = input[pos + i]! ^ blockBytes[i]!;
     }
   }

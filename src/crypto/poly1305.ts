@@ -11,8 +11,6 @@ const INV22 = 1 / P22;
 const P20 = 1048576;
 const INV20 = 1 / P20;
 const M22 = 0x3fffff;
-const P = (1n << 130n) - 5n;
-const MASK128 = (1n << 128n) - 1n;
 
 export function poly1305Tag(key: Uint8Array, msg: Uint8Array): Uint8Array {
   const kv = new DataView(key.buffer, key.byteOffset, 32);
@@ -97,16 +95,74 @@ export function poly1305Tag(key: Uint8Array, msg: Uint8Array): Uint8Array {
     h1 += c;
   }
   void last;
-  let h =
-    BigInt(h0) + (BigInt(h1) << 22n) + (BigInt(h2) << 44n) + (BigInt(h3) << 66n) + (BigInt(h4) << 88n) + (BigInt(h5) << 110n);
-  h %= P;
-  let s = 0n;
-  for (let i = 31; i >= 16; i--) s = (s << 8n) | BigInt(key[i]!);
-  let tag = (h + s) & MASK128;
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) {
-    out[i] = Number(tag & 0xffn);
-    tag >>= 8n;
+  return finish(h0, h1, h2, h3, h4, h5, key);
+}
+
+/** h mod 2^130 − 5, plus s (the key's last 16 bytes), mod 2^128, little-endian; integers only, no BigInt. */
+function finish(a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, key: Uint8Array): Uint8Array {
+  let h0 = a0, h1 = a1, h2 = a2, h3 = a3, h4 = a4, h5 = a5;
+  // Carry fully; a carry out of the top wraps around as ·5 and the chain runs again (at most twice).
+  for (;;) {
+    let c = Math.floor(h0 * INV22);
+    h0 -= c * P22;
+    h1 += c;
+    c = Math.floor(h1 * INV22);
+    h1 -= c * P22;
+    h2 += c;
+    c = Math.floor(h2 * INV22);
+    h2 -= c * P22;
+    h3 += c;
+    c = Math.floor(h3 * INV22);
+    h3 -= c * P22;
+    h4 += c;
+    c = Math.floor(h4 * INV22);
+    h4 -= c * P22;
+    h5 += c;
+    c = Math.floor(h5 * INV20);
+    if (c === 0) break;
+    h5 -= c * P20;
+    h0 += c * 5;
   }
+  // g = h + 5 − 2^130; when g ≥ 0, h ≥ p and h − p = g is the reduced value.
+  let g0 = h0 + 5;
+  let c = g0 >>> 22;
+  g0 &= M22;
+  let g1 = h1 + c;
+  c = g1 >>> 22;
+  g1 &= M22;
+  let g2 = h2 + c;
+  c = g2 >>> 22;
+  g2 &= M22;
+  let g3 = h3 + c;
+  c = g3 >>> 22;
+  g3 &= M22;
+  let g4 = h4 + c;
+  c = g4 >>> 22;
+  g4 &= M22;
+  const g5 = h5 + c - P20;
+  if (g5 >= 0) {
+    h0 = g0;
+    h1 = g1;
+    h2 = g2;
+    h3 = g3;
+    h4 = g4;
+    h5 = g5;
+  }
+  // The low 128 bits as four 32-bit words, plus s with carries.
+  const w0 = (h0 | (h1 << 22)) >>> 0;
+  const w1 = ((h1 >>> 10) | (h2 << 12)) >>> 0;
+  const w2 = ((h2 >>> 20) | (h3 << 2) | (h4 << 24)) >>> 0;
+  const w3 = ((h4 >>> 8) | (h5 << 14)) >>> 0;
+  const kv = new DataView(key.buffer, key.byteOffset + 16, 16);
+  const out = new Uint8Array(16);
+  const ov = new DataView(out.buffer);
+  let f = w0 + kv.getUint32(0, true);
+  ov.setUint32(0, f >>> 0, true);
+  f = w1 + kv.getUint32(4, true) + (f > 0xffffffff ? 1 : 0);
+  ov.setUint32(4, f >>> 0, true);
+  f = w2 + kv.getUint32(8, true) + (f > 0xffffffff ? 1 : 0);
+  ov.setUint32(8, f >>> 0, true);
+  f = w3 + kv.getUint32(12, true) + (f > 0xffffffff ? 1 : 0);
+  ov.setUint32(12, f >>> 0, true);
   return out;
 }

@@ -113,20 +113,25 @@ function chachaParts(key: Uint8Array) {
 
 function chachaSealer(keys: DirectionKeys): PacketSealer {
   const { main, header, polyKey } = chachaParts(keys.encKey);
+  const sealInPlace = (seq: number, packet: Uint8Array): Uint8Array => {
+    const n2 = seqWord(seq);
+    const len = packet.length;
+    const out = new Uint8Array(packet.buffer, packet.byteOffset, len + 16);
+    chacha20Xor(header, 0, 0, n2, 0, out.subarray(0, 4), out.subarray(0, 4));
+    chacha20Xor(main, 0, 0, n2, 1, out.subarray(4, len), out.subarray(4, len));
+    out.set(poly1305Tag(polyKey(n2), out.subarray(0, len)), len);
+    return out;
+  };
   return {
     save: () => ({ keys, position: 0 }),
     blockSize: 8,
     lengthInAlignment: false,
     tagLength: 16,
+    sealInPlace,
     seal(seq, packet) {
-      const n2 = seqWord(seq);
-      const len = packet.length;
-      const out = new Uint8Array(len + 16);
+      const out = new Uint8Array(packet.length + 16);
       out.set(packet);
-      chacha20Xor(header, 0, 0, n2, 0, out.subarray(0, 4), out.subarray(0, 4));
-      chacha20Xor(main, 0, 0, n2, 1, out.subarray(4, len), out.subarray(4, len));
-      out.set(poly1305Tag(polyKey(n2), out.subarray(0, len)), len);
-      return out;
+      return sealInPlace(seq, out.subarray(0, packet.length));
     },
   };
 }
@@ -149,10 +154,10 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
       const body = wire.length - 16;
       const tag = poly1305Tag(polyKey(n2), wire.subarray(0, body));
       if (!equalConstantTime(tag, wire.subarray(body))) return null;
-      // Decrypt in a fresh (aligned) buffer, in place.
-      const out = wire.slice(0, body);
-      chacha20Xor(header, 0, 0, n2, 0, out.subarray(0, 4), out.subarray(0, 4));
-      chacha20Xor(main, 0, 0, n2, 1, out.subarray(4), out.subarray(4));
+      // Decrypt into a fresh buffer: the caller's bytes are never changed (loopbacks and traces keep them).
+      const out = new Uint8Array(body);
+      chacha20Xor(header, 0, 0, n2, 0, wire.subarray(0, 4), out.subarray(0, 4));
+      chacha20Xor(main, 0, 0, n2, 1, wire.subarray(4, body), out.subarray(4));
       return out;
     },
   };

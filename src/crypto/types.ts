@@ -123,6 +123,11 @@ export interface PacketSealer {
   readonly lengthInAlignment: boolean;
   readonly tagLength: number;
   seal(seq: number, packet: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /**
+   * As seal, but `packet` is followed in its buffer by `tagLength` spare bytes (framePacket with room) and
+   * is encrypted where it lies; returns the wire bytes over the same memory. Only where no copy is needed.
+   */
+  sealInPlace?(seq: number, packet: Uint8Array): Uint8Array;
   /** The state to rebuild this sealer with `createSealer(keys, position)`; absent for 'none'. */
   save?(): DirectionState;
 }

@@ -525,9 +525,18 @@ export class Transport {
     this.opts.onPacket?.({ direction: 'out', seq, payload });
     const body = this.compressor ? this.compressor.compress(payload) : payload;
     const sealer = this.sealer;
+    this.packetsSinceKex.out++;
+    if (sealer.sealInPlace && !this.outTail) {
+      // The common case: a synchronous cipher and nothing queued ahead, so the frame is sealed where it
+      // lies and leaves at once.
+      const wire = sealer.sealInPlace(seq, framePacket(body, sealer, true));
+      this.bytesSinceKex.out += wire.length - sealer.tagLength;
+      this.emit(wire);
+      if (!this.kex && this.firstKexDone) this.checkRekeyVolume();
+      return;
+    }
     const frame = framePacket(body, sealer);
     this.bytesSinceKex.out += frame.length;
-    this.packetsSinceKex.out++;
     const sealed = this.outTail ? null : sealer.seal(seq, frame);
     if (sealed && !(sealed instanceof Promise)) {
       this.emit(sealed);

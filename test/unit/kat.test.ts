@@ -117,6 +117,28 @@ describe('RFC 8439 ChaCha20 and Poly1305', () => {
     expect(toHex(poly1305Tag(key, msg))).toBe('a8061dc1305136c6c22b8baf0c0127a9');
   });
 
+  it('Appendix A.3: the edge cases of the final reduction (h ≥ p, carries through every limb)', () => {
+    const vectors: [key: string, msg: string, tag: string][] = [
+      ['00'.repeat(32), '00'.repeat(64), '00'.repeat(16)],
+      ['02' + '00'.repeat(31), 'ff'.repeat(16), '03' + '00'.repeat(15)],
+      ['02' + '00'.repeat(15) + 'ff'.repeat(16), '02' + '00'.repeat(15), '03' + '00'.repeat(15)],
+      ['01' + '00'.repeat(31), 'ff'.repeat(16) + 'f0' + 'ff'.repeat(15) + '11' + '00'.repeat(15), '05' + '00'.repeat(15)],
+      ['01' + '00'.repeat(31), 'ff'.repeat(16) + 'fb' + 'fe'.repeat(15) + '01'.repeat(16), '00'.repeat(16)],
+      ['02' + '00'.repeat(31), 'fd' + 'ff'.repeat(15), 'fa' + 'ff'.repeat(15)],
+      [
+        '0100000000000000040000000000000000000000000000000000000000000000',
+        'e33594d7505e43b900000000000000003394d7505e4379cd01000000000000000000000000000000000000000000000001000000000000000000000000000000',
+        '14000000000000005500000000000000',
+      ],
+      [
+        '0100000000000000040000000000000000000000000000000000000000000000',
+        'e33594d7505e43b900000000000000003394d7505e4379cd010000000000000000000000000000000000000000000000',
+        '13000000000000000000000000000000',
+      ],
+    ];
+    for (const [key, msg, tag] of vectors) expect(toHex(poly1305Tag(hex(key), hex(msg))), msg).toBe(tag);
+  });
+
   it('our ChaCha20 and Poly1305 cores agree with noble on 3,000 random inputs (lengths, offsets, edge keys)', () => {
     let seed = 12345;
     const rnd = (n: number) => Uint8Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);

@@ -134,3 +134,28 @@ describe('chacha20-poly1305@openssh.com: the wire matches a construction from no
     }
   });
 });
+
+describe('sealing in place (frames from framePacket with room for the tag)', () => {
+  it('chacha20-poly1305: the same wire bytes as seal, over the frame’s own memory; frames from one slab do not overlap', () => {
+    const k = keys('chacha20-poly1305@openssh.com', null);
+    const a = createSealer(k);
+    const b = createSealer(k);
+    const opener = createOpener(k);
+    const seen: [view: Uint8Array, copy: Uint8Array][] = [];
+    for (const [seq, size] of [[0, 1], [1, 1000], [2, 33000], [0xffffffff, 70000]] as const) {
+      const payload = u8(randomBytes(size));
+      const framed = framePacket(payload, b, true);
+      expect(framed.byteOffset % 8).toBe(0);
+      const plain = framed.slice();
+      const inPlace = b.sealInPlace!(seq, framed);
+      expect(inPlace.buffer).toBe(framed.buffer);
+      expect(inPlace.byteOffset).toBe(framed.byteOffset);
+      expect(Buffer.from(inPlace).equals(Buffer.from(a.seal(seq, plain) as Uint8Array))).toBe(true);
+      expect(opener.open(seq, inPlace.slice())).toEqual(plain);
+      seen.push([inPlace, inPlace.slice()]);
+    }
+    // Earlier frames are untouched by later ones carved from the same slab.
+    for (let i = 0; i < 300; i++) b.sealInPlace!(i, framePacket(u8(randomBytes(1000)), b, true));
+    for (const [view, copy] of seen) expect(Buffer.from(view).equals(Buffer.from(copy))).toBe(true);
+  });
+});
