@@ -17,7 +17,8 @@ import { Client } from 'ssh2';
 import net from 'node:net';
 import os from 'node:os';
 import { makeFixture, run, sshArgs, SSH9, SSH10 } from '../helpers/peers.ts';
-import { handshake } from '../helpers/transport.ts';
+import { handshake, testKey } from '../helpers/transport.ts';
+import { startWorkerd } from './workerd.ts';
 
 const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8').split(',').map(Number);
 const MIB = Number(process.env.BENCH_MIB ?? 256);
@@ -79,11 +80,29 @@ async function cpuPerConnection(): Promise<void> {
     ['mlkem768x25519-sha256 + ssh-ed25519', 'mlkem768x25519-sha256'],
   ] as const) {
     const opts = { algorithms: { kex: [kex] } };
-    for (let i = 0; i < 20; i++) (await handshake(opts)).client.disconnect(11, 'bye');
+    const hostKeys = [await testKey('ed25519')]; // one host key, as a server has (not generated per handshake)
+    for (let i = 0; i < 20; i++) (await handshake(opts, {}, hostKeys)).client.disconnect(11, 'bye');
     const N = 200;
     const before = process.cpuUsage();
-    for (let i = 0; i < N; i++) (await handshake(opts)).client.disconnect(11, 'bye');
-    rows.push({ 'kex + host key': `${label}: transport only, client + server together, in memory`, edgessh: (cpuUs(before) / 1000 / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
+    for (let i = 0; i < N; i++) (await handshake(opts, {}, hostKeys)).client.disconnect(11, 'bye');
+    rows.push({ 'kex + host key': `${label}: transport only, client + server together, in memory, Node`, edgessh: (cpuUs(before) / 1000 / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
+  }
+  // The same in workerd, the Worker's runtime (Web Crypto there is BoringSSL on the isolate's thread).
+  const w = await startWorkerd();
+  if (w) {
+    try {
+      for (const [label, kex] of [
+        ['curve25519-sha256 + ssh-ed25519', 'curve25519-sha256'],
+        ['mlkem768x25519-sha256 + ssh-ed25519', 'mlkem768x25519-sha256'],
+      ] as const) {
+        await w.cpuMs(`kex=${kex}&n=50`); // warm up
+        const N = 500;
+        const ms = await w.cpuMs(`kex=${kex}&n=${N}`);
+        rows.push({ 'kex + host key': `${label}: transport only, client + server together, in memory, workerd`, edgessh: (ms / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
+      }
+    } finally {
+      w.stop();
+    }
   }
   table('1. Server CPU ms per connection: kex + publickey auth + exec true (OpenSSH client; each server in its own process)', rows);
 }
@@ -91,8 +110,14 @@ async function cpuPerConnection(): Promise<void> {
 async function ciphers(): Promise<void> {
   const path = resolve('test/bench/ciphers.ts');
   if (!existsSync(path)) return console.log('\n(cipher benchmark module missing)');
-  const mod = (await import(path)) as { benchCiphers(): Promise<Record<string, string | number>[]> };
-  table('2. Seal+open throughput per CPU-second', await mod.benchCiphers());
+  const mod = (await import(path)) as typeof import('./ciphers.ts');
+  const w = await startWorkerd();
+  if (!w) console.log('\n(workerd not found: section 2 runs in Node only)');
+  try {
+    table('2. Seal+open throughput per CPU-second (workerd: the Worker runtime, CPU of the workerd process)', await mod.benchCiphers(w));
+  } finally {
+    w?.stop();
+  }
 }
 
 interface ServerProc {
@@ -381,30 +406,60 @@ async function edge(): Promise<void> {
       if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code} ${r.stderr}`);
       return (performance.now() - t0) / 1000;
     };
+    // workerd itself (wrangler's child, in wrangler's process group): its CPU is the server's CPU here.
+    const workerdPid = Number(execFileSync('pgrep', ['-g', String(wr.pid), '-x', 'workerd']).toString().trim().split('\n')[0]);
+    /** Runs `cmd` and returns [seconds, workerd CPU ms]. */
+    const timeCpu = async (cmd: string): Promise<[number, number]> => {
+      const before = cpuMs(workerdPid);
+      const s = await time(cmd);
+      return [s, cpuMs(workerdPid) - before];
+    };
     await time(`head -c 1048576 /dev/zero | ${proxy('/echo?discard=1')}`); // warm up
     // Interleaved, three rounds, medians: this machine's loopback speed swings from run to run.
     const ciphersHere = ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'];
     const raws: number[] = [];
+    const rawCpu: number[] = [];
     const sshs = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
+    const sshCpu = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     for (let round = 0; round < 3; round++) {
-      raws.push(mib / (await time(`head -c ${bytes} /dev/zero | ${proxy('/echo?discard=1')}`)));
-      for (const cipher of ciphersHere) sshs.get(cipher)!.push(mib / (await time(`head -c ${bytes} /dev/zero | ${SSH9} ${ssh(cipher)} 'cat > /dev/null'`)));
+      const [rs, rc] = await timeCpu(`head -c ${bytes} /dev/zero | ${proxy('/echo?discard=1')}`);
+      raws.push(mib / rs);
+      rawCpu.push(rc / mib);
+      for (const cipher of ciphersHere) {
+        const [ss, sc] = await timeCpu(`head -c ${bytes} /dev/zero | ${SSH9} ${ssh(cipher)} 'cat > /dev/null'`);
+        sshs.get(cipher)!.push(mib / ss);
+        sshCpu.get(cipher)!.push(sc / mib);
+      }
     }
     const raw = median(raws);
     const rows: Record<string, string | number>[] = [];
     for (const cipher of ciphersHere) {
       const speed = median(sshs.get(cipher)!);
-      rows.push({ measure: `${mib} MiB upload, OpenSSH → proxy → Worker → DO, ${cipher} (median of 3)`, 'SSH MiB/s': speed.toFixed(1), 'raw WebSocket MiB/s': raw.toFixed(1), 'SSH/raw': (speed / raw).toFixed(2) });
+      rows.push({
+        measure: `${mib} MiB upload, OpenSSH → proxy → Worker → DO, ${cipher} (median of 3)`,
+        'SSH MiB/s': speed.toFixed(1),
+        'raw WebSocket MiB/s': raw.toFixed(1),
+        'SSH/raw': (speed / raw).toFixed(2),
+        'workerd CPU ms per MiB, SSH / raw': `${median(sshCpu.get(cipher)!).toFixed(1)} / ${median(rawCpu).toFixed(1)}`,
+      });
     }
     const times: number[] = [];
+    const cpus: number[] = [];
     for (let i = 0; i < 21; i++) {
-      const s = await time(`${SSH9} ${ssh('chacha20-poly1305@openssh.com')} true`);
-      if (i) times.push(s * 1000);
+      const [s, c] = await timeCpu(`${SSH9} ${ssh('chacha20-poly1305@openssh.com')} true`);
+      if (i) (times.push(s * 1000), cpus.push(c));
     }
-    rows.push({ measure: 'connect → exec true → close through the Worker (ms, median of 20; includes starting the node proxy)', 'SSH MiB/s': median(times).toFixed(0), 'raw WebSocket MiB/s': '', 'SSH/raw': '' });
+    const sum = cpus.reduce((a, b) => a + b, 0);
+    rows.push({
+      measure: 'connect → kex → auth → exec true → close through the Worker (ms, median of 20; includes starting the node proxy)',
+      'SSH MiB/s': median(times).toFixed(0),
+      'raw WebSocket MiB/s': '',
+      'SSH/raw': '',
+      'workerd CPU ms per MiB, SSH / raw': `workerd CPU per connection: ${(sum / cpus.length).toFixed(1)} ms (mean of 20)`,
+    });
     const nodeStart: number[] = [];
     for (let i = 0; i < 5; i++) nodeStart.push((await time(`node -e 0`)) * 1000);
-    rows.push({ measure: '(for reference: starting node itself, ms, median of 5)', 'SSH MiB/s': median(nodeStart).toFixed(0), 'raw WebSocket MiB/s': '', 'SSH/raw': '' });
+    rows.push({ measure: '(for reference: starting node itself, ms, median of 5)', 'SSH MiB/s': median(nodeStart).toFixed(0), 'raw WebSocket MiB/s': '', 'SSH/raw': '', 'workerd CPU ms per MiB, SSH / raw': '' });
     table('6. Through wrangler dev (OpenSSH 9.2 client, edgessh proxy)', rows);
   } finally {
     try {
