@@ -266,7 +266,8 @@ export class ConnectionServer implements Service {
           throw new SshError(DISCONNECT.PROTOCOL_ERROR, `channel ${ch.localId}: data packet larger than ${this.maxPacket} bytes`);
         ch.localWindow -= data.length;
         if (ch.closeSent) return true; // in flight when we closed; discarded as RFC 4254 §5.3 allows
-        if (ext < 0) ch.session.receiveData(data.slice());
+        // A view, not a copy: every opened (or inflated) packet is a fresh buffer of its own.
+        if (ext < 0) ch.session.receiveData(data);
         // Extended data from a client has no meaning for a session; its window is still consumed.
         else this.consumed(ch, data.length);
         return true;
