@@ -225,6 +225,7 @@ function gcmOpener(keys: DirectionKeys, position: number): PacketOpener {
     blockSize: 16,
     lengthInAlignment: false,
     tagLength: 16,
+    lengthInClear: true,
     readLength: (_seq, head) => readU32(head, 0),
     async open(_seq, wire) {
       const nonce = incrementIv(iv);
@@ -318,11 +319,14 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
     blockSize: 16,
     lengthInAlignment: !etm,
     tagLength: m.tagLength,
-    async readLength(_seq, head) {
+    lengthInClear: etm,
+    readLength(_seq, head) {
       if (etm) return readU32(head, 0);
       // The length is inside the first encrypted block: decrypt it now, keep it for open().
-      firstBlock = await ctr.xor(head.subarray(0, 16));
-      return readU32(firstBlock, 0);
+      return ctr.xor(head.subarray(0, 16)).then((b) => {
+        firstBlock = b;
+        return readU32(b, 0);
+      });
     },
     async open(seq, wire) {
       const body = wire.length - m.tagLength;

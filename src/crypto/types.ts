@@ -145,6 +145,11 @@ export interface PacketOpener {
   readonly lengthInAlignment: boolean;
   readonly tagLength: number;
   readLength(seq: number, head: Uint8Array): number | Promise<number>;
+  /**
+   * True when packet_length travels unencrypted and readLength is a synchronous pure function of the
+   * head (AES-GCM, encrypt-then-MAC): then later packets can be framed, and opened, before their turn.
+   */
+  readonly lengthInClear?: boolean;
   open(seq: number, wire: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
   /** As PacketSealer.save; null between readLength and open when readLength moved the cipher on. */
   save?(): DirectionState | null;

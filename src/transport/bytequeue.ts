@@ -10,6 +10,17 @@ export class ByteQueue {
     this.length += b.length;
   }
 
+  /** Puts bytes taken earlier back in front, in the order given. */
+  unshift(parts: Uint8Array[]): void {
+    if (this.head && this.chunks.length) {
+      this.chunks[0] = this.chunks[0]!.subarray(this.head);
+      this.head = 0;
+    }
+    const keep = parts.filter((p) => p.length);
+    this.chunks.unshift(...keep);
+    for (const p of keep) this.length += p.length;
+  }
+
   /** The first n bytes, contiguous (copied only when they span chunks). Caller checks length first. */
   peek(n: number): Uint8Array {
     const first = this.chunks[0]!;

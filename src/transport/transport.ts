@@ -163,6 +163,9 @@ const DEFAULT_MAX_PACKET = 256 * 1024;
 
 /** Input bytes of a packet not yet complete that a saved state may carry. */
 const MAX_SAVED_INPUT = 8 * 1024;
+/** At most this many packets, and bytes, are opened ahead of their turn. */
+const OPEN_AHEAD_PACKETS = 8;
+const OPEN_AHEAD_BYTES = 512 * 1024;
 
 /**
  * The live state of an established connection as plain data (what survives Durable Object hibernation):
@@ -226,6 +229,8 @@ export class Transport {
   private pendingLength = -1;
   /** Bytes buffered when the pump last ran out of input. */
   private stalledAt = 0;
+  /** Packets taken from the input and being opened ahead of their turn (see openAhead). */
+  private ahead: { seq: number; wire: Uint8Array; opener: PacketOpener; opening: ReturnType<PacketOpener['open']> }[] = [];
   /** The socket went away while input was still being processed. */
   private lostMessage: string | null = null;
   private idleWaiters: (() => void)[] = [];
@@ -440,7 +445,7 @@ export class Transport {
   unsaveableReason(): string | null {
     if (this.closed) return 'the connection is closed';
     if (!this.firstKexDone || this.kex) return 'a key exchange is running';
-    if (this.pumping || this.outTail) return 'a packet is being processed';
+    if (this.pumping || this.outTail || this.ahead.length) return 'a packet is being processed';
     if (this.queued.length) return 'output is queued';
     if (this.compressor || this.decompressor) return 'zlib compression state cannot be saved';
     if (this.inq.length > MAX_SAVED_INPUT) return 'a large packet is arriving';
@@ -537,13 +542,16 @@ export class Transport {
     }
     const frame = framePacket(body, sealer);
     this.bytesSinceKex.out += frame.length;
-    const sealed = this.outTail ? null : sealer.seal(seq, frame);
-    if (sealed && !(sealed instanceof Promise)) {
+    // Sealed at once, in call order (each cipher takes its nonce or counter position synchronously), so
+    // several Web Crypto calls can run side by side; the wire bytes still leave in order.
+    const sealed = sealer.seal(seq, frame);
+    if (!(sealed instanceof Promise) && !this.outTail) {
       this.emit(sealed);
     } else {
+      if (sealed instanceof Promise) sealed.catch(() => {}); // a failure is handled below, in its turn
       const prev = this.outTail ?? Promise.resolve();
       const next = prev
-        .then(() => sealed ?? sealer.seal(seq, frame))
+        .then(() => sealed)
         .then(
           (wire) => this.emit(wire),
           (err) => {
@@ -624,18 +632,35 @@ export class Transport {
       return true;
     }
     const opener = this.opener;
-    if (this.pendingLength < 0) {
-      if (this.inq.length < opener.headLength) return this.stall();
-      const len = await opener.readLength(this.seqIn, this.inq.peek(opener.headLength));
-      checkPacketLength(len, opener, this.maxPacket);
-      this.pendingLength = len;
-    }
-    const total = 4 + this.pendingLength + opener.tagLength;
-    if (this.inq.length < total) return this.stall();
-    const wire = this.inq.take(total);
-    this.pendingLength = -1;
     const seq = this.seqIn;
-    const packet = await opener.open(seq, wire);
+    let wire: Uint8Array;
+    let opening: ReturnType<PacketOpener['open']>;
+    const ahead = this.ahead.shift();
+    if (ahead) {
+      if (ahead.opener !== opener || ahead.seq !== seq) {
+        // New keys took over (NEWKEYS) behind packets already being opened with the old ones: their bytes
+        // go back in front of the input and are framed and opened again under the new keys.
+        this.inq.unshift([ahead.wire, ...this.ahead.map((a) => a.wire)]);
+        this.ahead = [];
+        return true;
+      }
+      wire = ahead.wire;
+      opening = ahead.opening;
+    } else {
+      if (this.pendingLength < 0) {
+        if (this.inq.length < opener.headLength) return this.stall();
+        const len = await opener.readLength(seq, this.inq.peek(opener.headLength));
+        checkPacketLength(len, opener, this.maxPacket);
+        this.pendingLength = len;
+      }
+      const total = 4 + this.pendingLength + opener.tagLength;
+      if (this.inq.length < total) return this.stall();
+      wire = this.inq.take(total);
+      this.pendingLength = -1;
+      opening = opener.open(seq, wire);
+      if (opening instanceof Promise && opener.lengthInClear) this.openAhead(opener, seq);
+    }
+    const packet = await opening;
     if (!packet) throw new SshError(DISCONNECT.MAC_ERROR, 'corrupted MAC on input');
     this.seqIn = (seq + 1) >>> 0;
     this.bytesSinceKex.in += wire.length;
@@ -647,6 +672,32 @@ export class Transport {
     await this.dispatch(payload, seq);
     if (!this.kex && this.firstKexDone && !this.closed) this.checkRekeyVolume();
     return true;
+  }
+
+  /**
+   * With an asynchronous cipher whose lengths travel in clear (AES-GCM, encrypt-then-MAC), the complete
+   * packets already buffered behind the one being opened start opening too, so several Web Crypto calls
+   * run side by side instead of one round trip per packet. They are used strictly in order (step()).
+   */
+  private openAhead(opener: PacketOpener, after: number): void {
+    let seq = after;
+    let bytes = 0;
+    while (this.ahead.length < OPEN_AHEAD_PACKETS && bytes < OPEN_AHEAD_BYTES && this.inq.length >= opener.headLength) {
+      seq = (seq + 1) >>> 0;
+      const len = opener.readLength(seq, this.inq.peek(opener.headLength)) as number;
+      try {
+        checkPacketLength(len, opener, this.maxPacket);
+      } catch {
+        return; // reported in its turn, by step()
+      }
+      const total = 4 + len + opener.tagLength;
+      if (this.inq.length < total) return;
+      const wire = this.inq.take(total);
+      const opening = opener.open(seq, wire);
+      if (opening instanceof Promise) opening.catch(() => {}); // awaited in its turn
+      this.ahead.push({ seq, wire, opener, opening });
+      bytes += total;
+    }
   }
 
   private stall(): false {

@@ -1,5 +1,6 @@
 // Conformance of the transport state machine (RFC 4253 and OpenSSH PROTOCOL), driven directly.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { ByteQueue } from '../../src/transport/bytequeue.ts';
 import { DISCONNECT, MSG } from '../../src/wire/messages.ts';
 import { Reader } from '../../src/wire/reader.ts';
 import { Writer } from '../../src/wire/writer.ts';
@@ -394,6 +395,61 @@ describe('rekey', () => {
       }
       expect(p.s.closed ?? p.c.closed).toBeNull();
     }
+  });
+
+  it('packets opened ahead of their turn (AES-GCM, encrypt-then-MAC) are framed and opened again under new keys after NEWKEYS', async () => {
+    const putBack = vi.spyOn(ByteQueue.prototype, 'unshift');
+    try {
+      for (const algorithms of [{ cipher: ['aes128-gcm@openssh.com'] }, { cipher: ['aes256-ctr'], mac: ['hmac-sha2-512-etm@openssh.com'] }]) {
+        const p = await handshake({ algorithms });
+        // Bytes reach the server coalesced, as TCP delivers them: NEWKEYS and the packets sealed under the
+        // new keys after it arrive in one chunk (all the client wrote within 20 ms).
+        const receive = p.server.receive.bind(p.server);
+        let pending: Uint8Array[] = [];
+        p.server.receive = (b: Uint8Array) => {
+          if (!pending.length)
+            setTimeout(() => {
+              const all = new Uint8Array(pending.reduce((n, x) => n + x.length, 0));
+              let o = 0;
+              for (const x of pending) (all.set(x, o), (o += x.length));
+              pending = [];
+              receive(all);
+            }, 20);
+          pending.push(b);
+        };
+        const ignored = () => p.s.events.filter((e) => e.type === 'ignore') as { data: Uint8Array }[];
+        // The client keeps sending throughout each rekey, so packets under the old and the new keys share chunks.
+        let sent = 0;
+        const send = () => p.client.sendIgnore(new Uint8Array(3000).fill(sent++ & 0xff));
+        for (let r = 0; r < 3; r++) {
+          const timer = setInterval(() => (send(), send(), send()), 1);
+          p.client.rekey();
+          await until(() => p.server.kexCount === r + 2 || !!p.s.closed);
+          await new Promise((res) => setTimeout(res, 30));
+          clearInterval(timer);
+        }
+        await until(() => ignored().length === sent || !!p.s.closed);
+        expect(p.s.closed).toBeNull();
+        expect(ignored().map((e) => e.data[0])).toEqual(Array.from({ length: sent }, (_, i) => i & 0xff));
+      }
+      expect(putBack).toHaveBeenCalled();
+    } finally {
+      putBack.mockRestore();
+    }
+  });
+
+  it('a bad tag on a packet opened ahead is reported in its turn, after the packets before it', async () => {
+    const p = await handshake({ algorithms: { cipher: ['aes128-gcm@openssh.com'] } });
+    const receive = p.server.receive.bind(p.server);
+    let n = 0;
+    p.server.receive = (b: Uint8Array) => {
+      if (++n === 5) (b = b.slice())[b.length - 1]! ^= 1;
+      receive(b);
+    };
+    for (let i = 0; i < 10; i++) p.client.sendIgnore(new Uint8Array(2000).fill(i));
+    await until(() => !!p.s.closed);
+    expect(p.s.closed?.reason).toBe(DISCONNECT.MAC_ERROR);
+    expect(p.s.events.filter((e) => e.type === 'ignore').map((e) => (e as { data: Uint8Array }).data[0])).toEqual([0, 1, 2, 3]);
   });
 
   it('a key exchange that does not finish in time ends the connection', async () => {
