@@ -481,10 +481,14 @@ export class ConnectionServer implements Service {
     };
   }
 
-  /** The application consumed n bytes: re-open the window once half of it is used (RFC 4254 §5.2). */
+  /**
+   * The application consumed n bytes: re-open the window (RFC 4254 §5.2) once three maximum packets or
+   * half the window are used, as OpenSSH does, so the window stays nearly full when the link is slow to
+   * answer rather than draining to half before each adjust.
+   */
   private consumed(ch: Channel, n: number): void {
     ch.pendingAdjust += n;
-    if (ch.pendingAdjust >= this.windowSize / 2 && !ch.closeSent && !ch.eofReceived) {
+    if ((ch.pendingAdjust > 3 * this.maxPacket || ch.pendingAdjust >= this.windowSize / 2) && !ch.closeSent && !ch.eofReceived) {
       ch.localWindow += ch.pendingAdjust;
       this.transport.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(ch.remoteId).uint32(ch.pendingAdjust).finish());
       ch.pendingAdjust = 0;
