@@ -84,6 +84,7 @@ export interface PipeResult {
 export function pipeWebSocket(ws: WebSocket, input: Readable, output: Writable): Promise<PipeResult> {
   return new Promise((resolve) => {
     let done = false;
+    let closing = false;
     let queued = 0;
     const finish = (r: PipeResult) => {
       if (done) return;
@@ -103,8 +104,13 @@ export function pipeWebSocket(ws: WebSocket, input: Readable, output: Writable):
     input.on('data', onInput);
     input.resume(); // a stream paused while the WebSocket opened stays paused until told otherwise
     input.once('end', () => {
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'the client closed the stream');
-      finish({ clean: true, reason: 'input ended' });
+      if (ws.readyState !== WebSocket.OPEN) return finish({ clean: true, reason: 'input ended' });
+      // Close cleanly: wait (briefly) for the peer's close frame, so it sees 1000 rather than a dropped socket.
+      // Our side ended first, so however the socket then goes (a ProxyCommand is killed as ssh exits), the
+      // end is clean.
+      closing = true;
+      ws.close(1000, 'the client closed the stream');
+      setTimeout(() => finish({ clean: true, reason: 'input ended' }), 2000).unref();
     });
     input.once('error', (e) => {
       ws.terminate();
@@ -128,7 +134,7 @@ export function pipeWebSocket(ws: WebSocket, input: Readable, output: Writable):
     ws.on('message', onMessage);
     ws.once('close', (code, reasonBuf) => {
       const reason = reasonBuf.toString();
-      const clean = code === 1000 || code === 1005;
+      const clean = closing || code === 1000 || code === 1005;
       output.end?.();
       finish({ clean, reason: clean ? reason || 'closed' : `WebSocket closed with ${code}${reason ? `: ${reason}` : ''}` });
     });
@@ -152,7 +158,16 @@ export async function proxy(urlText: string, log: (line: string) => void): Promi
     log((e as Error).message);
     return 1;
   }
+  // OpenSSH sends its ProxyCommand SIGHUP as it exits: close the WebSocket properly rather than vanish.
+  const onSignal = () => {
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'the client went away');
+    setTimeout(() => process.exit(0), 1000).unref();
+  };
+  process.once('SIGHUP', onSignal);
+  process.once('SIGTERM', onSignal);
   const r = await pipeWebSocket(ws, process.stdin, process.stdout);
+  process.off('SIGHUP', onSignal);
+  process.off('SIGTERM', onSignal);
   if (!r.clean) log(r.reason);
   return r.clean ? 0 : 1;
 }

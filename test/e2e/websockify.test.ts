@@ -6,7 +6,7 @@ import net from 'node:net';
 import { Client } from 'ssh2';
 import WebSocket, { createWebSocketStream } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { havePeer, makeFixture, waitPort, type Fixture } from '../helpers/peers.ts';
+import { havePeer, makeFixture, run, SSH9, waitPort, type Fixture } from '../helpers/peers.ts';
 
 const base = 44100 + (process.pid % 400) * 2;
 const SSHD_PORT = base;
@@ -56,6 +56,27 @@ describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('edgessh websockify → 
     );
     c.end();
     expect(out).toBe('via-websockify\n42\n');
+  });
+
+  it('OpenSSH through `edgessh proxy`: each connection ends with a clean WebSocket close, never a dropped socket', async () => {
+    // A websockify of its own whose log we read (OpenSSH sends its ProxyCommand SIGHUP as it exits).
+    const port = WS_PORT + 1000;
+    const w = spawn('node', ['bin/edgessh.mjs', 'websockify', '--listen', `127.0.0.1:${port}`, '--to', `127.0.0.1:${SSHD_PORT}`]);
+    let log = '';
+    w.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    w.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    procs.push(w);
+    await waitPort(port);
+    for (let i = 0; i < 5; i++) {
+      const r = await run(SSH9, [
+        '-F', 'none', '-o', `ProxyCommand=node bin/edgessh.mjs proxy ws://127.0.0.1:${port}/`, '-o', `UserKnownHostsFile=${fx.knownHosts}`,
+        '-o', 'HostKeyAlias=edgessh-test', '-o', 'StrictHostKeyChecking=yes', '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
+        '-i', fx.userKey, 'root@edgessh-test', 'echo hi',
+      ]);
+      expect(r.stdout.toString(), r.stderr.toString()).toBe('hi\n');
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(log).not.toMatch(/1006|closed with/);
   });
 
   it('no other target is reachable: paths and query strings do not choose the destination', async () => {
