@@ -35,6 +35,13 @@ function table(title: string, rows: Record<string, string | number>[]): void {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** CPU ticks of the whole machine since boot, all cores: busy and in total (/proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - (f[4] ?? 0), total };
+}
+
 /** utime+stime of a process in ms (includes its thread pool, where Web Crypto runs). */
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -408,29 +415,36 @@ async function edge(): Promise<void> {
     };
     // workerd itself (wrangler's child, in wrangler's process group): its CPU is the server's CPU here.
     const workerdPid = Number(execFileSync('pgrep', ['-g', String(wr.pid), '-x', 'workerd']).toString().trim().split('\n')[0]);
-    /** Runs `cmd` and returns [seconds, workerd CPU ms]. */
-    const timeCpu = async (cmd: string): Promise<[number, number]> => {
+    /** Runs `cmd` and returns [seconds, workerd CPU ms, how busy the whole machine was (0–1)]. */
+    const timeCpu = async (cmd: string): Promise<[number, number, number]> => {
       const before = cpuMs(workerdPid);
+      const m0 = machineTicks();
       const s = await time(cmd);
-      return [s, cpuMs(workerdPid) - before];
+      const m1 = machineTicks();
+      return [s, cpuMs(workerdPid) - before, (m1.busy - m0.busy) / (m1.total - m0.total)];
     };
     await time(`head -c 1048576 /dev/zero | ${proxy('/echo?discard=1')}`); // warm up
     // Interleaved, three rounds, medians: this machine's loopback speed swings from run to run.
     const ciphersHere = ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'];
     const raws: number[] = [];
     const rawCpu: number[] = [];
+    const rawBusy: number[] = [];
     const sshs = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     const sshCpu = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
+    const sshBusy = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     for (let round = 0; round < 3; round++) {
-      const [rs, rc] = await timeCpu(`head -c ${bytes} /dev/zero | ${proxy('/echo?discard=1')}`);
+      const [rs, rc, rb] = await timeCpu(`head -c ${bytes} /dev/zero | ${proxy('/echo?discard=1')}`);
       raws.push(mib / rs);
       rawCpu.push(rc / mib);
+      rawBusy.push(rb);
       for (const cipher of ciphersHere) {
-        const [ss, sc] = await timeCpu(`head -c ${bytes} /dev/zero | ${SSH9} ${ssh(cipher)} 'cat > /dev/null'`);
+        const [ss, sc, sb] = await timeCpu(`head -c ${bytes} /dev/zero | ${SSH9} ${ssh(cipher)} 'cat > /dev/null'`);
         sshs.get(cipher)!.push(mib / ss);
         sshCpu.get(cipher)!.push(sc / mib);
+        sshBusy.get(cipher)!.push(sb);
       }
     }
+    const pct = (x: number) => `${Math.round(x * 100)}%`;
     const raw = median(raws);
     const rows: Record<string, string | number>[] = [];
     for (const cipher of ciphersHere) {
@@ -441,6 +455,7 @@ async function edge(): Promise<void> {
         'raw WebSocket MiB/s': raw.toFixed(1),
         'SSH/raw': (speed / raw).toFixed(2),
         'workerd CPU ms per MiB, SSH / raw': `${median(sshCpu.get(cipher)!).toFixed(1)} / ${median(rawCpu).toFixed(1)}`,
+        'all cores busy, SSH / raw': `${pct(median(sshBusy.get(cipher)!))} / ${pct(median(rawBusy))}`,
       });
     }
     const times: number[] = [];
@@ -475,6 +490,7 @@ async function edge(): Promise<void> {
       'raw WebSocket MiB/s': '',
       'SSH/raw': '',
       'workerd CPU ms per MiB, SSH / raw': `workerd CPU per connection: ${(sum / cpus.length).toFixed(1)} ms (mean of 20)`,
+      'all cores busy, SSH / raw': '',
     });
     rows.push({
       measure: 'connect → kex → userauth "none" refused → close through the Worker (no login)',
@@ -482,6 +498,7 @@ async function edge(): Promise<void> {
       'raw WebSocket MiB/s': '',
       'SSH/raw': '',
       'workerd CPU ms per MiB, SSH / raw': `workerd CPU per connection: ${kexMean.toFixed(1)} ms (mean of 20)`,
+      'all cores busy, SSH / raw': '',
     });
     rows.push({
       measure: 'a WebSocket to the same Worker opened and closed, no SSH (the floor)',
@@ -489,10 +506,11 @@ async function edge(): Promise<void> {
       'raw WebSocket MiB/s': '',
       'SSH/raw': '',
       'workerd CPU ms per MiB, SSH / raw': `workerd CPU per connection: ${wsMean.toFixed(1)} ms (mean of 20)`,
+      'all cores busy, SSH / raw': '',
     });
     const nodeStart: number[] = [];
     for (let i = 0; i < 5; i++) nodeStart.push((await time(`node -e 0`)) * 1000);
-    rows.push({ measure: '(for reference: starting node itself, ms, median of 5)', 'SSH MiB/s': median(nodeStart).toFixed(0), 'raw WebSocket MiB/s': '', 'SSH/raw': '', 'workerd CPU ms per MiB, SSH / raw': '' });
+    rows.push({ measure: '(for reference: starting node itself, ms, median of 5)', 'SSH MiB/s': median(nodeStart).toFixed(0), 'raw WebSocket MiB/s': '', 'SSH/raw': '', 'workerd CPU ms per MiB, SSH / raw': '', 'all cores busy, SSH / raw': '' });
     table('6. Through wrangler dev (OpenSSH 9.2 client, edgessh proxy)', rows);
   } finally {
     try {
