@@ -130,8 +130,8 @@ export class SshSession extends DurableObject<Env> {
     const live: Live = { server, ws, peer, secrets, transport: undefined as unknown as Transport };
     this.live = live;
     live.transport = server.accept(this.sink(ws), { peerAddress: peer, onClose: () => this.ended(), setTimer: this.timers.setTimer });
-    // The output gate holds what the server sends until this write is durable.
-    await this.ctx.storage.put(SECRETS_KEY, secrets);
+    // Nothing is written yet: the secrets reach storage with the first save (after login), so a
+    // connection that never logs in costs no storage write.
     this.scheduleSave();
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -301,6 +301,7 @@ export class SshSession extends DurableObject<Env> {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
     await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
+    // Storage holds something only once the connection was saved (or woke from a save).
+    if (this.live?.secrets.epoch !== -1) await this.ctx.storage.deleteAll();
   }
 }

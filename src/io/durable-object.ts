@@ -112,9 +112,9 @@ export function openState(
   const a = attachment as Partial<Attachment> | null;
   if (!a || typeof a !== 'object' || a.v !== 1 || typeof a.tag !== 'string' || typeof a.mac !== 'string')
     return { reason: 'the saved session state is missing or unreadable' };
+  if (a.epoch === -1) return { reason: 'the object was evicted before the session could be saved (it was logging in or busy)' };
   if (!secrets || secrets.v !== 1) return { reason: 'the session keys are missing from storage' };
   if (a.tag !== secrets.tag) return { reason: 'the saved session state belongs to another session' };
-  if (a.epoch === -1) return { reason: 'the object was evicted before the session could be saved (it was logging in or busy)' };
   const body = a.inStorage ? storedBody : a.body;
   if (typeof body !== 'string') return { reason: a.inStorage ? 'the saved session state is missing from storage' : 'the saved session state is missing or unreadable' };
   const expect = macOf(secrets, a.epoch as number, body);

@@ -179,6 +179,34 @@ describe('a restore that cannot be trusted ends the session with a reason', () =
   }
 });
 
+describe('storage before login', () => {
+  it('a connection that has not logged in has written nothing; evicted then, it is refused with the reason', async () => {
+    const before = new Set((await listDurableObjectIds(env.SESSIONS)).map((id) => id.toString()));
+    const ws = await openSocket(SELF);
+    let closed: { code: number; reason: string } | null = null;
+    ws.addEventListener('close', (e) => {
+      closed = { code: e.code, reason: e.reason };
+    });
+    const banner = new Promise<void>((res) => ws.addEventListener('message', () => res(), { once: true }));
+    await banner; // the object has accepted the socket and sent its version line
+    const ids = (await listDurableObjectIds(env.SESSIONS)).filter((id) => !before.has(id.toString()));
+    const stub = env.SESSIONS.get(ids[0]!) as unknown as DurableObjectStub<SshSession>;
+    expect(await runInDurableObject(stub, async (_o, st) => (await st.storage.list()).size)).toBe(0);
+    await forget(stub);
+    const orig = console.error;
+    console.error = () => {};
+    try {
+      ws.send(new TextEncoder().encode('SSH-2.0-test\r\n'));
+      await until(() => closed !== null);
+    } finally {
+      console.error = orig;
+    }
+    expect(closed!.code).toBe(1011);
+    expect(closed!.reason).toMatch(/evicted before the session could be saved/);
+    expect(await runInDurableObject(stub, async (_o, st) => (await st.storage.list()).size)).toBe(0);
+  });
+});
+
 describe('timers live behind the alarm and survive hibernation', () => {
   it('rekey by time: the deadline is in the saved state, the alarm wakes the object and the server rekeys', async () => {
     const { openState, sealState, SECRETS_KEY } = await import('../../src/io/durable-object.ts');
