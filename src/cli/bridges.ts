@@ -47,15 +47,20 @@ function describeError(url: URL, e: Error & { code?: string }): string {
 /**
  * Opens a WebSocket; resolves once open, rejects with a one-line reason (HTTP status, refused, TLS…).
  */
+/** Holds the messages that arrive before pipeWebSocket listens; pipeWebSocket takes them first, in order. */
+function keepEarly(ws: WebSocket): void {
+  const early: [Buffer, boolean][] = [];
+  const keep = (d: Buffer, binary: boolean) => early.push([d, binary]);
+  ws.on('message', keep);
+  (ws as WebSocket & { early?: () => [Buffer, boolean][] }).early = () => (ws.off('message', keep), early);
+}
+
 export function openWebSocket(url: URL): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, handshakeTimeout: 20_000 });
     ws.binaryType = 'nodebuffer';
     // The server may speak first (an SSH server does): keep what arrives before pipeWebSocket listens.
-    const early: [Buffer, boolean][] = [];
-    const keep = (d: Buffer, binary: boolean) => early.push([d, binary]);
-    ws.on('message', keep);
-    (ws as WebSocket & { early?: () => [Buffer, boolean][] }).early = () => (ws.off('message', keep), early);
+    keepEarly(ws);
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
@@ -203,6 +208,9 @@ export function websockify(listen: { host: string; port: number }, target: { hos
   });
   http.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // An SSH client speaks at once (its version line), before the connection to the target is up:
+      // nothing it sends meanwhile may be lost.
+      keepEarly(ws);
       const who = `${req.socket.remoteAddress} port ${req.socket.remotePort}`;
       // The target is fixed by the operator; nothing the client sends can change it.
       const tcp = net.connect(target.port, target.host);

@@ -60,7 +60,7 @@ describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('edgessh websockify → 
 
   it('OpenSSH through `edgessh proxy`: each connection ends with a clean WebSocket close, never a dropped socket', async () => {
     // A websockify of its own whose log we read (OpenSSH sends its ProxyCommand SIGHUP as it exits).
-    const port = WS_PORT + 1000;
+    const port = 46000 + (process.pid % 400) * 2; // a range no other suite uses (they run side by side)
     const w = spawn('node', ['bin/edgessh.mjs', 'websockify', '--listen', `127.0.0.1:${port}`, '--to', `127.0.0.1:${SSHD_PORT}`]);
     let log = '';
     w.stdout.on('data', (d: Buffer) => (log += d.toString()));
@@ -91,5 +91,36 @@ describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('edgessh websockify → 
     const plain = await fetch(`http://127.0.0.1:${WS_PORT}/`);
     expect(plain.status).toBe(426);
     expect(await plain.text()).toMatch(/WebSocket only/);
+  });
+});
+
+describe('edgessh websockify: the first bytes', () => {
+  it('what the client sends the moment the WebSocket opens reaches the target (it used to be dropped until the TCP connect finished)', async () => {
+    // A target that echoes, and a client that speaks at once, as an SSH client does.
+    const echo = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const target = (echo.address() as net.AddressInfo).port;
+    const port = 47000 + (process.pid % 400) * 2;
+    const w = spawn('node', ['bin/edgessh.mjs', 'websockify', '--listen', `127.0.0.1:${port}`, '--to', `127.0.0.1:${target}`, '--quiet'], { stdio: 'ignore' });
+    try {
+      await waitPort(port);
+      for (let i = 0; i < 10; i++) {
+        const got = await new Promise<string>((resolve, reject) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+          let text = '';
+          ws.once('error', reject);
+          ws.once('open', () => ws.send(Buffer.from(`SSH-2.0-first-${i}\r\n`)));
+          ws.on('message', (d: Buffer) => {
+            text += d.toString();
+            if (text.endsWith('\r\n')) (ws.close(), resolve(text));
+          });
+          setTimeout(() => (ws.terminate(), resolve(text)), 5000);
+        });
+        expect(got).toBe(`SSH-2.0-first-${i}\r\n`);
+      }
+    } finally {
+      w.kill();
+      echo.close();
+    }
   });
 });
