@@ -39,7 +39,6 @@ export function poly1305Tag(key: Uint8Array, msg: Uint8Array): Uint8Array {
   const len = msg.length;
   const full = len & ~15;
   const mv = new DataView(msg.buffer, msg.byteOffset, len);
-  let last: DataView | null = null;
   for (let i = 0; i < len; i += 16) {
     let v = mv;
     let at = i;
@@ -49,8 +48,7 @@ export function poly1305Tag(key: Uint8Array, msg: Uint8Array): Uint8Array {
       const b = new Uint8Array(16);
       b.set(msg.subarray(i));
       b[len - i] = 1;
-      last = new DataView(b.buffer);
-      v = last;
+      v = new DataView(b.buffer);
       at = 0;
       hibit = 0;
     }
@@ -94,7 +92,6 @@ export function poly1305Tag(key: Uint8Array, msg: Uint8Array): Uint8Array {
     h0 -= c * P22;
     h1 += c;
   }
-  void last;
   return finish(h0, h1, h2, h3, h4, h5, key);
 }
 
