@@ -531,20 +531,12 @@ export class Transport {
     const body = this.compressor ? this.compressor.compress(payload) : payload;
     const sealer = this.sealer;
     this.packetsSinceKex.out++;
-    if (sealer.sealInPlace && !this.outTail) {
-      // The common case: a synchronous cipher and nothing queued ahead, so the frame is sealed where it
-      // lies and leaves at once.
-      const wire = sealer.sealInPlace(seq, framePacket(body, sealer, true));
-      this.bytesSinceKex.out += wire.length - sealer.tagLength;
-      this.emit(wire);
-      if (!this.kex && this.firstKexDone) this.checkRekeyVolume();
-      return;
-    }
-    const frame = framePacket(body, sealer);
+    // A cipher that can seal in place gets a frame with room for its tag, from a slab (it leaves at once).
+    const frame = framePacket(body, sealer, !!sealer.sealInPlace);
     this.bytesSinceKex.out += frame.length;
     // Sealed at once, in call order (each cipher takes its nonce or counter position synchronously), so
     // several Web Crypto calls can run side by side; the wire bytes still leave in order.
-    const sealed = sealer.seal(seq, frame);
+    const sealed = sealer.sealInPlace ? sealer.sealInPlace(seq, frame) : sealer.seal(seq, frame);
     if (!(sealed instanceof Promise) && !this.outTail) {
       this.emit(sealed);
     } else {
