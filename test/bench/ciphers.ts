@@ -2,9 +2,7 @@
 // CPU-second, at 32 KiB and 1 KiB packets, in Node and in workerd (the Worker's runtime), beside
 // node:crypto (OpenSSL) doing the same work natively.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { CIPHERS, MACS, createOpener, createSealer } from '../../src/crypto/protection.ts';
-import { framePacket } from '../../src/transport/packets.ts';
-import type { DirectionKeys } from '../../src/crypto/types.ts';
+import { sealOpenRounds } from './seal-open.ts';
 import type { Workerd } from './workerd.ts';
 
 const SUITES: [cipher: string, mac: string | null, native: NativeSuite][] = [
@@ -15,12 +13,6 @@ const SUITES: [cipher: string, mac: string | null, native: NativeSuite][] = [
   ['aes256-ctr', 'hmac-sha2-512-etm@openssh.com', 'aes-256-ctr+hmac-sha512'],
 ];
 type NativeSuite = 'chacha20-poly1305' | 'aes-128-gcm' | 'aes-256-gcm' | 'aes-128-ctr+hmac-sha256' | 'aes-256-ctr+hmac-sha512';
-
-function keysFor(cipher: string, mac: string | null): DirectionKeys {
-  const c = CIPHERS[cipher]!;
-  const m = mac ? MACS[mac]! : null;
-  return { cipher: c, mac: m, iv: new Uint8Array(randomBytes(c.ivLength)), encKey: new Uint8Array(randomBytes(c.keyLength)), macKey: new Uint8Array(randomBytes(m?.keyLength ?? 0)) };
-}
 
 const cpuSince = (t0: NodeJS.CpuUsage) => {
   const d = process.cpuUsage(t0);
@@ -44,23 +36,9 @@ async function mbPerCpuSecond(bytesPerRound: number, round: () => Promise<void> 
 }
 
 async function ours(cipher: string, mac: string | null, size: number): Promise<number> {
-  const keys = keysFor(cipher, mac);
-  const sealer = createSealer(keys);
-  const opener = createOpener(keys);
-  const payload = randomBytes(size);
-  let seq = 0;
-  const PER_ROUND = Math.max(1, Math.floor((1 << 20) / size));
-  return mbPerCpuSecond(PER_ROUND * size, async () => {
-    for (let i = 0; i < PER_ROUND; i++) {
-      const s = seq++ >>> 0;
-      // As the transport does: in place into a slab frame where the cipher can, else a sealed copy.
-      const wire = sealer.sealInPlace ? sealer.sealInPlace(s, framePacket(payload, sealer, true)) : await sealer.seal(s, framePacket(payload, sealer));
-      const copy = wire.slice(); // what arrives from the socket is a fresh buffer
-      await opener.readLength(s, copy.subarray(0, opener.headLength));
-      const out = await opener.open(s, copy);
-      if (!out) throw new Error(`${cipher}: our own packet did not open`);
-    }
-  });
+  const bytes = Math.max(1, Math.floor((1 << 20) / size)) * size;
+  const round = sealOpenRounds(cipher, mac, size);
+  return mbPerCpuSecond(bytes, () => round(bytes));
 }
 
 function native(suite: NativeSuite, size: number): Promise<number> {

@@ -471,62 +471,36 @@ async function edge(): Promise<void> {
         'all cores busy, SSH / raw': `${pct(median(sshBusy.get(cipher)!))} / ${pct(median(rawBusy))}`,
       });
     }
-    const times: number[] = [];
-    const cpus: number[] = [];
-    for (let i = 0; i < 21; i++) {
-      const [s, c] = await timeCpu(`${SSH9} ${ssh('chacha20-poly1305@openssh.com')} true`);
-      if (i) (times.push(s * 1000), cpus.push(c));
-    }
+    /** Runs `cmd` 21 times; of the last 20: the median wall ms and the mean runtime CPU ms. `mayFail`: any exit code. */
+    const perConnection = async (cmd: string, mayFail = false) => {
+      const wall: number[] = [];
+      const cpu: number[] = [];
+      for (let i = 0; i < 21; i++) {
+        const r0 = runtimeCpu();
+        const t0 = performance.now();
+        if (mayFail) await run('sh', ['-c', cmd], { timeoutMs: 60_000 });
+        else await time(cmd);
+        if (i) (wall.push(performance.now() - t0), cpu.push(runtimeCpu() - r0));
+      }
+      return { wallMs: median(wall), cpuMs: cpu.reduce((x, y) => x + y, 0) / cpu.length };
+    };
+    const blank = { 'SSH MiB/s': '', 'raw WebSocket MiB/s': '', 'SSH/raw': '', 'Worker runtime CPU ms per MiB, SSH / raw': '', "wrangler's entry proxy, same": '', 'all cores busy, SSH / raw': '' };
+    const perConnectionRow = (measure: string, cpuMs: number, wallMs?: number) =>
+      rows.push({ ...blank, measure, 'SSH MiB/s': wallMs === undefined ? '' : wallMs.toFixed(0), 'Worker runtime CPU ms per MiB, SSH / raw': `Worker runtime CPU per connection: ${cpuMs.toFixed(1)} ms (mean of 20)` });
+    const full = await perConnection(`${SSH9} ${ssh('chacha20-poly1305@openssh.com')} true`);
     // The key exchange alone: the client offers no way to log in, so the connection ends after
     // userauth "none" is refused (ssh exits 255).
-    const kexCpus: number[] = [];
     const noAuth = `-o PubkeyAuthentication=no -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o BatchMode=yes`;
-    for (let i = 0; i < 21; i++) {
-      const before = runtimeCpu();
-      await run('sh', ['-c', `${SSH9} ${ssh('chacha20-poly1305@openssh.com')} ${noAuth} true`], { timeoutMs: 60_000 });
-      if (i) kexCpus.push(runtimeCpu() - before);
-    }
-    const kexMean = kexCpus.reduce((a, b) => a + b, 0) / kexCpus.length;
+    const kexOnly = await perConnection(`${SSH9} ${ssh('chacha20-poly1305@openssh.com')} ${noAuth} true`, true);
     // The floor: a WebSocket to the same Worker opened and closed, no SSH (the Worker's routing, the
     // upgrade, wrangler dev's own proxy in front).
-    const wsCpus: number[] = [];
-    for (let i = 0; i < 21; i++) {
-      const before = runtimeCpu();
-      await time(`${proxy('/echo?discard=1')} < /dev/null`);
-      if (i) wsCpus.push(runtimeCpu() - before);
-    }
-    const wsMean = wsCpus.reduce((a, b) => a + b, 0) / wsCpus.length;
-    const sum = cpus.reduce((a, b) => a + b, 0);
-    rows.push({
-      measure: 'connect → kex → auth → exec true → close through the Worker (ms, median of 20; includes starting the node proxy)',
-      'SSH MiB/s': median(times).toFixed(0),
-      'raw WebSocket MiB/s': '',
-      'SSH/raw': '',
-      'Worker runtime CPU ms per MiB, SSH / raw': `Worker runtime CPU per connection: ${(sum / cpus.length).toFixed(1)} ms (mean of 20)`,
-      "wrangler's entry proxy, same": '',
-      'all cores busy, SSH / raw': '',
-    });
-    rows.push({
-      measure: 'connect → kex → userauth "none" refused → close through the Worker (no login)',
-      'SSH MiB/s': '',
-      'raw WebSocket MiB/s': '',
-      'SSH/raw': '',
-      'Worker runtime CPU ms per MiB, SSH / raw': `Worker runtime CPU per connection: ${kexMean.toFixed(1)} ms (mean of 20)`,
-      "wrangler's entry proxy, same": '',
-      'all cores busy, SSH / raw': '',
-    });
-    rows.push({
-      measure: 'a WebSocket to the same Worker opened and closed, no SSH (the floor)',
-      'SSH MiB/s': '',
-      'raw WebSocket MiB/s': '',
-      'SSH/raw': '',
-      'Worker runtime CPU ms per MiB, SSH / raw': `Worker runtime CPU per connection: ${wsMean.toFixed(1)} ms (mean of 20)`,
-      "wrangler's entry proxy, same": '',
-      'all cores busy, SSH / raw': '',
-    });
+    const floor = await perConnection(`${proxy('/echo?discard=1')} < /dev/null`);
+    perConnectionRow('connect → kex → auth → exec true → close through the Worker (ms, median of 20; includes starting the node proxy)', full.cpuMs, full.wallMs);
+    perConnectionRow('connect → kex → userauth "none" refused → close through the Worker (no login)', kexOnly.cpuMs);
+    perConnectionRow('a WebSocket to the same Worker opened and closed, no SSH (the floor)', floor.cpuMs);
     const nodeStart: number[] = [];
     for (let i = 0; i < 5; i++) nodeStart.push((await time(`node -e 0`)) * 1000);
-    rows.push({ measure: '(for reference: starting node itself, ms, median of 5)', 'SSH MiB/s': median(nodeStart).toFixed(0), 'raw WebSocket MiB/s': '', 'SSH/raw': '', 'Worker runtime CPU ms per MiB, SSH / raw': '', "wrangler's entry proxy, same": '', 'all cores busy, SSH / raw': '' });
+    rows.push({ ...blank, measure: '(for reference: starting node itself, ms, median of 5)', 'SSH MiB/s': median(nodeStart).toFixed(0) });
     table('6. Through wrangler dev (OpenSSH 9.2 client, edgessh proxy)', rows);
   } finally {
     try {
