@@ -7,7 +7,7 @@
  *
  * Two blocks are absorbed per round, h ← (h + m1)·r² + m2·r, with one reduction for both. A reduction is
  * two rounds of carries computed side by side (not a chain of six), and a carry is taken by rounding:
- * (d + 1.5·2^(53+w)) − 1.5·2^(53+w) is d rounded to a multiple of 2^w, leaving a balanced limb in
+ * (d + 1.5·2^(52+w)) − 1.5·2^(52+w) is d rounded to a multiple of 2^w (where the ulp is 2^w), leaving a balanced limb in
  * [−2^(w−1), 2^(w−1)] — no Math.floor. Measured 1,000 MB/s here against 400 for one block per round with
  * floor carries in a chain.
  *
