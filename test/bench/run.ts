@@ -17,7 +17,8 @@ import { Client } from 'ssh2';
 import net from 'node:net';
 import os from 'node:os';
 import { makeFixture, run, sshArgs, SSH9, SSH10 } from '../helpers/peers.ts';
-import { handshake, testKey } from '../helpers/transport.ts';
+import { testKey } from '../helpers/transport.ts';
+import { pairHandshakes, serverHandshakes } from './kex-rounds.ts';
 import { startWorkerd } from './workerd.ts';
 
 const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8').split(',').map(Number);
@@ -81,31 +82,38 @@ async function cpuPerConnection(): Promise<void> {
     rows.push(row);
   }
   for (const { proc } of Object.values(procs)) proc.kill();
-  // The protocol alone: our client and server over an in-memory pair, kex to NEWKEYS, no sockets.
-  for (const [label, kex] of [
+  // The protocol alone, in memory, no sockets: the server by itself (a recorded client replayed to it), and our
+  // client and server together; in Node and in workerd, the Worker's runtime (Web Crypto there is BoringSSL on
+  // the isolate's thread). Both run test/bench/kex-rounds.ts.
+  const KEXES = [
     ['curve25519-sha256 + ssh-ed25519', 'curve25519-sha256'],
     ['mlkem768x25519-sha256 + ssh-ed25519', 'mlkem768x25519-sha256'],
-  ] as const) {
-    const opts = { algorithms: { kex: [kex] } };
-    const hostKeys = [await testKey('ed25519')]; // one host key, as a server has (not generated per handshake)
-    for (let i = 0; i < 20; i++) (await handshake(opts, {}, hostKeys)).client.disconnect(11, 'bye');
-    const N = 200;
-    const before = process.cpuUsage();
-    for (let i = 0; i < N; i++) (await handshake(opts, {}, hostKeys)).client.disconnect(11, 'bye');
-    rows.push({ 'kex + host key': `${label}: transport only, client + server together, in memory, Node`, edgessh: (cpuUs(before) / 1000 / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
+  ] as const;
+  const SIDES = [
+    ['server', 'transport only, the server alone (a recorded client replayed), in memory'],
+    ['pair', 'transport only, our client + server together, in memory'],
+  ] as const;
+  const hostKey = await testKey('ed25519'); // one host key, as a server has (not generated per handshake)
+  for (const [side, what] of SIDES) {
+    for (const [label, kex] of KEXES) {
+      const rounds = side === 'server' ? serverHandshakes : pairHandshakes;
+      await rounds(kex, 20, hostKey); // warm up
+      const N = 200;
+      const before = process.cpuUsage();
+      await rounds(kex, N, hostKey);
+      rows.push({ 'kex + host key': `${label}: ${what}, Node`, edgessh: (cpuUs(before) / 1000 / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
+    }
   }
-  // The same in workerd, the Worker's runtime (Web Crypto there is BoringSSL on the isolate's thread).
   const w = await startWorkerd();
   if (w) {
     try {
-      for (const [label, kex] of [
-        ['curve25519-sha256 + ssh-ed25519', 'curve25519-sha256'],
-        ['mlkem768x25519-sha256 + ssh-ed25519', 'mlkem768x25519-sha256'],
-      ] as const) {
-        await w.cpuMs(`kex=${kex}&n=50`); // warm up
-        const N = 500;
-        const ms = await w.cpuMs(`kex=${kex}&n=${N}`);
-        rows.push({ 'kex + host key': `${label}: transport only, client + server together, in memory, workerd`, edgessh: (ms / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
+      for (const [side, what] of SIDES) {
+        for (const [label, kex] of KEXES) {
+          await w.cpuMs(`kex=${kex}&side=${side}&n=50`); // warm up
+          const N = 500;
+          const ms = await w.cpuMs(`kex=${kex}&side=${side}&n=${N}`);
+          rows.push({ 'kex + host key': `${label}: ${what}, workerd`, edgessh: (ms / N).toFixed(2), ssh2: '', 'edgessh/ssh2': '' });
+        }
       }
     } finally {
       w.stop();
