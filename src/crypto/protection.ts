@@ -154,10 +154,11 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
       const body = wire.length - 16;
       const tag = poly1305Tag(polyKey(n2), wire.subarray(0, body));
       if (!equalConstantTime(tag, wire.subarray(body))) return null;
-      // Decrypt into a fresh buffer: the caller's bytes are never changed (loopbacks and traces keep them).
-      const out = new Uint8Array(body);
-      chacha20Xor(header, 0, 0, n2, 0, wire.subarray(0, 4), out.subarray(0, 4));
-      chacha20Xor(main, 0, 0, n2, 1, wire.subarray(4, body), out.subarray(4));
+      // Decrypted in place: the bytes are the transport's (see Transport.receive), and a fresh 32 KiB buffer
+      // per packet cost more than a tenth of the time to open it.
+      const out = wire.subarray(0, body);
+      chacha20Xor(header, 0, 0, n2, 0, out.subarray(0, 4), out.subarray(0, 4));
+      chacha20Xor(main, 0, 0, n2, 1, out.subarray(4), out.subarray(4));
       return out;
     },
   };

@@ -150,6 +150,7 @@ export interface PacketOpener {
    * head (AES-GCM, encrypt-then-MAC): then later packets can be framed, and opened, before their turn.
    */
   readonly lengthInClear?: boolean;
+  /** The plaintext packet, or null when the tag or MAC is wrong. May decrypt `wire` in place (after checking it). */
   open(seq: number, wire: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
   /** As PacketSealer.save; null between readLength and open when readLength moved the cipher on. */
   save?(): DirectionState | null;

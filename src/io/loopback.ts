@@ -4,7 +4,7 @@ import { Transport, type TransportOptions } from '../transport/transport.ts';
 export interface LoopbackPair {
   client: Transport;
   server: Transport;
-  /** Bytes each side wrote, for inspection. */
+  /** Copies of the bytes each side wrote, for inspection (the receiver may decrypt what it is given in place). */
   wire: { c2s: Uint8Array[]; s2c: Uint8Array[] };
 }
 
@@ -20,7 +20,7 @@ export function loopback(clientOpts: SideOptions, serverOpts: SideOptions): Loop
     ...clientOpts,
     role: 'client',
     onSend: (b) => {
-      wire.c2s.push(b);
+      wire.c2s.push(b.slice());
       deliver(() => server, b);
     },
     onClose: (i) => {
@@ -32,7 +32,7 @@ export function loopback(clientOpts: SideOptions, serverOpts: SideOptions): Loop
     ...serverOpts,
     role: 'server',
     onSend: (b) => {
-      wire.s2c.push(b);
+      wire.s2c.push(b.slice());
       deliver(() => client, b);
     },
     onClose: (i) => {

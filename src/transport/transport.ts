@@ -283,7 +283,10 @@ export class Transport {
     this.startKex('local');
   }
 
-  /** Feeds bytes from the peer. Never throws: protocol errors end the connection with DISCONNECT. */
+  /**
+   * Feeds bytes from the peer. Never throws: protocol errors end the connection with DISCONNECT. The bytes
+   * become the transport's: packets may be decrypted where they lie, so the caller must not reuse or keep them.
+   */
   receive(bytes: Uint8Array): void {
     if (this.closed || bytes.length === 0) return;
     this.inq.push(bytes);
