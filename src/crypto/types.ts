@@ -148,6 +148,7 @@ export interface PacketOpener {
   /**
    * True when packet_length travels unencrypted and readLength is a synchronous pure function of the
    * head (AES-GCM, encrypt-then-MAC): then later packets can be framed, and opened, before their turn.
+   * Such an opener must leave `wire` unchanged (a packet opened ahead under old keys is read again).
    */
   readonly lengthInClear?: boolean;
   /** The plaintext packet, or null when the tag or MAC is wrong. May decrypt `wire` in place (after checking it). */

@@ -652,7 +652,8 @@ export class Transport {
       if (this.inq.length < total) return this.stall();
       wire = this.inq.take(total);
       this.pendingLength = -1;
-      opening = opener.open(seq, wire);
+      // A tracer sees the bytes as they arrived; the opener may decrypt its own copy in place.
+      opening = opener.open(seq, this.opts.onPacket ? wire.slice() : wire);
       if (opening instanceof Promise && opener.lengthInClear) this.openAhead(opener, seq);
     }
     const packet = await opening;

@@ -157,6 +157,24 @@ describe('binary packet protocol (RFC 4253 §6)', () => {
       expect(p.s.closed!.reason).toBe(DISCONNECT.MAC_ERROR);
     }
   });
+
+  it('a packet tracer sees the wire bytes as they arrived, though the cipher may open them in place', async () => {
+    for (const cipher of ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes128-ctr']) {
+      const traced: Uint8Array[] = [];
+      const p = await handshake({ algorithms: { cipher: [cipher] } }, { onPacket: (t) => t.direction === 'in' && t.payload[0] === MSG.IGNORE && traced.push(t.wire!) });
+      const sent: Uint8Array[] = [];
+      const orig = p.server.receive.bind(p.server);
+      p.server.receive = (b: Uint8Array) => {
+        sent.push(b.slice());
+        orig(b);
+      };
+      p.client.send(new Writer().byte(MSG.IGNORE).bytes(new Uint8Array(100).fill(0x41)).finish());
+      await until(() => traced.length === 1);
+      expect(traced[0]).toEqual(sent[0]);
+      expect(Buffer.from(traced[0]!).includes(Buffer.alloc(16, 0x41))).toBe(false); // ciphertext, not the plaintext
+      p.client.disconnect(11, 'bye');
+    }
+  });
 });
 
 describe('KEXINIT negotiation (RFC 4253 §7.1)', () => {
