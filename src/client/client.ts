@@ -9,7 +9,7 @@ import type { ByteSink } from '../io/connection.ts';
 import type { PrivateKey, PublicKey } from '../crypto/types.ts';
 import { Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
-import { DISCONNECT, MSG, SshError } from '../wire/messages.ts';
+import { DISCONNECT, MSG, SshError, channelDataHead } from '../wire/messages.ts';
 
 export interface KeyboardPrompt {
   prompt: string;
@@ -131,7 +131,7 @@ export class ClientChannel {
         continue;
       }
       const n = Math.min(this.remoteWindow, this.remoteMaxPacket, chunk.length - o);
-      this.conn.send(new Writer(n + 16).byte(MSG.CHANNEL_DATA).uint32(this.remoteId).bytes(chunk.subarray(o, o + n)).finish());
+      this.conn.send(channelDataHead(this.remoteId, n), chunk.subarray(o, o + n));
       this.remoteWindow -= n;
       o += n;
     }
@@ -186,8 +186,8 @@ class ClientConnection {
   private nextId = 0;
   constructor(readonly transport: Transport) {}
 
-  send(payload: Uint8Array): void {
-    this.transport.send(payload);
+  send(payload: Uint8Array, data?: Uint8Array): void {
+    this.transport.send(payload, data);
   }
 
   open(): Promise<ClientChannel> {

@@ -4,7 +4,7 @@
  */
 import { Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
-import { DISCONNECT, MSG, OPEN_FAILURE, SshError } from '../wire/messages.ts';
+import { DISCONNECT, MSG, OPEN_FAILURE, SshError, channelDataHead } from '../wire/messages.ts';
 import type { Service, Transport } from '../transport/transport.ts';
 import { Session, type SessionHooks, type SessionState } from './session.ts';
 import { defaultTimer, type TimerFn } from '../timers.ts';
@@ -455,10 +455,7 @@ export class ConnectionServer implements Service {
       sendData: (data, ext) => {
         if (ch.closeSent || this.transport.closed) return false;
         ch.remoteWindow -= data.length;
-        const w = new Writer(data.length + 16);
-        if (ext) w.byte(MSG.CHANNEL_EXTENDED_DATA).uint32(ch.remoteId).uint32(1);
-        else w.byte(MSG.CHANNEL_DATA).uint32(ch.remoteId);
-        this.transport.send(w.bytes(data).finish());
+        this.transport.send(channelDataHead(ch.remoteId, data.length, ext), data);
         this.armIdle();
         return true;
       },

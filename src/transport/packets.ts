@@ -47,24 +47,27 @@ class Slabs {
 const frames = new Slabs(256 * 1024, 64 * 1024);
 
 /**
- * Builds the plaintext packet `uint32 length || byte padlen || payload || random padding`. With `room`,
- * the frame is followed in its buffer by `sealer.tagLength` spare bytes for `sealInPlace`, and lives in a
- * shared slab: it must leave (be sealed and sent) rather than be kept.
+ * Builds the plaintext packet `uint32 length || byte padlen || payload || data || random padding` (`data`
+ * is the rest of the payload, when the message comes in two parts). With `room`, the frame is followed in
+ * its buffer by `sealer.tagLength` spare bytes for `sealInPlace`, and lives in a shared slab: it must leave
+ * (be sealed and sent) rather than be kept.
  */
-export function framePacket(payload: Uint8Array, sealer: PacketSealer, room = false): Uint8Array {
+export function framePacket(head: Uint8Array, sealer: PacketSealer, room = false, data?: Uint8Array): Uint8Array {
+  const size = head.length + (data?.length ?? 0);
   const bs = Math.max(sealer.blockSize, 8);
-  const aligned = sealer.lengthInAlignment ? 5 + payload.length : 1 + payload.length;
+  const aligned = sealer.lengthInAlignment ? 5 + size : 1 + size;
   let padding = bs - (aligned % bs);
   if (padding < MIN_PADDING) padding += bs;
-  const packetLength = 1 + payload.length + padding;
+  const packetLength = 1 + size + padding;
   const out = room ? frames.take(4 + packetLength + sealer.tagLength).subarray(0, 4 + packetLength) : new Uint8Array(4 + packetLength);
   out[0] = packetLength >>> 24;
   out[1] = packetLength >>> 16;
   out[2] = packetLength >>> 8;
   out[3] = packetLength;
   out[4] = padding;
-  out.set(payload, 5);
-  out.set(pool.take(padding), 5 + payload.length);
+  out.set(head, 5);
+  if (data) out.set(data, 5 + head.length);
+  out.set(pool.take(padding), 5 + size);
   return out;
 }
 

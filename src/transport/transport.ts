@@ -16,7 +16,7 @@ import type {
   PublicKey,
 } from '../crypto/types.ts';
 import { Reader, WireError } from '../wire/reader.ts';
-import { Writer, utf8Bytes } from '../wire/writer.ts';
+import { Writer, concatBytes, utf8Bytes } from '../wire/writer.ts';
 import { DISCONNECT, MSG, SshError, disconnectName } from '../wire/messages.ts';
 import { ByteQueue } from './bytequeue.ts';
 import { checkPacketLength, framePacket, unframePacket } from './packets.ts';
@@ -293,22 +293,30 @@ export class Transport {
     if (!this.pumping) void this.pump();
   }
 
-  /** Sends a message of an upper layer; held back during a key exchange and flushed after NEWKEYS. */
-  send(payload: Uint8Array): void {
+  /**
+   * Sends a message of an upper layer; held back during a key exchange and flushed after NEWKEYS. The message
+   * is `payload` followed by `data` when given: a channel's data goes into its frame without first being
+   * copied into a message of its own. `data` is read during this call only (copied when held back).
+   */
+  send(payload: Uint8Array, data?: Uint8Array): void {
     if (this.closed) return;
+    const whole = () => (data ? concatBytes(payload, data) : payload);
     if (this.kex && !this.kex.sentNewkeys && !allowedDuringKex(payload[0]!)) {
-      this.queued.push(payload);
-      this.queuedBytes += payload.length;
+      const message = whole();
+      this.queued.push(message);
+      this.queuedBytes += message.length;
       if (this.queuedBytes > this.maxQueuedBytes)
         this.disconnect(DISCONNECT.BY_APPLICATION, 'too much output queued during key exchange');
       return;
     }
     if (!this.firstKexDone && !this.kex?.sentNewkeys && !allowedDuringKex(payload[0]!)) {
-      this.queued.push(payload);
-      this.queuedBytes += payload.length;
+      const message = whole();
+      this.queued.push(message);
+      this.queuedBytes += message.length;
       return;
     }
-    this.writePacket(payload);
+    if (data && (this.compressor || this.opts.onPacket)) this.writePacket(whole());
+    else this.writePacket(payload, data);
   }
 
   sendIgnore(data: Uint8Array = new Uint8Array(0)): void {
@@ -526,7 +534,8 @@ export class Transport {
     }
   }
 
-  private writePacket(payload: Uint8Array): void {
+  /** `data`, when given, follows `payload` in the frame (only without compression and tracing; see send). */
+  private writePacket(payload: Uint8Array, data?: Uint8Array): void {
     if (this.closed) return;
     const seq = this.seqOut;
     this.seqOut = (seq + 1) >>> 0;
@@ -535,7 +544,7 @@ export class Transport {
     const sealer = this.sealer;
     this.packetsSinceKex.out++;
     // A cipher that can seal in place gets a frame with room for its tag, from a slab (it leaves at once).
-    const frame = framePacket(body, sealer, !!sealer.sealInPlace);
+    const frame = framePacket(body, sealer, !!sealer.sealInPlace, data);
     this.bytesSinceKex.out += frame.length;
     // Sealed at once, in call order (each cipher takes its nonce or counter position synchronously), so
     // several Web Crypto calls can run side by side; the wire bytes still leave in order.

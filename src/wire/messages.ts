@@ -85,3 +85,17 @@ export class SshError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * The head of CHANNEL_DATA (or CHANNEL_EXTENDED_DATA with type 1, stderr) up to the data's length field;
+ * the data itself follows as the second part of Transport.send, so it is copied once, into its frame.
+ */
+export function channelDataHead(recipient: number, length: number, stderr = false): Uint8Array {
+  const head = new Uint8Array(stderr ? 13 : 9);
+  const v = new DataView(head.buffer);
+  head[0] = stderr ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA;
+  v.setUint32(1, recipient);
+  if (stderr) v.setUint32(5, 1);
+  v.setUint32(head.length - 4, length);
+  return head;
+}

@@ -158,4 +158,16 @@ describe('sealing in place (frames from framePacket with room for the tag)', () 
     for (let i = 0; i < 300; i++) b.sealInPlace!(i, framePacket(u8(randomBytes(1000)), b, true));
     for (const [view, copy] of seen) expect(Buffer.from(view).equals(Buffer.from(copy))).toBe(true);
   });
+
+  it('a message in two parts (head, data) frames as the whole message would', () => {
+    const sealer = createSealer(keys('aes128-gcm@openssh.com', null));
+    for (const [h, d] of [[9, 0], [9, 1], [13, 32768], [1, 70000]] as const) {
+      const head = u8(randomBytes(h));
+      const data = u8(randomBytes(d));
+      const two = framePacket(head, sealer, true, data);
+      const one = framePacket(new Uint8Array([...head, ...data]), sealer);
+      expect(two.length).toBe(one.length);
+      expect(two.subarray(0, 5 + h + d)).toEqual(one.subarray(0, 5 + h + d)); // all but the random padding
+    }
+  });
 });
