@@ -157,6 +157,12 @@ export class AlarmTimers {
     };
   };
 
+  /** Sets the alarm again for the earliest timer (after what backs the alarm changed). */
+  rearm(): void {
+    this.alarmAt = null;
+    this.sync();
+  }
+
   /** The alarm rang: run what is due and set the alarm for the next one. */
   fire(): void {
     this.alarmAt = null; // the alarm that rang is spent

@@ -205,6 +205,34 @@ describe('storage before login', () => {
     expect(closed!.reason).toMatch(/evicted before the session could be saved/);
     expect(await runInDurableObject(stub, async (_o, st) => (await st.storage.list()).size)).toBe(0);
   });
+
+  it('before the first save the timers need no storage alarm, and still fire; after it, the next deadline is the alarm', async () => {
+    type Timers = { timers: { setTimer(fn: () => void, ms: number): { cancel(): void } }; memoryAlarm: unknown };
+    const before = new Set((await listDurableObjectIds(env.SESSIONS)).map((id) => id.toString()));
+    const ws = await openSocket(SELF);
+    await new Promise<void>((res) => ws.addEventListener('message', () => res(), { once: true }));
+    const ids = (await listDurableObjectIds(env.SESSIONS)).filter((id) => !before.has(id.toString()));
+    const stub = env.SESSIONS.get(ids[0]!) as unknown as DurableObjectStub<SshSession>;
+    // The server's key exchange deadline is pending, in memory only.
+    expect(await runInDurableObject(stub, (o, st) => st.storage.getAlarm().then((a) => [a, (o as unknown as Timers).memoryAlarm !== null]))).toEqual([null, true]);
+    // A timer long enough for the alarm table (≥ 2 s) fires from the in-memory stand-in.
+    type Rung = { rang?: boolean };
+    await runInDurableObject(stub, (o) => {
+      (o as unknown as Timers).timers.setTimer(() => ((o as unknown as Rung).rang = true), 2100);
+    });
+    for (let i = 0; i < 100 && !(await runInDurableObject(stub, (o) => (o as unknown as Rung).rang)); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await runInDurableObject(stub, (o) => (o as unknown as Rung).rang)).toBe(true);
+    expect(await runInDurableObject(stub, (_o, st) => st.storage.getAlarm())).toBeNull();
+    ws.close();
+
+    // A session that logs in is saved; its earliest deadline (rekey by time, 1 h) is then the storage alarm.
+    const s = await session();
+    await s.waitFor('$ ');
+    await saved(s.stub);
+    expect(await runInDurableObject(s.stub, (o) => (o as unknown as Timers).memoryAlarm)).toBeNull();
+    expect(await runInDurableObject(s.stub, (_o, st) => st.storage.getAlarm())).toBeGreaterThan(Date.now() + 3500_000);
+    s.client.end();
+  });
 });
 
 describe('timers live behind the alarm and survive hibernation', () => {
