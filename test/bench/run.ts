@@ -5,7 +5,7 @@
 //   4. connect → auth → exec true → close, median of 50, in-process ssh2 client, against the three servers
 //   5. memory per idle authenticated session with 1,000 open (edgessh, ssh2)
 //   7. in a browser tab (Debian chromium): loopback handshake and throughput per cipher
-//   6. through wrangler dev: 64 MiB SSH upload vs a raw WebSocket upload to the same Worker, same proxy; handshake time
+//   6. through wrangler dev: 64 MiB SSH upload vs a raw WebSocket echo and a raw upload, same Worker and proxy; handshake time
 //   8. hibernation: bytes kept per idle session, CPU of a save and of a restore (in process), and through
 //      wrangler dev the time to the echo of a keystroke on an awake object and on a hibernated one
 // BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections.
@@ -450,11 +450,16 @@ async function edge(): Promise<void> {
     const rawBusy: number[] = [];
     const sshs = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     const ratios = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
+    const echoes: number[] = [];
+    const echoRatios = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     const sshCpu = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     const sshEntry = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     const sshBusy = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     for (let round = 0; round < 3; round++) {
       for (const cipher of ciphersHere) {
+        // The issue's baseline, a raw echo (the bytes come back down too), and the stricter one, a raw upload.
+        const [es] = await timeCpu(`head -c ${bytes} /dev/zero | ${proxy('/echo')} > /dev/null`);
+        echoes.push(mib / es);
         const [rs, rc, re, rb] = await timeCpu(`head -c ${bytes} /dev/zero | ${proxy('/echo?discard=1')}`);
         raws.push(mib / rs);
         rawCpu.push(rc / mib);
@@ -463,6 +468,7 @@ async function edge(): Promise<void> {
         const [ss, sc, se, sb] = await timeCpu(`head -c ${bytes} /dev/zero | ${SSH9} ${ssh(cipher)} 'cat > /dev/null'`);
         sshs.get(cipher)!.push(mib / ss);
         ratios.get(cipher)!.push(rs / ss);
+        echoRatios.get(cipher)!.push(es / ss);
         sshCpu.get(cipher)!.push(sc / mib);
         sshEntry.get(cipher)!.push(se / mib);
         sshBusy.get(cipher)!.push(sb);
@@ -472,12 +478,12 @@ async function edge(): Promise<void> {
     const raw = median(raws);
     const rows: Record<string, string | number>[] = [];
     for (const cipher of ciphersHere) {
-      const r = ratios.get(cipher)!;
+      const spread = (r: number[]) => `${median(r).toFixed(2)} (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`;
       rows.push({
         measure: `${mib} MiB upload, OpenSSH → proxy → Worker → DO, ${cipher} (medians of 3; SSH/raw per adjacent pair)`,
         'SSH MiB/s': median(sshs.get(cipher)!).toFixed(1),
-        'raw WebSocket MiB/s': raw.toFixed(1),
-        'SSH/raw': `${median(r).toFixed(2)} (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`,
+        'raw WebSocket MiB/s': `echo ${median(echoes).toFixed(1)}, upload ${raw.toFixed(1)}`,
+        'SSH/raw': `echo ${spread(echoRatios.get(cipher)!)}, upload ${spread(ratios.get(cipher)!)}`,
         'Worker runtime CPU ms per MiB, SSH / raw': `${median(sshCpu.get(cipher)!).toFixed(1)} / ${median(rawCpu).toFixed(1)}`,
         "wrangler's entry proxy, same": `${median(sshEntry.get(cipher)!).toFixed(1)} / ${median(rawEntry).toFixed(1)}`,
         'all cores busy, SSH / raw': `${pct(median(sshBusy.get(cipher)!))} / ${pct(median(rawBusy))}`,
