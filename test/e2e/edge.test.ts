@@ -6,10 +6,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { havePeer, makeFixture, run, sshArgs, SSH9, SSH10, tmuxShellScenario, type Fixture } from '../helpers/peers.ts';
+import { fixedPorts, havePeer, makeFixture, run, sshArgs, SSH9, SSH10, tmuxShellScenario, type Fixture } from '../helpers/peers.ts';
 
 const PY = '/usr/bin/python3';
-const base = 43000 + (process.pid % 500) * 2;
+const base = fixedPorts(1);
 const SSH_PORT = base;
 const HTTP_PORT = base + 1;
 const URL = `ws://127.0.0.1:${HTTP_PORT}/ssh`;

@@ -6,9 +6,9 @@ import net from 'node:net';
 import { Client } from 'ssh2';
 import WebSocket, { createWebSocketStream } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { havePeer, makeFixture, run, SSH9, waitPort, type Fixture } from '../helpers/peers.ts';
+import { fixedPorts, havePeer, makeFixture, run, SSH9, waitPort, type Fixture } from '../helpers/peers.ts';
 
-const base = 44100 + (process.pid % 400) * 2;
+const base = fixedPorts(2);
 const SSHD_PORT = base;
 const WS_PORT = base + 1;
 const isRoot = process.getuid?.() === 0;
@@ -60,7 +60,7 @@ describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('edgessh websockify → 
 
   it('OpenSSH through `edgessh proxy`: each connection ends with a clean WebSocket close, never a dropped socket', async () => {
     // A websockify of its own whose log we read (OpenSSH sends its ProxyCommand SIGHUP as it exits).
-    const port = 46000 + (process.pid % 400) * 2; // a range no other suite uses (they run side by side)
+    const port = fixedPorts(4);
     const w = spawn('node', ['bin/edgessh.mjs', 'websockify', '--listen', `127.0.0.1:${port}`, '--to', `127.0.0.1:${SSHD_PORT}`]);
     let log = '';
     w.stdout.on('data', (d: Buffer) => (log += d.toString()));
@@ -100,7 +100,7 @@ describe('edgessh websockify: the first bytes', () => {
     const echo = net.createServer((s) => s.pipe(s));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
     const target = (echo.address() as net.AddressInfo).port;
-    const port = 47000 + (process.pid % 400) * 2;
+    const port = fixedPorts(5);
     const w = spawn('node', ['bin/edgessh.mjs', 'websockify', '--listen', `127.0.0.1:${port}`, '--to', `127.0.0.1:${target}`, '--quiet'], { stdio: 'ignore' });
     try {
       await waitPort(port);

@@ -164,6 +164,14 @@ export function sshArgs(fx: Fixture, port: number, extra: string[] = [], key = f
   ];
 }
 
+/**
+ * Two adjacent fixed ports (p, p + 1) for a suite that cannot use listen(0). They lie below the kernel's
+ * ephemeral range (32768–60999 here): a fixed port inside it can be held by an outgoing connection or a
+ * listen(0) of a suite running alongside, and a server then fails to bind (seen as "port … never opened").
+ * `slot` keeps suites apart, the pid keeps concurrent runs apart.
+ */
+export const fixedPorts = (slot: number): number => 20000 + slot * 1000 + (process.pid % 450) * 2;
+
 /** Debian's sshd on loopback with the fixture's keys (root logs in with the fixture's user keys). */
 export async function startSshd(fx: Fixture, port: number, extra: string[] = []): Promise<{ close(): void }> {
   const { spawn: sp } = await import('node:child_process');

@@ -11,9 +11,9 @@ import { connectClientSocket } from '../../src/io/node-net.ts';
 import { parsePrivateKey, fingerprint } from '../../src/crypto/keys/index.ts';
 import type { ClientOptions, SshClient } from '../../src/client/client.ts';
 import type { PrivateKey, PublicKey } from '../../src/crypto/types.ts';
-import { havePeer, makeFixture, startServer, startSshd, waitPort, type Fixture, type RunningServer } from '../helpers/peers.ts';
+import { fixedPorts, havePeer, makeFixture, startServer, startSshd, waitPort, type Fixture, type RunningServer } from '../helpers/peers.ts';
 
-const base = 44900 + (process.pid % 300) * 2;
+const base = fixedPorts(3);
 const SSHD = base;
 const WSOCK = base + 1;
 const isRoot = process.getuid?.() === 0;
