@@ -300,22 +300,15 @@ export class Transport {
    */
   send(payload: Uint8Array, data?: Uint8Array): void {
     if (this.closed) return;
-    const whole = () => (data ? concatBytes(payload, data) : payload);
-    if (this.kex && !this.kex.sentNewkeys && !allowedDuringKex(payload[0]!)) {
-      const message = whole();
+    if (!allowedDuringKex(payload[0]!) && (this.kex ? !this.kex.sentNewkeys : !this.firstKexDone)) {
+      const message = data ? concatBytes(payload, data) : payload;
       this.queued.push(message);
       this.queuedBytes += message.length;
-      if (this.queuedBytes > this.maxQueuedBytes)
+      if (this.kex && this.queuedBytes > this.maxQueuedBytes)
         this.disconnect(DISCONNECT.BY_APPLICATION, 'too much output queued during key exchange');
       return;
     }
-    if (!this.firstKexDone && !this.kex?.sentNewkeys && !allowedDuringKex(payload[0]!)) {
-      const message = whole();
-      this.queued.push(message);
-      this.queuedBytes += message.length;
-      return;
-    }
-    if (data && (this.compressor || this.opts.onPacket)) this.writePacket(whole());
+    if (data && (this.compressor || this.opts.onPacket)) this.writePacket(concatBytes(payload, data));
     else this.writePacket(payload, data);
   }
 
