@@ -30,6 +30,8 @@ const st = new Float64Array(28);
 /** The last 1–31 bytes, padded (and r itself, once, to square it); its second half is zero for a lone block. */
 const scratch = new Uint8Array(32);
 const scratchV = new DataView(scratch.buffer);
+/** h − p, for the final reduction. */
+const reduced = new Float64Array(6);
 
 /**
  * For each 32 bytes of v in [from, to): h ← (h + m1)·U + m2·r, m1 and m2 the two 16-byte blocks with
@@ -149,74 +151,45 @@ export function poly1305Tag(key: Uint8Array, msg: Uint8Array): Uint8Array {
     if (rest <= 16) setMultiplier(6);
     absorb(scratchV, 0, 32, rest < 16 ? 0 : HIBIT, 0);
   }
-  return finish(st[0]!, st[1]!, st[2]!, st[3]!, st[4]!, st[5]!, key);
+  return finish(key);
 }
 
-/** h mod 2^130 − 5, plus s (the key's last 16 bytes), mod 2^128, little-endian; integers only, no BigInt. */
-function finish(a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, key: Uint8Array): Uint8Array {
-  let h0 = a0, h1 = a1, h2 = a2, h3 = a3, h4 = a4, h5 = a5;
+/** h (st[0, 6)) mod 2^130 − 5, plus s (the key's last 16 bytes), mod 2^128, little-endian; no BigInt. */
+function finish(key: Uint8Array): Uint8Array {
   // Carry fully; a carry out of the top wraps around as ·5 and the chain runs again (at most twice).
   for (;;) {
-    let c = Math.floor(h0 * INV22);
-    h0 -= c * P22;
-    h1 += c;
-    c = Math.floor(h1 * INV22);
-    h1 -= c * P22;
-    h2 += c;
-    c = Math.floor(h2 * INV22);
-    h2 -= c * P22;
-    h3 += c;
-    c = Math.floor(h3 * INV22);
-    h3 -= c * P22;
-    h4 += c;
-    c = Math.floor(h4 * INV22);
-    h4 -= c * P22;
-    h5 += c;
-    c = Math.floor(h5 * INV20);
+    for (let i = 0; i < 5; i++) {
+      const c = Math.floor(st[i]! * INV22);
+      st[i] = st[i]! - c * P22;
+      st[i + 1] = st[i + 1]! + c;
+    }
+    const c = Math.floor(st[5]! * INV20);
     if (c === 0) break;
-    h5 -= c * P20;
-    h0 += c * 5;
+    st[5] = st[5]! - c * P20;
+    st[0] = st[0]! + c * 5;
   }
   // g = h + 5 − 2^130; when g ≥ 0, h ≥ p and h − p = g is the reduced value.
-  let g0 = h0 + 5;
-  let c = g0 >>> 22;
-  g0 &= M22;
-  let g1 = h1 + c;
-  c = g1 >>> 22;
-  g1 &= M22;
-  let g2 = h2 + c;
-  c = g2 >>> 22;
-  g2 &= M22;
-  let g3 = h3 + c;
-  c = g3 >>> 22;
-  g3 &= M22;
-  let g4 = h4 + c;
-  c = g4 >>> 22;
-  g4 &= M22;
-  const g5 = h5 + c - P20;
-  if (g5 >= 0) {
-    h0 = g0;
-    h1 = g1;
-    h2 = g2;
-    h3 = g3;
-    h4 = g4;
-    h5 = g5;
+  let c = 5;
+  for (let i = 0; i < 5; i++) {
+    const v = st[i]! + c;
+    reduced[i] = v & M22;
+    c = v >>> 22;
   }
-  // The low 128 bits as four 32-bit words, plus s with carries.
-  const w0 = (h0 | (h1 << 22)) >>> 0;
-  const w1 = ((h1 >>> 10) | (h2 << 12)) >>> 0;
-  const w2 = ((h2 >>> 20) | (h3 << 2) | (h4 << 24)) >>> 0;
-  const w3 = ((h4 >>> 8) | (h5 << 14)) >>> 0;
+  reduced[5] = st[5]! + c - P20;
+  const r = reduced[5]! >= 0 ? reduced : st;
+  const h0 = r[0]!, h1 = r[1]!, h2 = r[2]!, h3 = r[3]!, h4 = r[4]!, h5 = r[5]!;
+  // The low 128 bits as four 32-bit words, plus s with carries, written byte by byte (a DataView would
+  // move the small result's memory off the heap, once per packet).
+  const words = [(h0 | (h1 << 22)) >>> 0, ((h1 >>> 10) | (h2 << 12)) >>> 0, ((h2 >>> 20) | (h3 << 2) | (h4 << 24)) >>> 0, ((h4 >>> 8) | (h5 << 14)) >>> 0];
   const kv = new DataView(key.buffer, key.byteOffset + 16, 16);
   const out = new Uint8Array(16);
-  const ov = new DataView(out.buffer);
-  let f = w0 + kv.getUint32(0, true);
-  ov.setUint32(0, f >>> 0, true);
-  f = w1 + kv.getUint32(4, true) + (f > 0xffffffff ? 1 : 0);
-  ov.setUint32(4, f >>> 0, true);
-  f = w2 + kv.getUint32(8, true) + (f > 0xffffffff ? 1 : 0);
-  ov.setUint32(8, f >>> 0, true);
-  f = w3 + kv.getUint32(12, true) + (f > 0xffffffff ? 1 : 0);
-  ov.setUint32(12, f >>> 0, true);
+  let f = 0;
+  for (let i = 0; i < 4; i++) {
+    f = words[i]! + kv.getUint32(4 * i, true) + (f > 0xffffffff ? 1 : 0);
+    out[4 * i] = f;
+    out[4 * i + 1] = f >>> 8;
+    out[4 * i + 2] = f >>> 16;
+    out[4 * i + 3] = f >>> 24;
+  }
   return out;
 }

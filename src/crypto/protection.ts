@@ -107,7 +107,9 @@ function chachaParts(key: Uint8Array) {
   const main = keyWords(key.subarray(0, 32));
   const header = keyWords(key.subarray(32, 64));
   const zeros = new Uint8Array(32);
-  const polyKey = (n2: number) => chacha20Xor(main, 0, 0, n2, 0, zeros, new Uint8Array(32));
+  // One buffer per direction for the packet's Poly1305 key: it is used at once, by poly1305Tag.
+  const scratch = new Uint8Array(32);
+  const polyKey = (n2: number) => chacha20Xor(main, 0, 0, n2, 0, zeros, scratch);
   return { main, header, polyKey };
 }
 
