@@ -65,9 +65,8 @@ function serverFor(env: Env): Promise<SshServer> {
       onResume: (session, state) => runDemoSession(session, { storage, startedAt, policy }, state),
       // Measured through wrangler dev (bench section 6, 64 MiB uploads, medians of 3; chacha / aes-gcm):
       // 1 MiB window 49 / 63 and 43 / 50 MiB/s, 512 KiB 37 / 46, OpenSSH's 2 MiB 42 / 43, 8 MiB 12 / 10;
-      // again with adjusts every three packets: 1 MiB 50–55 / 60–67, 4 MiB 14 (chacha). The runtime spends
-      // 8 ms of CPU per MiB with chacha, 4 with aes-gcm, 3.6 for a raw WebSocket upload, and the two cores
-      // are ~75% busy either way; why more data in flight slows the path is not yet known.
+      // again with adjusts every three packets: 1 MiB 50–55 / 60–67, 4 MiB 14 (chacha). Why more data in
+      // flight slows the path is not yet known (the two cores are ~75% busy either way).
       channelWindow: 1024 * 1024,
       log,
     });

@@ -44,9 +44,6 @@ function describeError(url: URL, e: Error & { code?: string }): string {
   return `cannot reach ${where}: ${e.message}`;
 }
 
-/**
- * Opens a WebSocket; resolves once open, rejects with a one-line reason (HTTP status, refused, TLS…).
- */
 /** Holds the messages that arrive before pipeWebSocket listens; pipeWebSocket takes them first, in order. */
 function keepEarly(ws: WebSocket): void {
   const early: [Buffer, boolean][] = [];
@@ -55,6 +52,9 @@ function keepEarly(ws: WebSocket): void {
   (ws as WebSocket & { early?: () => [Buffer, boolean][] }).early = () => (ws.off('message', keep), early);
 }
 
+/**
+ * Opens a WebSocket; resolves once open, rejects with a one-line reason (HTTP status, refused, TLS…).
+ */
 export function openWebSocket(url: URL): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, handshakeTimeout: 20_000 });

@@ -19,7 +19,7 @@ import os from 'node:os';
 import { makeFixture, run, sshArgs, SSH9, SSH10 } from '../helpers/peers.ts';
 import { testKey } from '../helpers/transport.ts';
 import { pairHandshakes, serverHandshakes } from './kex-rounds.ts';
-import { startWorkerd } from './workerd.ts';
+import { processCpuMs, startWorkerd } from './workerd.ts';
 
 const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8').split(',').map(Number);
 const MIB = Number(process.env.BENCH_MIB ?? 256);
@@ -41,12 +41,6 @@ function machineTicks(): { busy: number; total: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
   return { busy: total - f[3]! - (f[4] ?? 0), total };
-}
-
-/** utime+stime of a process in ms (includes its thread pool, where Web Crypto runs). */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // fields 14 and 15, in 1/100 s
 }
 
 async function cpuPerConnection(): Promise<void> {
@@ -74,9 +68,9 @@ async function cpuPerConnection(): Promise<void> {
       const N = 50;
       const args = [...sshArgs(fx, port, ['-o', `KexAlgorithms=${kex}`, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null']), 'true'];
       for (let i = 0; i < 5; i++) await run(ssh, args); // warm up the JIT
-      const before = cpuMs(proc.pid!);
+      const before = processCpuMs(proc.pid!);
       for (let i = 0; i < N; i++) await run(ssh, args);
-      row[name] = (ms[name] = (cpuMs(proc.pid!) - before) / N).toFixed(2);
+      row[name] = (ms[name] = (processCpuMs(proc.pid!) - before) / N).toFixed(2);
     }
     if (ms.edgessh && ms.ssh2) row['edgessh/ssh2'] = (ms.edgessh / ms.ssh2).toFixed(2);
     rows.push(row);
@@ -428,7 +422,7 @@ async function edge(): Promise<void> {
     const isEntry = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`entry=127.0.0.1:${port}`);
     const runtimePids = workerds.filter((p) => !isEntry(p));
     const entryPids = workerds.filter(isEntry);
-    const sumCpu = (pids: number[]) => pids.reduce((a, p) => a + cpuMs(p), 0);
+    const sumCpu = (pids: number[]) => pids.reduce((a, p) => a + processCpuMs(p), 0);
     const runtimeCpu = () => sumCpu(runtimePids);
     /** Runs `cmd`: [seconds, runtime CPU ms, entry proxy CPU ms, how busy the whole machine was (0–1)]. */
     const timeCpu = async (cmd: string): Promise<[number, number, number, number]> => {

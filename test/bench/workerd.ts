@@ -27,9 +27,9 @@ function workerdBinary(): string | null {
 }
 
 /** utime+stime of a process (all its threads) in ms. */
-function processCpuMs(pid: number): number {
+export function processCpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // fields 14 and 15, in 1/100 s
 }
 
 export async function startWorkerd(port = 42290): Promise<Workerd | null> {
