@@ -136,8 +136,9 @@ export interface PacketSealer {
  * Opens incoming packets in two steps: `readLength` sees the first `headLength` bytes and returns
  * packet_length (may decrypt; an opener may keep state between the two calls for the same packet);
  * `open` gets the whole wire packet (4 + packet_length + tagLength bytes) and returns the plaintext
- * packet (same layout as the sealer's input), or null when the MAC/tag does not verify (compared in
- * constant time). Callers bound packet_length before buffering the rest.
+ * after the length field (padding_length || payload || padding: the sealer's input less its first 4
+ * bytes, so no cipher has to copy its plaintext behind the length), or null when the MAC/tag does not
+ * verify (compared in constant time). Callers bound packet_length before buffering the rest.
  */
 export interface PacketOpener {
   readonly headLength: number;
@@ -151,7 +152,7 @@ export interface PacketOpener {
    * Such an opener must leave `wire` unchanged (a packet opened ahead under old keys is read again).
    */
   readonly lengthInClear?: boolean;
-  /** The plaintext packet, or null when the tag or MAC is wrong. May decrypt `wire` in place (after checking it). */
+  /** padding_length || payload || padding, or null when the tag or MAC is wrong. May decrypt `wire` in place (after checking it). */
   open(seq: number, wire: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
   /** As PacketSealer.save; null between readLength and open when readLength moved the cipher on. */
   save?(): DirectionState | null;

@@ -85,13 +85,13 @@ export function checkPacketLength(len: number, opener: PacketOpener, maxPacket: 
     throw new SshError(DISCONNECT.PROTOCOL_ERROR, `packet length ${len} is not a multiple of the block size ${bs}`);
 }
 
-/** The payload of an opened packet, with the padding checked. */
-export function unframePacket(packet: Uint8Array): Uint8Array {
-  const len = packet.length - 4;
-  const padding = packet[4]!;
+/** The payload of an opened packet (padding_length || payload || padding, as openers return it), with the padding checked. */
+export function unframePacket(body: Uint8Array): Uint8Array {
+  const len = body.length;
+  const padding = body[0]!;
   if (padding < MIN_PADDING || padding > len - 2)
     throw new SshError(DISCONNECT.PROTOCOL_ERROR, `invalid padding length ${padding}`);
-  return packet.subarray(5, 4 + len - padding);
+  return body.subarray(1, len - padding);
 }
 
 export { pool as randomPool };

@@ -1,0 +1,15 @@
+import WebSocket from 'ws';
+import { writeFileSync } from 'node:fs';
+const [url, out, secs] = process.argv.slice(2);
+const ws = new WebSocket(url);
+let id = 0; const pending = new Map();
+const call = (method, params = {}) => new Promise((res) => { const i = ++id; pending.set(i, res); ws.send(JSON.stringify({ id: i, method, params })); });
+ws.on('message', (m) => { const d = JSON.parse(m); if (d.id && pending.has(d.id)) { pending.get(d.id)(d.result ?? d.error); pending.delete(d.id); } });
+await new Promise((r) => ws.on('open', r));
+console.log(await call('Profiler.enable'));
+await call('Profiler.setSamplingInterval', { interval: 200 });
+await call('Profiler.start');
+console.log('started');
+await new Promise((r) => process.once('SIGUSR2', r));
+const { profile } = await call('Profiler.stop');
+writeFileSync(out, JSON.stringify(profile)); console.log('written'); ws.close();
