@@ -4,12 +4,19 @@ import type { SshServer } from '../server.ts';
 import type { Transport } from '../transport/transport.ts';
 import { SshClient, type ClientOptions } from '../client/client.ts';
 
+/** At most this many bytes are held back to leave in one writev. */
+const CORK_LIMIT = 128 * 1024;
+
 export function attachSocket(server: SshServer, socket: net.Socket): Transport {
   socket.setNoDelay(true);
-  // Packets written in one turn of the event loop leave in one writev (a handshake sends several).
-  let corked = false;
+  // Packets written in one turn of the event loop leave in one writev (a handshake sends several), but
+  // no more than CORK_LIMIT at a time: a download fills the peer's whole window (2 MiB from OpenSSH) in
+  // one chain of microtasks, and holding all of it back until the chain ends left the client idle while
+  // we sealed, then us idle while it decrypted.
+  let corked = 0;
   const uncork = () => {
-    corked = false;
+    if (!corked) return;
+    corked = 0;
     socket.uncork();
   };
   const transport = server.accept(
@@ -17,11 +24,12 @@ export function attachSocket(server: SshServer, socket: net.Socket): Transport {
       write: (b) => {
         if (socket.destroyed) return;
         if (!corked) {
-          corked = true;
           socket.cork();
           process.nextTick(uncork);
         }
         socket.write(b);
+        corked += b.length || 1;
+        if (corked >= CORK_LIMIT) uncork();
       },
       end: () => socket.end(),
     },
