@@ -1,15 +1,16 @@
-/** Writes SSH wire types (RFC 4251 §5) into a growing Uint8Array. */
+/**
+ * Writes SSH wire types (RFC 4251 §5) into a growing Uint8Array. Integers are written byte by byte: a
+ * DataView over a small array moves its memory off the V8 heap, which cost more than the message.
+ */
 
 const utf8 = new TextEncoder();
 
 export class Writer {
   private buf: Uint8Array;
-  private view: DataView;
   pos = 0;
 
   constructor(capacity = 256) {
     this.buf = new Uint8Array(capacity);
-    this.view = new DataView(this.buf.buffer);
   }
 
   private ensure(n: number): void {
@@ -19,7 +20,6 @@ export class Writer {
     const next = new Uint8Array(cap);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
-    this.view = new DataView(next.buffer);
   }
 
   byte(v: number): this {
@@ -34,16 +34,19 @@ export class Writer {
 
   uint32(v: number): this {
     this.ensure(4);
-    this.view.setUint32(this.pos, v >>> 0);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >>> 24;
+    b[p + 1] = v >>> 16;
+    b[p + 2] = v >>> 8;
+    b[p + 3] = v;
+    this.pos = p + 4;
     return this;
   }
 
   uint64(v: bigint): this {
-    this.ensure(8);
-    this.view.setBigUint64(this.pos, v);
-    this.pos += 8;
-    return this;
+    const n = BigInt.asUintN(64, v);
+    return this.uint32(Number(n >> 32n)).uint32(Number(n & 0xffffffffn));
   }
 
   raw(b: Uint8Array): this {
