@@ -8,7 +8,8 @@
 //   6. through wrangler dev: 64 MiB SSH upload vs a raw WebSocket echo and a raw upload, same Worker and proxy; handshake time
 //   8. hibernation: bytes kept per idle session, CPU of a save and of a restore (in process), and through
 //      wrangler dev the time to the echo of a keystroke on an awake object and on a hibernated one
-// BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections.
+// BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections; BENCH_ROUNDS=… sets the rounds
+// of sections 3 and 6 (default 3 and 5).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -459,7 +460,7 @@ async function edge(): Promise<void> {
       return [s, runtimeCpu() - r0, sumCpu(entryPids) - e0, (m1.busy - m0.busy) / (m1.total - m0.total)];
     };
     await time(`head -c 1048576 /dev/zero | ${proxy('/echo?discard=1')}`); // warm up
-    // Three rounds; in each, every SSH upload right after a raw one, and the ratio taken per pair: this
+    // Five rounds (BENCH_ROUNDS); in each, every SSH upload right after a raw one, and the ratio taken per pair: this
     // machine's speed drifts within a run (the same raw upload has cost 2.3 and 4.7 ms of CPU per MiB in
     // one bench), and adjacent runs share the drift.
     const ciphersHere = ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'];
@@ -474,7 +475,8 @@ async function edge(): Promise<void> {
     const sshCpu = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     const sshEntry = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
     const sshBusy = new Map<string, number[]>(ciphersHere.map((c) => [c, []]));
-    for (let round = 0; round < 3; round++) {
+    const EDGE_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+    for (let round = 0; round < EDGE_ROUNDS; round++) {
       for (const cipher of ciphersHere) {
         // The issue's baseline, a raw echo (the bytes come back down too), and the stricter one, a raw upload.
         const [es] = await timeCpu(`head -c ${bytes} /dev/zero | ${proxy('/echo')} > /dev/null`);
@@ -499,7 +501,7 @@ async function edge(): Promise<void> {
     for (const cipher of ciphersHere) {
       const spread = (r: number[]) => `${median(r).toFixed(2)} (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`;
       rows.push({
-        measure: `${mib} MiB upload, OpenSSH → proxy → Worker → DO, ${cipher} (medians of 3; SSH/raw per adjacent pair)`,
+        measure: `${mib} MiB upload, OpenSSH → proxy → Worker → DO, ${cipher} (medians of ${EDGE_ROUNDS}; SSH/raw per adjacent pair)`,
         'SSH MiB/s': median(sshs.get(cipher)!).toFixed(1),
         'raw WebSocket MiB/s': `echo ${median(echoes).toFixed(1)}, upload ${raw.toFixed(1)}`,
         'SSH/raw': `echo ${spread(echoRatios.get(cipher)!)}, upload ${spread(ratios.get(cipher)!)}`,
