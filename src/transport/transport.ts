@@ -250,6 +250,8 @@ export class Transport {
   private firstKexDone = false;
   private packetsBeforeKexinit = 0;
   private queued: Uint8Array[] = [];
+  /** Server, first key exchange: EXT_INFO is due and waits for the client's NEWKEYS (see sendNewkeys). */
+  private extInfoPending = false;
   private queuedBytes = 0;
   private bytesSinceKex = { in: 0, out: 0 };
   private packetsSinceKex = { in: 0, out: 0 };
@@ -530,6 +532,7 @@ export class Transport {
   /** `data`, when given, follows `payload` in the frame (only without compression and tracing; see send). */
   private writePacket(payload: Uint8Array, data?: Uint8Array): void {
     if (this.closed) return;
+    if (this.extInfoPending) this.sendExtInfo(); // nothing may come between our first NEWKEYS and EXT_INFO
     const seq = this.seqOut;
     this.seqOut = (seq + 1) >>> 0;
     this.opts.onPacket?.({ direction: 'out', seq, payload });
@@ -1051,13 +1054,22 @@ export class Transport {
     this.delayedCompression.out = next.compressOut;
     // zlib@openssh.com: a fresh stream after each NEWKEYS, once the user is authenticated.
     this.compressor = next.compressOut && this.authenticatedFlag ? createCompressor() : null;
-    if (this.role === 'server' && !this.firstKexDone && this.peerWantsExtInfo) this.sendExtInfo();
+    // EXT_INFO is the next packet after our first NEWKEYS (RFC 8308 §2.4), but it leaves when the client's
+    // NEWKEYS arrives (or as soon as anything else goes out). A client with Nagle's algorithm on (OpenSSH
+    // until it is interactive) writes NEWKEYS then SERVICE_REQUEST, and the second waits for the ACK of the
+    // first: sent at once, EXT_INFO left with our NEWKEYS, nothing answered the client's NEWKEYS, its ACK
+    // was delayed (~40 ms) and every login stalled that long (sshd's do too).
+    if (this.role === 'server' && !this.firstKexDone && this.peerWantsExtInfo) {
+      if (kex.gotNewkeys) this.sendExtInfo();
+      else this.extInfoPending = true;
+    }
     const firstDone = this.firstKexDone;
     this.flushQueued(firstDone);
     this.maybeKexDone();
   }
 
   private sendExtInfo(): void {
+    this.extInfoPending = false;
     const w = new Writer().byte(MSG.EXT_INFO).uint32(2);
     w.string('server-sig-algs').string(this.serverSigAlgs.join(','));
     w.string('ping@openssh.com').string('0');
@@ -1077,6 +1089,7 @@ export class Transport {
     if (payload.length !== 1) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'NEWKEYS has trailing bytes');
     if (!kex?.next || kex.gotNewkeys) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'unexpected NEWKEYS');
     kex.gotNewkeys = true;
+    if (this.extInfoPending) this.sendExtInfo();
     this.opener = kex.next.opener;
     if (this.strictKex) this.seqIn = 0;
     this.delayedCompression.in = kex.next.compressIn;

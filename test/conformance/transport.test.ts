@@ -364,6 +364,33 @@ describe('EXT_INFO and ping', () => {
     expect(p.client.peerExtensions.has('ping@openssh.com')).toBe(true);
   });
 
+  it("leaves as the next packet after the server's NEWKEYS, once the client's NEWKEYS is in (no Nagle stall)", async () => {
+    // The server's packets in order, and where the client's NEWKEYS came in among them.
+    const order: string[] = [];
+    const name = (t: number) => (t === MSG.NEWKEYS ? 'NEWKEYS' : t === MSG.EXT_INFO ? 'EXT_INFO' : t === MSG.DEBUG ? 'DEBUG' : String(t));
+    const p = await handshake({}, { onPacket: (t) => order.push(`${t.direction} ${name(t.payload[0]!)}`) });
+    await until(() => p.c.events.some((e) => e.type === 'ext-info'));
+    const at = (x: string) => order.indexOf(x);
+    expect(at('in NEWKEYS')).toBeGreaterThan(at('out NEWKEYS'));
+    expect(at('out EXT_INFO')).toBeGreaterThan(at('in NEWKEYS'));
+    expect(order.slice(at('out NEWKEYS') + 1).filter((o) => o.startsWith('out'))[0]).toBe('out EXT_INFO');
+  });
+
+  it('still comes first when the server sends something before the client’s NEWKEYS is in', async () => {
+    const out: string[] = [];
+    const p = await pair({}, {
+      onPacket: (t) => {
+        if (t.direction !== 'out') return;
+        out.push(t.payload[0] === MSG.EXT_INFO ? 'EXT_INFO' : t.payload[0] === MSG.DEBUG ? 'DEBUG' : String(t.payload[0]));
+        // Just after our NEWKEYS has gone out: long before the client can have answered it.
+        if (t.payload[0] === MSG.NEWKEYS) queueMicrotask(() => p.server.sendDebug('right after NEWKEYS'));
+      },
+    });
+    await until(() => p.c.events.some((e) => e.type === 'ext-info') && p.client.kexCount > 0);
+    expect(out.slice(out.indexOf(String(MSG.NEWKEYS)) + 1, out.indexOf(String(MSG.NEWKEYS)) + 3)).toEqual(['EXT_INFO', 'DEBUG']);
+    expect(p.c.closed).toBeNull();
+  });
+
   it('answers PING with PONG', async () => {
     const p = await handshake();
     p.client.sendPing(enc('are you there'));
