@@ -53,6 +53,14 @@ function readU32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
+/** The wire bytes of sealParts as one array. */
+export function joinParts(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.length));
+  return out;
+}
+
 /** Constant-time comparison of MACs and tags. */
 export function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -65,8 +73,8 @@ export function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
 
 interface Mac {
   tagLength: number;
-  /** HMAC(key, uint32 seq || data); Web Crypto for large data, noble below (each await costs ~40 µs). */
-  compute(seq: number, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** HMAC(key, uint32 seq || data || more); Web Crypto for large data, noble below (each await costs ~40 µs). */
+  compute(seq: number, data: Uint8Array, more?: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
 /** Below this many bytes noble's HMAC beats a Web Crypto call (measured: see the README's bench notes). */
@@ -80,19 +88,22 @@ function createMac(info: MacInfo, key: Uint8Array): Mac {
   let subtleKey: Promise<CryptoKey> | null = null;
   return {
     tagLength: m.tagLength,
-    compute(seq, data) {
-      if (data.length >= WEBCRYPTO_HMAC_MIN) {
-        subtleKey ??= crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: SUBTLE_HASH[m.hash] }, false, ['sign']);
-        const msg = new Uint8Array(4 + data.length);
-        new DataView(msg.buffer).setUint32(0, seq >>> 0);
-        msg.set(data, 4);
-        return subtleKey.then(async (k) => new Uint8Array(await crypto.subtle.sign('HMAC', k, msg)));
-      }
+    compute(seq, data, more) {
       seqBytes[0] = seq >>> 24;
       seqBytes[1] = seq >>> 16;
       seqBytes[2] = seq >>> 8;
       seqBytes[3] = seq;
-      return keyed.clone().update(seqBytes).update(data).digest();
+      const length = data.length + (more?.length ?? 0);
+      if (length >= WEBCRYPTO_HMAC_MIN) {
+        subtleKey ??= crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: SUBTLE_HASH[m.hash] }, false, ['sign']);
+        const msg = new Uint8Array(4 + length);
+        msg.set(seqBytes);
+        msg.set(data, 4);
+        if (more) msg.set(more, 4 + data.length);
+        return subtleKey.then(async (k) => new Uint8Array(await crypto.subtle.sign('HMAC', k, msg)));
+      }
+      const h = keyed.clone().update(seqBytes).update(data);
+      return (more ? h.update(more) : h).digest();
     },
   };
 }
@@ -196,23 +207,23 @@ function gcmSealer(keys: DirectionKeys, position: number): PacketSealer {
   const key = gcmKey(keys);
   const iv = gcmIvAt(keys, position);
   let packets = position;
+  const sealParts = async (_seq: number, packet: Uint8Array): Promise<Uint8Array[]> => {
+    const nonce = incrementIv(iv);
+    packets++;
+    const head = packet.slice(0, 4);
+    const body = packet.subarray(4);
+    const k = await key;
+    // Web Crypto copies its input when called: `packet` is not read after this line.
+    const ct = crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: head, tagLength: 128 }, k, body);
+    return [head, new Uint8Array(await ct)];
+  };
   return {
     save: () => ({ keys, position: packets }),
     blockSize: 16,
     lengthInAlignment: false,
     tagLength: 16,
-    async seal(_seq, packet) {
-      const nonce = incrementIv(iv);
-      packets++;
-      const aad = packet.subarray(0, 4);
-      const ct = new Uint8Array(
-        await crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, await key, packet.subarray(4)),
-      );
-      const out = new Uint8Array(4 + ct.length);
-      out.set(aad);
-      out.set(ct, 4);
-      return out;
-    },
+    sealParts,
+    seal: async (seq, packet) => joinParts(await sealParts(seq, packet)),
   };
 }
 
@@ -284,25 +295,25 @@ function ctrSealer(keys: DirectionKeys, position: number): PacketSealer {
   const ctr = ctrState(keys, position);
   const m = createMac(keys.mac!, keys.macKey);
   const etm = keys.mac!.etm;
+  const sealParts = async (seq: number, packet: Uint8Array): Promise<Uint8Array[]> => {
+    // The counter position is taken at the call; `packet` is read once the key is ready (a slab frame
+    // stays as it is until then: slabs are never written twice).
+    if (etm) {
+      const head = packet.slice(0, 4);
+      const ct = await ctr.xor(packet.subarray(4));
+      return [head, ct, await m.compute(seq, head, ct)];
+    }
+    // The MAC is over the plaintext, so it and the encryption run side by side.
+    const [tag, ct] = await Promise.all([m.compute(seq, packet), ctr.xor(packet)]);
+    return [ct, tag];
+  };
   return {
     save: () => ({ keys, position: ctr.position() }),
     blockSize: 16,
     lengthInAlignment: !etm,
     tagLength: m.tagLength,
-    async seal(seq, packet) {
-      const out = new Uint8Array(packet.length + m.tagLength);
-      if (etm) {
-        out.set(packet.subarray(0, 4));
-        out.set(await ctr.xor(packet.subarray(4)), 4);
-        out.set(await m.compute(seq, out.subarray(0, packet.length)), packet.length);
-      } else {
-        // The MAC is over the plaintext, so it and the encryption run side by side.
-        const [tag, ct] = await Promise.all([m.compute(seq, packet), ctr.xor(packet)]);
-        out.set(ct);
-        out.set(tag, packet.length);
-      }
-      return out;
-    },
+    sealParts,
+    seal: async (seq, packet) => joinParts(await sealParts(seq, packet)),
   };
 }
 

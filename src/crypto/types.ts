@@ -128,6 +128,12 @@ export interface PacketSealer {
    * is encrypted where it lies; returns the wire bytes over the same memory. Only where no copy is needed.
    */
   sealInPlace?(seq: number, packet: Uint8Array): Uint8Array;
+  /**
+   * As seal, but the wire bytes come back in pieces, to be sent in order (joining them would cost a fresh
+   * buffer and a copy per packet). `packet` may be a frame from framePacket with room: it is read
+   * before the returned promise settles, and nothing writes over a slab frame.
+   */
+  sealParts?(seq: number, packet: Uint8Array): Promise<Uint8Array[]>;
   /** The state to rebuild this sealer with `createSealer(keys, position)`; absent for 'none'. */
   save?(): DirectionState;
 }

@@ -520,10 +520,11 @@ export class Transport {
 
   // ── Output ──────────────────────────────────────────────────────────────────────────────────────
 
-  private emit(bytes: Uint8Array): void {
+  private emit(bytes: Uint8Array | Uint8Array[]): void {
     if (this.sealFailed) return;
     try {
-      this.opts.onSend(bytes);
+      if (Array.isArray(bytes)) for (const b of bytes) this.opts.onSend(b);
+      else this.opts.onSend(bytes);
     } catch {
       // an adapter's failure to write is its own business; the close will come through connectionLost
     }
@@ -539,12 +540,17 @@ export class Transport {
     const body = this.compressor ? this.compressor.compress(payload) : payload;
     const sealer = this.sealer;
     this.packetsSinceKex.out++;
-    // A cipher that can seal in place gets a frame with room for its tag, from a slab (it leaves at once).
-    const frame = framePacket(body, sealer, !!sealer.sealInPlace, data);
+    // A cipher that seals in place or in parts gets a frame from a slab (with room for a tag; it leaves
+    // at once) instead of a fresh buffer.
+    const frame = framePacket(body, sealer, !!(sealer.sealInPlace || sealer.sealParts), data);
     this.bytesSinceKex.out += frame.length;
     // Sealed at once, in call order (each cipher takes its nonce or counter position synchronously), so
     // several Web Crypto calls can run side by side; the wire bytes still leave in order.
-    const sealed = sealer.sealInPlace ? sealer.sealInPlace(seq, frame) : sealer.seal(seq, frame);
+    const sealed: Uint8Array | Promise<Uint8Array | Uint8Array[]> = sealer.sealInPlace
+      ? sealer.sealInPlace(seq, frame)
+      : sealer.sealParts
+        ? sealer.sealParts(seq, frame)
+        : sealer.seal(seq, frame);
     if (!(sealed instanceof Promise) && !this.outTail) {
       this.emit(sealed);
     } else {
