@@ -9,6 +9,8 @@ import { poly1305Tag } from './poly1305.ts';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { sha1 } from '@noble/hashes/legacy.js';
+import { getUint32 } from '../wire/reader.ts';
+import { concatBytes, putUint32 } from '../wire/writer.ts';
 import type { CipherInfo, DirectionKeys, DirectionState, MacInfo, PacketOpener, PacketSealer } from './types.ts';
 
 export const CIPHERS: Record<string, CipherInfo> = {
@@ -45,21 +47,9 @@ export const NONE_OPENER: PacketOpener = {
   blockSize: 8,
   lengthInAlignment: true,
   tagLength: 0,
-  readLength: (_s, head) => readU32(head, 0),
+  readLength: (_s, head) => getUint32(head, 0),
   open: (_s, wire) => wire.subarray(4),
 };
-
-function readU32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-}
-
-/** The wire bytes of sealParts as one array. */
-export function joinParts(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
-  return out;
-}
 
 /** Constant-time comparison of MACs and tags. */
 export function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
@@ -89,10 +79,7 @@ function createMac(info: MacInfo, key: Uint8Array): Mac {
   return {
     tagLength: m.tagLength,
     compute(seq, data, more) {
-      seqBytes[0] = seq >>> 24;
-      seqBytes[1] = seq >>> 16;
-      seqBytes[2] = seq >>> 8;
-      seqBytes[3] = seq;
+      putUint32(seqBytes, 0, seq);
       const length = data.length + (more?.length ?? 0);
       if (length >= WEBCRYPTO_HMAC_MIN) {
         subtleKey ??= crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: SUBTLE_HASH[m.hash] }, false, ['sign']);
@@ -160,7 +147,7 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
     tagLength: 16,
     readLength(seq, head) {
       chacha20Xor(header, 0, 0, seqWord(seq), 0, head.subarray(0, 4), len);
-      return readU32(len, 0);
+      return getUint32(len, 0);
     },
     open(seq, wire) {
       const n2 = seqWord(seq);
@@ -223,7 +210,7 @@ function gcmSealer(keys: DirectionKeys, position: number): PacketSealer {
     lengthInAlignment: false,
     tagLength: 16,
     sealParts,
-    seal: async (seq, packet) => joinParts(await sealParts(seq, packet)),
+    seal: async (seq, packet) => concatBytes(...(await sealParts(seq, packet))),
   };
 }
 
@@ -238,7 +225,7 @@ function gcmOpener(keys: DirectionKeys, position: number): PacketOpener {
     lengthInAlignment: false,
     tagLength: 16,
     lengthInClear: true,
-    readLength: (_seq, head) => readU32(head, 0),
+    readLength: (_seq, head) => getUint32(head, 0),
     async open(_seq, wire) {
       const nonce = incrementIv(iv);
       packets++;
@@ -313,7 +300,7 @@ function ctrSealer(keys: DirectionKeys, position: number): PacketSealer {
     lengthInAlignment: !etm,
     tagLength: m.tagLength,
     sealParts,
-    seal: async (seq, packet) => joinParts(await sealParts(seq, packet)),
+    seal: async (seq, packet) => concatBytes(...(await sealParts(seq, packet))),
   };
 }
 
@@ -330,11 +317,11 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
     tagLength: m.tagLength,
     lengthInClear: etm,
     readLength(_seq, head) {
-      if (etm) return readU32(head, 0);
+      if (etm) return getUint32(head, 0);
       // The length is inside the first encrypted block: decrypt it now, keep it for open().
       return ctr.xor(head.subarray(0, 16)).then((b) => {
         firstBlock = b;
-        return readU32(b, 0);
+        return getUint32(b, 0);
       });
     },
     async open(seq, wire) {

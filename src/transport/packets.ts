@@ -1,6 +1,7 @@
 /** The binary packet protocol (RFC 4253 §6): padding and framing around a PacketSealer/Opener. */
 import type { PacketOpener, PacketSealer } from '../crypto/types.ts';
 import { DISCONNECT, SshError } from '../wire/messages.ts';
+import { putUint32 } from '../wire/writer.ts';
 
 const MIN_PADDING = 4;
 
@@ -60,10 +61,7 @@ export function framePacket(head: Uint8Array, sealer: PacketSealer, room = false
   if (padding < MIN_PADDING) padding += bs;
   const packetLength = 1 + size + padding;
   const out = room ? frames.take(4 + packetLength + sealer.tagLength).subarray(0, 4 + packetLength) : new Uint8Array(4 + packetLength);
-  out[0] = packetLength >>> 24;
-  out[1] = packetLength >>> 16;
-  out[2] = packetLength >>> 8;
-  out[3] = packetLength;
+  putUint32(out, 0, packetLength);
   out[4] = padding;
   out.set(head, 5);
   if (data) out.set(data, 5 + head.length);

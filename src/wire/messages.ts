@@ -1,4 +1,5 @@
 /** Message numbers (RFC 4250 §4.1) and disconnect reasons (RFC 4250 §4.2.2). */
+import { putUint32 } from './writer.ts';
 
 export const MSG = {
   DISCONNECT: 1,
@@ -94,14 +95,8 @@ export function channelDataHead(recipient: number, length: number, stderr = fals
   // Written byte by byte: a DataView would move this small array's memory off the heap, once per packet.
   const head = new Uint8Array(stderr ? 13 : 9);
   head[0] = stderr ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA;
-  const put = (at: number, v: number) => {
-    head[at] = v >>> 24;
-    head[at + 1] = v >>> 16;
-    head[at + 2] = v >>> 8;
-    head[at + 3] = v;
-  };
-  put(1, recipient);
-  if (stderr) put(5, 1);
-  put(head.length - 4, length);
+  putUint32(head, 1, recipient);
+  if (stderr) putUint32(head, 5, 1);
+  putUint32(head, head.length - 4, length);
   return head;
 }

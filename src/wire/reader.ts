@@ -9,6 +9,11 @@ export class WireError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** The big-endian uint32 at b[at..at+4), unchecked; byte by byte, like Writer (no DataView). */
+export function getUint32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
 export class Reader {
   readonly buf: Uint8Array;
   pos: number;
@@ -39,11 +44,9 @@ export class Reader {
 
   uint32(): number {
     this.need(4, 'uint32');
-    // Byte by byte, like Writer: a DataView would move a small message's memory off the V8 heap.
-    const b = this.buf;
-    const p = this.pos;
-    this.pos = p + 4;
-    return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+    const v = getUint32(this.buf, this.pos);
+    this.pos += 4;
+    return v;
   }
 
   uint64(): bigint {

@@ -34,13 +34,8 @@ export class Writer {
 
   uint32(v: number): this {
     this.ensure(4);
-    const b = this.buf;
-    const p = this.pos;
-    b[p] = v >>> 24;
-    b[p + 1] = v >>> 16;
-    b[p + 2] = v >>> 8;
-    b[p + 3] = v;
-    this.pos = p + 4;
+    putUint32(this.buf, this.pos, v);
+    this.pos += 4;
     return this;
   }
 
@@ -101,6 +96,14 @@ export function mpintFromUnsigned(b: Uint8Array): Uint8Array {
     return out;
   }
   return body.slice();
+}
+
+/** Writes v as a big-endian uint32 at b[at..at+4), byte by byte (no DataView: see the header). */
+export function putUint32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
