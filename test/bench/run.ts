@@ -36,6 +36,10 @@ function table(title: string, rows: Record<string, string | number>[]): void {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** Arguments quoted for sh -c. */
+const q = (a: string[]) => a.map((x) => `'${x}'`).join(' ');
+/** Ratios of several rounds: "median (min–max)", or the one value. */
+const spread = (r: number[]) => (r.length > 1 ? `${median(r).toFixed(2)} (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})` : r[0]!.toFixed(2));
 
 /** CPU ticks of the whole machine since boot, all cores: busy and in total (/proc/stat). */
 function machineTicks(): { busy: number; total: number } {
@@ -197,7 +201,6 @@ async function throughput(servers: ServerProc[]): Promise<void> {
   const sinkDir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   const sink = join(sinkDir, `edgessh-bench-${process.pid}`);
   const rows: Record<string, string | number>[] = [];
-  const spread = (r: number[]) => (r.length > 1 ? `${median(r).toFixed(2)} (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})` : r[0]!.toFixed(2));
   for (const [cipher, mac] of [
     ['chacha20-poly1305@openssh.com', null],
     ['aes128-gcm@openssh.com', null],
@@ -207,12 +210,11 @@ async function throughput(servers: ServerProc[]): Promise<void> {
       const row: Record<string, string | number> = { cipher: mac ? `${cipher} + ${mac}` : cipher, direction: dir };
       const speeds = new Map<string, number[]>(servers.map((s) => [s.name, []]));
       const ratios = { sshd: [] as number[], ssh2: [] as number[] };
+      const opts = ['-c', cipher, ...(mac ? ['-m', mac] : [])];
       for (let round = 0; round < ROUNDS; round++) {
         const here: Record<string, number> = {};
         for (let i = 0; i < servers.length; i++) {
           const s = servers[(i + round) % servers.length]!;
-          const opts = ['-c', cipher, ...(mac ? ['-m', mac] : [])];
-          const q = (a: string[]) => a.map((x) => `'${x}'`).join(' ');
           const cmd = dir === 'up'
             ? `head -c ${bytes} /dev/zero | ${SSH9} ${q(clientArgs(s, opts))} 'cat > /dev/null'`
             : `${SSH9} ${q(clientArgs(s, opts))} 'head -c ${bytes} /dev/zero' > '${sink}'`;
@@ -433,7 +435,6 @@ async function edge(): Promise<void> {
     }
     if (!only.includes(6)) return;
     const proxy = (path: string) => `node ${resolve('bin/edgessh.mjs')} proxy ws://127.0.0.1:${port}${path}`;
-    const q = (a: string[]) => a.map((x) => `'${x}'`).join(' ');
     const ssh = (cipher: string) => q(sshArgs(fx, 0, ['-o', `ProxyCommand=${proxy('/ssh')}`, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-c', cipher]));
     const time = async (cmd: string) => {
       const t0 = performance.now();
@@ -499,7 +500,6 @@ async function edge(): Promise<void> {
     const raw = median(raws);
     const rows: Record<string, string | number>[] = [];
     for (const cipher of ciphersHere) {
-      const spread = (r: number[]) => `${median(r).toFixed(2)} (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`;
       rows.push({
         measure: `${mib} MiB upload, OpenSSH → proxy → Worker → DO, ${cipher} (medians of ${EDGE_ROUNDS}; SSH/raw per adjacent pair)`,
         'SSH MiB/s': median(sshs.get(cipher)!).toFixed(1),
