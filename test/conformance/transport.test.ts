@@ -366,10 +366,11 @@ describe('EXT_INFO and ping', () => {
     expect(p.client.peerExtensions.has('ping@openssh.com')).toBe(true);
   });
 
+  const name = (t: number) => (t === MSG.NEWKEYS ? 'NEWKEYS' : t === MSG.EXT_INFO ? 'EXT_INFO' : t === MSG.DEBUG ? 'DEBUG' : String(t));
+
   it("leaves as the next packet after the server's NEWKEYS, once the client's NEWKEYS is in (no Nagle stall)", async () => {
     // The server's packets in order, and where the client's NEWKEYS came in among them.
     const order: string[] = [];
-    const name = (t: number) => (t === MSG.NEWKEYS ? 'NEWKEYS' : t === MSG.EXT_INFO ? 'EXT_INFO' : t === MSG.DEBUG ? 'DEBUG' : String(t));
     const p = await handshake({}, { onPacket: (t) => order.push(`${t.direction} ${name(t.payload[0]!)}`) });
     await until(() => p.c.events.some((e) => e.type === 'ext-info'));
     const at = (x: string) => order.indexOf(x);
@@ -383,13 +384,13 @@ describe('EXT_INFO and ping', () => {
     const p = await pair({}, {
       onPacket: (t) => {
         if (t.direction !== 'out') return;
-        out.push(t.payload[0] === MSG.EXT_INFO ? 'EXT_INFO' : t.payload[0] === MSG.DEBUG ? 'DEBUG' : String(t.payload[0]));
+        out.push(name(t.payload[0]!));
         // Just after our NEWKEYS has gone out: long before the client can have answered it.
         if (t.payload[0] === MSG.NEWKEYS) queueMicrotask(() => p.server.sendDebug('right after NEWKEYS'));
       },
     });
     await until(() => p.c.events.some((e) => e.type === 'ext-info') && p.client.kexCount > 0);
-    expect(out.slice(out.indexOf(String(MSG.NEWKEYS)) + 1, out.indexOf(String(MSG.NEWKEYS)) + 3)).toEqual(['EXT_INFO', 'DEBUG']);
+    expect(out.slice(out.indexOf('NEWKEYS') + 1, out.indexOf('NEWKEYS') + 3)).toEqual(['EXT_INFO', 'DEBUG']);
     expect(p.c.closed).toBeNull();
   });
 
