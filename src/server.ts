@@ -2,7 +2,7 @@
  * The public server API: `createServer(options).accept(sink)` gives one SSH connection on the sans-I/O
  * core; adapters (Node TCP, WebSocket, loopback, Durable Object) only move bytes.
  */
-import type { PrivateKey } from './crypto/types.ts';
+import type { PacketProtection, PrivateKey } from './crypto/types.ts';
 import type { AlgorithmPrefs } from './crypto/registry.ts';
 import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent, TransportState } from './transport/transport.ts';
 import { UserauthServer, type Authenticate } from './auth/server.ts';
@@ -33,6 +33,11 @@ export interface ServerOptions {
   kexTimeoutMs?: number;
   maxPacketSize?: number;
   rekey?: Partial<RekeyLimits>;
+  /**
+   * Who seals and opens packets: the portable Web Crypto + JavaScript one by default; in Node,
+   * `nodeProtection` (src/io/node-crypto.ts) does the same with OpenSSL, several times faster.
+   */
+  protection?: PacketProtection;
   maxSessions?: number;
   /** Each channel's receive window (default 2 MiB, as OpenSSH's); a larger one keeps high-latency paths full. */
   channelWindow?: number;
@@ -102,6 +107,7 @@ export function createServer(options: ServerOptions): SshServer {
     kexTimeoutMs: options.kexTimeoutMs,
     maxPacketSize: options.maxPacketSize,
     rekey: options.rekey,
+    protection: options.protection,
     peerAddress: info.peerAddress,
     onEvent: info.onEvent,
     onPacket: info.onPacket,

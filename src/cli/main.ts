@@ -12,6 +12,7 @@ import {
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer } from '../server.ts';
 import { listenTcp } from '../io/node-net.ts';
+import { nodeProtection } from '../io/node-crypto.ts';
 import { bridge, parseHostPort, parseWsUrl, proxy, websockify } from './bridges.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
 import { EDGESSH_VERSION } from '../transport/version.ts';
@@ -25,7 +26,7 @@ usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--authorized-keys FILE]
                 [--password-env VAR] [--data DIR] [--kex LIST] [--ciphers LIST] [--macs LIST]
                 [--host-key-algorithms LIST] [--compression yes|no] [--rekey-limit SIZE[:SECONDS]]
-                [--banner TEXT] [--quiet]
+                [--banner TEXT] [--crypto node|portable] [--quiet]
   edgessh proxy URL                                  stdin/stdout ↔ WebSocket (a ProxyCommand)
   edgessh bridge [--listen HOST:PORT] --to URL       each TCP connection ↔ one WebSocket
   edgessh websockify [--listen HOST:PORT] --to HOST:PORT   each WebSocket ↔ one TCP connection
@@ -94,10 +95,14 @@ async function serve(argv: string[]): Promise<void> {
       compression: { type: 'string', default: 'yes' },
       'rekey-limit': { type: 'string' },
       banner: { type: 'string' },
+      crypto: { type: 'string', default: 'node' },
       quiet: { type: 'boolean', default: false },
     },
   });
   const m = /^(.*):(\d+)$/.exec(values.listen!);
+  // node: packets sealed and opened by OpenSSL (src/io/node-crypto.ts); portable: by Web Crypto and our
+  // JavaScript, as in the Worker and the browser.
+  if (values.crypto !== 'node' && values.crypto !== 'portable') fail(`--crypto wants node or portable, got ${values.crypto}`);
   if (!m) fail(`--listen wants HOST:PORT, got ${values.listen}`);
   const [, host, port] = m;
 
@@ -147,6 +152,7 @@ async function serve(argv: string[]): Promise<void> {
       algorithms,
       rekey,
       banner: values.banner,
+      protection: values.crypto === 'node' ? nodeProtection : undefined,
       authenticate: policy.authenticate,
       authMethods: policy.methods,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),

@@ -29,6 +29,7 @@ export interface ClientOptions {
   onPacket?: TransportOptions['onPacket'];
   onEvent?: TransportOptions['onEvent'];
   rekey?: TransportOptions['rekey'];
+  protection?: TransportOptions['protection'];
 }
 
 export class AuthFailedError extends Error {
@@ -315,6 +316,7 @@ export class SshClient {
       verifyHostKey: o.verifyHostKey,
       algorithms: o.algorithms,
       rekey: o.rekey,
+      protection: o.protection,
       onPacket: o.onPacket,
       onEvent: (e) => {
         o.onEvent?.(e);

@@ -11,7 +11,7 @@ import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { sha1 } from '@noble/hashes/legacy.js';
 import { getUint32 } from '../wire/reader.ts';
 import { concatBytes, putUint32 } from '../wire/writer.ts';
-import type { CipherInfo, DirectionKeys, DirectionState, MacInfo, PacketOpener, PacketSealer } from './types.ts';
+import type { CipherInfo, DirectionKeys, DirectionState, MacInfo, PacketOpener, PacketProtection, PacketSealer } from './types.ts';
 
 export const CIPHERS: Record<string, CipherInfo> = {
   'chacha20-poly1305@openssh.com': { name: 'chacha20-poly1305@openssh.com', keyLength: 64, ivLength: 0, blockSize: 8, aead: true },
@@ -98,7 +98,7 @@ function createMac(info: MacInfo, key: Uint8Array): Mac {
 // ── chacha20-poly1305@openssh.com (OpenSSH PROTOCOL.chacha20poly1305) ──────────────────────────────
 
 /** The nonce's last word: 4 zero bytes then the sequence number as uint64 big-endian, read little-endian. */
-const seqWord = (seq: number) => (((seq & 0xff) << 24) | ((seq & 0xff00) << 8) | ((seq >>> 8) & 0xff00) | (seq >>> 24)) >>> 0;
+export const seqWord = (seq: number) => (((seq & 0xff) << 24) | ((seq & 0xff00) << 8) | ((seq >>> 8) & 0xff00) | (seq >>> 24)) >>> 0;
 
 function chachaParts(key: Uint8Array) {
   // K_2 (first 32 bytes) encrypts the packet, K_1 (last 32) the length.
@@ -169,7 +169,7 @@ function gcmKey(keys: DirectionKeys): Promise<CryptoKey> {
 }
 
 /** Returns the current nonce and increments the invocation counter (the IV's last 8 bytes). */
-function incrementIv(iv: Uint8Array): Uint8Array {
+export function incrementIv(iv: Uint8Array): Uint8Array {
   const current = iv.slice();
   for (let i = 11; i >= 4; i--) {
     iv[i] = (iv[i]! + 1) & 0xff;
@@ -179,7 +179,7 @@ function incrementIv(iv: Uint8Array): Uint8Array {
 }
 
 /** The IV after `packets` invocations: the invocation counter (last 8 bytes) advanced mod 2^64. */
-function gcmIvAt(keys: DirectionKeys, packets: number): Uint8Array {
+export function gcmIvAt(keys: DirectionKeys, packets: number): Uint8Array {
   const iv = new Uint8Array(keys.iv); // a copy even when given a Buffer (whose slice() is a view)
   let carry = BigInt(packets);
   for (let i = 11; i >= 4 && carry > 0n; i--) {
@@ -244,6 +244,18 @@ function gcmOpener(keys: DirectionKeys, position: number): PacketOpener {
 }
 
 // ── AES-CTR (RFC 4344) with HMAC, ETM or not ───────────────────────────────────────────────────────
+
+/** The CTR counter block `blocks` blocks after the IV (the whole block counts, big-endian, mod 2^128). */
+export function ctrCounterAt(iv: Uint8Array, blocks: number): Uint8Array {
+  const block = new Uint8Array(16);
+  let carry = BigInt(blocks);
+  for (let i = 15; i >= 0; i--) {
+    const v = BigInt(iv[i]!) + (carry & 0xffn);
+    block[i] = Number(v & 0xffn);
+    carry = (carry >> 8n) + (v >> 8n);
+  }
+  return block;
+}
 
 /** A CTR keystream position that persists across packets; Web Crypto is told the counter each call. */
 function ctrState(keys: DirectionKeys, position: number) {
@@ -358,3 +370,6 @@ export function createOpener(keys: DirectionKeys, position = 0): PacketOpener {
   if (name.endsWith('-ctr')) return ctrOpener(keys, position);
   throw new Error(`unknown cipher ${name}`);
 }
+
+/** The protection every runtime has: Web Crypto for AES and large HMACs, JavaScript for the rest. */
+export const PORTABLE_PROTECTION: PacketProtection = { createSealer, createOpener };

@@ -6,7 +6,7 @@ import type { CipherInfo, KexMethod, MacInfo } from './types.ts';
 import { CIPHERS, MACS } from './protection.ts';
 import { KEX_METHODS } from './kex/index.ts';
 
-export { createSealer, createOpener, NONE_SEALER, NONE_OPENER } from './protection.ts';
+export { PORTABLE_PROTECTION, NONE_SEALER, NONE_OPENER } from './protection.ts';
 export { createCompressor, createDecompressor } from './compression/zlib.ts';
 export { dhGroupMethod, chooseGexGroup } from './kex/index.ts';
 export { deriveKey } from './kex/kdf.ts';

@@ -164,6 +164,17 @@ export interface PacketOpener {
   save?(): DirectionState | null;
 }
 
+/**
+ * Makes the sealer and opener for a direction's negotiated keys. The portable one (Web Crypto and our
+ * JavaScript cores; src/crypto/protection.ts) runs everywhere; a runtime adapter may pass its own that
+ * does the same work faster (src/io/node-crypto.ts: OpenSSL through node:crypto) and hand anything it
+ * does not cover to the portable one. `position` resumes a saved direction (see DirectionState).
+ */
+export interface PacketProtection {
+  createSealer(keys: DirectionKeys, position?: number): PacketSealer;
+  createOpener(keys: DirectionKeys, position?: number): PacketOpener;
+}
+
 // ── Compression ───────────────────────────────────────────────────────────────────────────────────
 
 /** zlib@openssh.com: one deflate stream per direction, each packet ended by a partial flush. */

@@ -11,6 +11,7 @@ import type {
   KexClientSide,
   KexMethod,
   PacketOpener,
+  PacketProtection,
   PacketSealer,
   PrivateKey,
   PublicKey,
@@ -36,8 +37,7 @@ import {
   NONE_OPENER,
   NONE_SEALER,
   cipherInfo,
-  createOpener,
-  createSealer,
+  PORTABLE_PROTECTION,
   kexMethod,
   macInfo,
   type AlgorithmPrefs,
@@ -116,6 +116,8 @@ export interface TransportOptions {
   /** Largest packet_length accepted, in bytes (default 256 KiB). */
   maxPacketSize?: number;
   rekey?: Partial<RekeyLimits>;
+  /** Who makes the sealers and openers (default the portable one; see PacketProtection). */
+  protection?: PacketProtection;
   /** A key exchange must finish within this many ms (default 120 s). */
   kexTimeoutMs?: number;
   /** Bytes of outgoing messages held back during a key exchange before the connection is ended. */
@@ -509,8 +511,9 @@ export class Transport {
     this.bytesSinceKex = { ...state.bytesSinceKex };
     this.packetsSinceKex = { ...state.packetsSinceKex };
     this.lastKexAt = state.lastKexAt;
-    this.sealer = createSealer(reviveKeys(state.keys.out), state.position.out);
-    this.opener = createOpener(reviveKeys(state.keys.in), state.position.in);
+    const protection = this.opts.protection ?? PORTABLE_PROTECTION;
+    this.sealer = protection.createSealer(reviveKeys(state.keys.out), state.position.out);
+    this.opener = protection.createOpener(reviveKeys(state.keys.in), state.position.in);
     const n = state.negotiated;
     const [compOut, compIn] = this.role === 'server' ? [n.compressionS2C, n.compressionC2S] : [n.compressionC2S, n.compressionS2C];
     this.delayedCompression = { out: compOut === 'zlib@openssh.com', in: compIn === 'zlib@openssh.com' };
@@ -1043,8 +1046,8 @@ export class Transport {
     const [compOut, compIn] =
       this.role === 'server' ? [chosen.compressionS2C, chosen.compressionC2S] : [chosen.compressionC2S, chosen.compressionS2C];
     return {
-      sealer: createSealer(outKeys),
-      opener: createOpener(inKeys),
+      sealer: (this.opts.protection ?? PORTABLE_PROTECTION).createSealer(outKeys),
+      opener: (this.opts.protection ?? PORTABLE_PROTECTION).createOpener(inKeys),
       compressOut: compOut === 'zlib@openssh.com',
       compressIn: compIn === 'zlib@openssh.com',
     };

@@ -1,8 +1,11 @@
 // Section 2 of `npm run bench`: seal+open throughput of each packet protection, in MB of payload per
-// CPU-second, at 32 KiB and 1 KiB packets, in Node and in workerd (the Worker's runtime), beside
-// node:crypto (OpenSSL) doing the same work natively.
+// CPU-second, at 32 KiB and 1 KiB packets: the portable protection in Node and in workerd (the Worker's
+// runtime), the Node protection (src/io/node-crypto.ts, what `edgessh serve` runs), beside node:crypto
+// (OpenSSL) doing the same work natively.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { sealOpenRounds } from './seal-open.ts';
+import { nodeProtection } from '../../src/io/node-crypto.ts';
+import type { PacketProtection } from '../../src/crypto/types.ts';
 import type { Workerd } from './workerd.ts';
 
 const SUITES: [cipher: string, mac: string | null, native: NativeSuite][] = [
@@ -36,9 +39,9 @@ async function mbPerCpuSecond(bytesPerRound: number, round: () => Promise<void> 
   return bytes / 1e6 / cpu;
 }
 
-async function ours(cipher: string, mac: string | null, size: number): Promise<number> {
+async function ours(cipher: string, mac: string | null, size: number, protection?: PacketProtection): Promise<number> {
   const bytes = Math.max(1, Math.floor((1 << 20) / size)) * size;
-  const round = sealOpenRounds(cipher, mac, size);
+  const round = sealOpenRounds(cipher, mac, size, protection);
   return mbPerCpuSecond(bytes, () => round(bytes));
 }
 
@@ -86,16 +89,19 @@ export async function benchCiphers(workerd: Workerd | null): Promise<Record<stri
   for (const [cipher, mac, nat] of SUITES) {
     for (const size of [32 * 1024, 1024]) {
       const a = await ours(cipher, mac, size);
+      const n = await ours(cipher, mac, size, nodeProtection);
       const b = await native(nat, size);
       const w = workerd ? await inWorkerd(workerd, cipher, mac, size) : NaN;
       rows.push({
         protection: mac ? `${cipher} + ${mac}` : cipher,
         packet: size >= 1024 * 32 ? '32 KiB' : '1 KiB',
-        'edgessh in Node MB/CPU-s': a.toFixed(0),
-        'edgessh in workerd MB/CPU-s': workerd ? w.toFixed(0) : 'n/a',
+        'portable in Node MB/CPU-s': a.toFixed(0),
+        'portable in workerd MB/CPU-s': workerd ? w.toFixed(0) : 'n/a',
+        'node protection MB/CPU-s': n.toFixed(0),
         'node:crypto MB/CPU-s': b.toFixed(0),
         'Node/native': (a / b).toFixed(2),
         'workerd/native': workerd ? (w / b).toFixed(2) : 'n/a',
+        'node protection/native': (n / b).toFixed(2),
       });
     }
   }

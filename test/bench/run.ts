@@ -1,7 +1,8 @@
 // `npm run bench`: measurements side by side in one run, printed as tables with ratios. Never asserted.
 //   1. server CPU per connection (OpenSSH client → in-process edgessh): curve25519+ed25519, mlkem768x25519+ed25519
 //   2. seal+open MB per CPU-second per cipher at 32 KiB and 1 KiB, beside node:crypto
-//   3. 256 MiB up and down, OpenSSH client → edgessh serve / ssh2 server / Debian sshd, per cipher
+//   3. 256 MiB up and down, OpenSSH client → edgessh serve (node:crypto, the CLI's default, and --crypto
+//      portable) / ssh2 server / Debian sshd, per cipher
 //   4. connect → auth → exec true → close, median of 50, in-process ssh2 client, against the three servers
 //   5. memory per idle authenticated session with 1,000 open (edgessh, ssh2)
 //   7. in a browser tab (Debian chromium): loopback handshake and throughput per cipher
@@ -131,7 +132,7 @@ async function ciphers(): Promise<void> {
   const w = await startWorkerd();
   if (!w) console.log('\n(workerd not found: section 2 runs in Node only)');
   try {
-    table('2. Seal+open throughput per CPU-second (workerd: the Worker runtime, CPU of the workerd process)', await mod.benchCiphers(w));
+    table('2. Seal+open throughput per CPU-second (portable: Web Crypto + JavaScript, in Node and in workerd, the Worker runtime, CPU of the workerd process; node protection: OpenSSL through node:crypto, what edgessh serve runs)', await mod.benchCiphers(w));
   } finally {
     w?.stop();
   }
@@ -161,6 +162,8 @@ async function startServers(): Promise<ServerProc[]> {
   const out: ServerProc[] = [];
   const edge = spawn('node', ['dist/cli.js', 'serve', '--listen', '127.0.0.1:42201', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), '--quiet'], { stdio: 'ignore' });
   out.push({ name: 'edgessh', port: 42201, user: 'tester', proc: edge });
+  const portable = spawn('node', ['dist/cli.js', 'serve', '--listen', '127.0.0.1:42204', '--crypto', 'portable', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), '--quiet'], { stdio: 'ignore' });
+  out.push({ name: 'portable', port: 42204, user: 'tester', proc: portable });
   const s2 = spawn('node', ['test/bench/ssh2-server.mjs', '42202', fx.hostKeyFiles.ed25519, join(fx.dir, 'authorized_keys')], { stdio: ['ignore', 'ignore', 'inherit'] });
   out.push({ name: 'ssh2', port: 42202, user: 'tester', proc: s2 });
   if (existsSync('/usr/sbin/sshd')) {
@@ -183,8 +186,13 @@ async function startServers(): Promise<ServerProc[]> {
   return out;
 }
 
+/**
+ * The OpenSSH client straight to the server's port on loopback (ssh keeps the first value of an option, so
+ * these override sshArgs' ProxyCommand): a socat in between would take CPU from the same two cores.
+ */
 function clientArgs(s: ServerProc, extra: string[]): string[] {
-  return sshArgs(fx, s.port, ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', ...extra]).map((a) =>
+  const direct = ['-o', 'ProxyCommand=none', '-o', 'HostName=127.0.0.1', '-p', String(s.port)];
+  return sshArgs(fx, s.port, [...direct, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', ...extra]).map((a) =>
     a === 'tester@edgessh-test' ? `${s.user}@edgessh-test` : a,
   );
 }
@@ -209,7 +217,7 @@ async function throughput(servers: ServerProc[]): Promise<void> {
     for (const dir of ['up', 'down'] as const) {
       const row: Record<string, string | number> = { cipher: mac ? `${cipher} + ${mac}` : cipher, direction: dir };
       const speeds = new Map<string, number[]>(servers.map((s) => [s.name, []]));
-      const ratios = { sshd: [] as number[], ssh2: [] as number[] };
+      const ratios = { sshd: [] as number[], ssh2: [] as number[], 'portable/sshd': [] as number[], 'portable/ssh2': [] as number[] };
       const opts = ['-c', cipher, ...(mac ? ['-m', mac] : [])];
       for (let round = 0; round < ROUNDS; round++) {
         const here: Record<string, number> = {};
@@ -226,7 +234,10 @@ async function throughput(servers: ServerProc[]): Promise<void> {
           if (r.code !== 0 || got !== bytes) row[s.name] = `failed (${got} bytes; ${r.stderr.trim().slice(0, 60)})`;
           else speeds.get(s.name)!.push((here[s.name] = MIB / secs));
         }
-        for (const other of ['sshd', 'ssh2'] as const) if (here.edgessh && here[other]) ratios[other].push(here.edgessh / here[other]);
+        for (const other of ['sshd', 'ssh2'] as const) {
+          if (here.edgessh && here[other]) ratios[other].push(here.edgessh / here[other]);
+          if (here.portable && here[other]) ratios[`portable/${other}`].push(here.portable / here[other]);
+        }
       }
       for (const s of servers) {
         const v = speeds.get(s.name)!;
@@ -234,10 +245,16 @@ async function throughput(servers: ServerProc[]): Promise<void> {
       }
       if (ratios.sshd.length) row['edgessh/sshd'] = spread(ratios.sshd);
       if (ratios.ssh2.length) row['edgessh/ssh2'] = spread(ratios.ssh2);
+      if (ratios['portable/sshd'].length) row['portable/sshd'] = spread(ratios['portable/sshd']);
+      if (ratios['portable/ssh2'].length) row['portable/ssh2'] = spread(ratios['portable/ssh2']);
       rows.push(row);
     }
   }
-  table(`3. ${MIB} MiB transfer, OpenSSH 9.2 client (medians of ${ROUNDS} rounds; ratios per round: median (range))`, rows);
+  table(
+    `3. ${MIB} MiB transfer, OpenSSH 9.2 client (medians of ${ROUNDS} rounds; ratios per round: median (range)); ` +
+      'edgessh = edgessh serve (node:crypto), portable = edgessh serve --crypto portable (Web Crypto + JavaScript)',
+    rows,
+  );
 }
 
 function ssh2Exec(port: number, user: string, key: Buffer): Promise<void> {
@@ -582,8 +599,10 @@ async function main(): Promise<void> {
     const servers = await startServers();
     try {
       if (only.includes(3)) await throughput(servers);
-      if (only.includes(4)) await handshakes(servers);
-      if (only.includes(5)) await memory(servers);
+      // Sections 4 and 5 do not depend on the packet protection: one edgessh is enough there.
+      const three = servers.filter((s) => s.name !== 'portable');
+      if (only.includes(4)) await handshakes(three);
+      if (only.includes(5)) await memory(three);
     } finally {
       for (const s of servers) s.proc.kill();
     }

@@ -1,18 +1,18 @@
 // The seal+open loop both the Node and the workerd halves of bench section 2 run: packets framed, sealed and
 // opened as the transport does (in place into a slab frame where the cipher can, else a sealed copy).
-import { CIPHERS, MACS, createOpener, createSealer } from '../../src/crypto/protection.ts';
+import { CIPHERS, MACS, PORTABLE_PROTECTION } from '../../src/crypto/protection.ts';
 import { framePacket } from '../../src/transport/packets.ts';
-import type { DirectionKeys } from '../../src/crypto/types.ts';
+import type { DirectionKeys, PacketProtection } from '../../src/crypto/types.ts';
 
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 
-/** Fresh keys for one direction; the returned function seals and opens `bytes` of payload in packets of `size`. */
-export function sealOpenRounds(cipher: string, mac: string | null, size: number): (bytes: number) => Promise<void> {
+/** Fresh keys for one direction (sealer and opener from `protection`); the returned function seals and opens `bytes` of payload in packets of `size`. */
+export function sealOpenRounds(cipher: string, mac: string | null, size: number, protection: PacketProtection = PORTABLE_PROTECTION): (bytes: number) => Promise<void> {
   const c = CIPHERS[cipher]!;
   const m = mac ? MACS[mac]! : null;
   const keys: DirectionKeys = { cipher: c, mac: m, iv: random(c.ivLength), encKey: random(c.keyLength), macKey: random(m?.keyLength ?? 0) };
-  const sealer = createSealer(keys);
-  const opener = createOpener(keys);
+  const sealer = protection.createSealer(keys);
+  const opener = protection.createOpener(keys);
   const payload = random(size);
   let seq = 0;
   return async (bytes) => {

@@ -8,7 +8,8 @@ function coreFiles(dir = 'src'): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) return p === 'src/cli' ? [] : coreFiles(p);
-    return p.endsWith('.ts') && !/^src\/io\/node-/.test(p) ? [p] : [];
+    // Node's adapters: src/io/node-*.ts and their entry point src/node.ts (the package's 'edgessh/node').
+    return p.endsWith('.ts') && !/^src\/(io\/node-|node\.ts$)/.test(p) ? [p] : [];
   });
 }
 
