@@ -134,6 +134,11 @@ export interface PacketSealer {
    * before the returned promise settles, and nothing writes over a slab frame.
    */
   sealParts?(seq: number, packet: Uint8Array): Promise<Uint8Array[]>;
+  /**
+   * As seal, synchronously, into fresh memory: the wire bytes come back in pieces none of which views
+   * `packet`, so the transport frames every packet in one reused buffer (no slab, no fresh frame).
+   */
+  sealDetached?(seq: number, packet: Uint8Array): Uint8Array[];
   /** The state to rebuild this sealer with `createSealer(keys, position)`; absent for 'none'. */
   save?(): DirectionState;
 }

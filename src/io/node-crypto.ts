@@ -25,7 +25,7 @@ import {
 } from '../crypto/protection.ts';
 import { chacha20Xor, keyWords } from '../crypto/chacha20.ts';
 import { poly1305Tag } from '../crypto/poly1305.ts';
-import { putUint32 } from '../wire/writer.ts';
+import { concatBytes, putUint32 } from '../wire/writer.ts';
 import { getUint32 } from '../wire/reader.ts';
 import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer } from '../crypto/types.ts';
 
@@ -35,17 +35,9 @@ export const CHACHA_NODE_MIN = 8192;
 /** A Buffer's bytes as a plain Uint8Array view (the core never sees a Buffer). */
 const bytes = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
-/** Frames from the transport have `tagLength` spare bytes after them (framePacket with room). */
-const withTag = (packet: Uint8Array, tagLength: number) => new Uint8Array(packet.buffer, packet.byteOffset, packet.length + tagLength);
-
-/** seal() for a sealer that only seals in place: a fresh buffer with room for the tag. */
-function sealCopy(sealInPlace: (seq: number, packet: Uint8Array) => Uint8Array, tagLength: number) {
-  return (seq: number, packet: Uint8Array) => {
-    const out = new Uint8Array(packet.length + tagLength);
-    out.set(packet);
-    return sealInPlace(seq, out.subarray(0, packet.length));
-  };
-}
+/** seal() from sealDetached(): the pieces joined. */
+const joined = (sealDetached: (seq: number, packet: Uint8Array) => Uint8Array[]) => (seq: number, packet: Uint8Array) =>
+  concatBytes(...sealDetached(seq, packet));
 
 // ── AES-GCM @openssh.com ───────────────────────────────────────────────────────────────────────────
 
@@ -56,24 +48,23 @@ function gcmSealer(keys: DirectionKeys, position: number): PacketSealer {
   const key = createSecretKey(keys.encKey);
   const iv = gcmIvAt(keys, position);
   let packets = position;
-  const sealInPlace = (_seq: number, packet: Uint8Array): Uint8Array => {
+  // Every piece is fresh memory from OpenSSL (or a 4-byte copy), so the transport frames in a reused buffer.
+  const sealDetached = (_seq: number, packet: Uint8Array): Uint8Array[] => {
     const c = createCipheriv(algorithm, key, incrementIv(iv));
     packets++;
-    const len = packet.length;
-    const out = withTag(packet, 16);
-    c.setAAD(packet.subarray(0, 4));
-    out.set(c.update(packet.subarray(4)), 4);
+    const head = packet.slice(0, 4);
+    c.setAAD(head);
+    const ct = c.update(packet.subarray(4));
     c.final();
-    out.set(c.getAuthTag(), len);
-    return out;
+    return [head, ct, c.getAuthTag()];
   };
   return {
     save: () => ({ keys, position: packets }),
     blockSize: 16,
     lengthInAlignment: false,
     tagLength: 16,
-    sealInPlace,
-    seal: sealCopy(sealInPlace, 16),
+    sealDetached,
+    seal: joined(sealDetached),
   };
 }
 
@@ -144,26 +135,22 @@ function ctrSealer(keys: DirectionKeys, position: number): PacketSealer {
   const ctr = ctrStream(keys, position);
   const mac = nodeMac(keys);
   const t = mac.tagLength;
-  const sealInPlace = (seq: number, packet: Uint8Array): Uint8Array => {
-    const len = packet.length;
-    const out = withTag(packet, t);
+  const sealDetached = (seq: number, packet: Uint8Array): Uint8Array[] => {
     if (mac.etm) {
-      out.set(ctr.xor(packet.subarray(4)), 4);
-      out.set(mac.compute(seq, out.subarray(0, len)), len);
-    } else {
-      const tag = mac.compute(seq, packet); // over the plaintext, before it is overwritten
-      out.set(ctr.xor(packet), 0);
-      out.set(tag, len);
+      const head = packet.slice(0, 4);
+      const ct = ctr.xor(packet.subarray(4));
+      return [head, ct, mac.compute(seq, head, ct)];
     }
-    return out;
+    const tag = mac.compute(seq, packet); // over the plaintext
+    return [ctr.xor(packet), tag];
   };
   return {
     save: () => ({ keys, position: ctr.position() }),
     blockSize: 16,
     lengthInAlignment: !mac.etm,
     tagLength: t,
-    sealInPlace,
-    seal: sealCopy(sealInPlace, t),
+    sealDetached,
+    seal: joined(sealDetached),
   };
 }
 
@@ -223,25 +210,31 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
   const main = createSecretKey(keys.encKey.subarray(0, 32));
   const header = keyWords(keys.encKey.subarray(32, 64));
   const iv = new Uint8Array(16);
-  const sealInPlace = (seq: number, packet: Uint8Array): Uint8Array => {
+  // Poly1305 needs encrypted length || ciphertext in one piece: they are gathered here, not sent from here.
+  let macInput = new Uint8Array(0);
+  const sealDetached = (seq: number, packet: Uint8Array): Uint8Array[] => {
     const len = packet.length;
-    if (len - 4 < CHACHA_NODE_MIN) return small.sealInPlace!(seq, packet);
-    const out = withTag(packet, 16);
+    if (len - 4 < CHACHA_NODE_MIN) {
+      const out = new Uint8Array(len + 16);
+      out.set(packet);
+      return [small.sealInPlace!(seq, out.subarray(0, len))];
+    }
     const { polyKey, c } = packetStream(main, iv, seq);
-    out.set(c.update(packet.subarray(4)), 4);
+    const ct = c.update(packet.subarray(4));
     // K_1 (the key's last 32 bytes) encrypts packet_length at block 0: one block, in JavaScript.
-    const head = out.subarray(0, 4);
-    chacha20Xor(header, 0, 0, seqWord(seq), 0, head, head);
-    out.set(poly1305Tag(polyKey, out.subarray(0, len)), len);
-    return out;
+    const head = chacha20Xor(header, 0, 0, seqWord(seq), 0, packet.subarray(0, 4), new Uint8Array(4));
+    if (macInput.length < len) macInput = new Uint8Array(len);
+    macInput.set(head);
+    macInput.set(ct, 4);
+    return [head, ct, poly1305Tag(polyKey, macInput.subarray(0, len))];
   };
   return {
     save: () => ({ keys, position: 0 }),
     blockSize: 8,
     lengthInAlignment: false,
     tagLength: 16,
-    sealInPlace,
-    seal: sealCopy(sealInPlace, 16),
+    sealDetached,
+    seal: joined(sealDetached),
   };
 }
 

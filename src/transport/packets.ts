@@ -47,26 +47,51 @@ class Slabs {
 }
 const frames = new Slabs(256 * 1024, 64 * 1024);
 
+/** A frame reused from packet to packet, for sealers that seal it into fresh memory (sealDetached). */
+let scratch = new Uint8Array(64 * 1024);
+
+/**
+ * Where a packet for `sealer` is framed: in a shared slab (room for the tag after it) when the sealer
+ * seals in place or in parts that may view the frame; in one reused scratch buffer when it copies
+ * everything out before returning (sealDetached); else in a fresh buffer.
+ */
+export type FrameBuffer = 'fresh' | 'slab' | 'scratch';
+export const frameBufferFor = (sealer: PacketSealer): FrameBuffer =>
+  sealer.sealDetached ? 'scratch' : sealer.sealInPlace || sealer.sealParts ? 'slab' : 'fresh';
+
 /**
  * Builds the plaintext packet `uint32 length || byte padlen || payload || data || random padding` (`data`
- * is the rest of the payload, when the message comes in two parts). With `room`, the frame is followed in
- * its buffer by `sealer.tagLength` spare bytes for `sealInPlace`, and lives in a shared slab: it must leave
- * (be sealed and sent) rather than be kept.
+ * is the rest of the payload, when the message comes in two parts). A 'slab' frame is followed in its
+ * buffer by `sealer.tagLength` spare bytes for `sealInPlace` and must leave (be sealed and sent) rather
+ * than be kept; a 'scratch' frame is overwritten by the next one, so it must be sealed at once.
  */
-export function framePacket(head: Uint8Array, sealer: PacketSealer, room = false, data?: Uint8Array): Uint8Array {
+export function framePacket(head: Uint8Array, sealer: PacketSealer, where: FrameBuffer = 'fresh', data?: Uint8Array): Uint8Array {
   const size = head.length + (data?.length ?? 0);
   const bs = Math.max(sealer.blockSize, 8);
   const aligned = sealer.lengthInAlignment ? 5 + size : 1 + size;
   let padding = bs - (aligned % bs);
   if (padding < MIN_PADDING) padding += bs;
   const packetLength = 1 + size + padding;
-  const out = room ? frames.take(4 + packetLength + sealer.tagLength).subarray(0, 4 + packetLength) : new Uint8Array(4 + packetLength);
+  let out: Uint8Array;
+  if (where === 'slab') out = frames.take(4 + packetLength + sealer.tagLength).subarray(0, 4 + packetLength);
+  else if (where === 'scratch') {
+    if (scratch.length < 4 + packetLength) scratch = new Uint8Array(4 + packetLength);
+    out = scratch.subarray(0, 4 + packetLength);
+  } else out = new Uint8Array(4 + packetLength);
   putUint32(out, 0, packetLength);
   out[4] = padding;
   out.set(head, 5);
   if (data) out.set(data, 5 + head.length);
   out.set(pool.take(padding), 5 + size);
   return out;
+}
+
+/** Seals a frame from framePacket(…, frameBufferFor(sealer)) the way that sealer does best. */
+export function sealFrame(sealer: PacketSealer, seq: number, frame: Uint8Array): Uint8Array | Uint8Array[] | Promise<Uint8Array | Uint8Array[]> {
+  if (sealer.sealDetached) return sealer.sealDetached(seq, frame);
+  if (sealer.sealInPlace) return sealer.sealInPlace(seq, frame);
+  if (sealer.sealParts) return sealer.sealParts(seq, frame);
+  return sealer.seal(seq, frame);
 }
 
 /**

@@ -20,7 +20,7 @@ import { Reader, WireError } from '../wire/reader.ts';
 import { Writer, concatBytes, utf8Bytes } from '../wire/writer.ts';
 import { DISCONNECT, MSG, SshError, disconnectName } from '../wire/messages.ts';
 import { ByteQueue } from './bytequeue.ts';
-import { checkPacketLength, framePacket, unframePacket } from './packets.ts';
+import { checkPacketLength, frameBufferFor, framePacket, sealFrame, unframePacket } from './packets.ts';
 import { SOFTWARE_VERSION, parseVersionExchange, type VersionLine } from './version.ts';
 import {
   KEX_PSEUDO,
@@ -544,16 +544,12 @@ export class Transport {
     const sealer = this.sealer;
     this.packetsSinceKex.out++;
     // A cipher that seals in place or in parts gets a frame from a slab (with room for a tag; it leaves
-    // at once) instead of a fresh buffer.
-    const frame = framePacket(body, sealer, !!(sealer.sealInPlace || sealer.sealParts), data);
+    // at once), one that copies everything out the reused scratch frame, others a fresh buffer.
+    const frame = framePacket(body, sealer, frameBufferFor(sealer), data);
     this.bytesSinceKex.out += frame.length;
     // Sealed at once, in call order (each cipher takes its nonce or counter position synchronously), so
     // several Web Crypto calls can run side by side; the wire bytes still leave in order.
-    const sealed: Uint8Array | Promise<Uint8Array | Uint8Array[]> = sealer.sealInPlace
-      ? sealer.sealInPlace(seq, frame)
-      : sealer.sealParts
-        ? sealer.sealParts(seq, frame)
-        : sealer.seal(seq, frame);
+    const sealed = sealFrame(sealer, seq, frame);
     if (!(sealed instanceof Promise) && !this.outTail) {
       this.emit(sealed);
     } else {

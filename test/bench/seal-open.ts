@@ -1,7 +1,8 @@
 // The seal+open loop both the Node and the workerd halves of bench section 2 run: packets framed, sealed and
-// opened as the transport does (in place into a slab frame where the cipher can, else a sealed copy).
+// opened as the transport does (framePacket where the sealer wants its frame, sealFrame), the wire pieces joined.
 import { CIPHERS, MACS, PORTABLE_PROTECTION } from '../../src/crypto/protection.ts';
-import { framePacket } from '../../src/transport/packets.ts';
+import { frameBufferFor, framePacket, sealFrame } from '../../src/transport/packets.ts';
+import { concatBytes } from '../../src/wire/writer.ts';
 import type { DirectionKeys, PacketProtection } from '../../src/crypto/types.ts';
 
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
@@ -18,8 +19,8 @@ export function sealOpenRounds(cipher: string, mac: string | null, size: number,
   return async (bytes) => {
     for (let done = 0; done < bytes; done += size) {
       const s = seq++ >>> 0;
-      const wire = sealer.sealInPlace ? sealer.sealInPlace(s, framePacket(payload, sealer, true)) : await sealer.seal(s, framePacket(payload, sealer));
-      const copy = wire.slice(); // what arrives from the socket is a fresh buffer
+      const sealed = await sealFrame(sealer, s, framePacket(payload, sealer, frameBufferFor(sealer)));
+      const copy = Array.isArray(sealed) ? concatBytes(...sealed) : sealed.slice(); // what arrives from the socket is a fresh buffer
       await opener.readLength(s, copy.subarray(0, opener.headLength));
       if (!(await opener.open(s, copy))) throw new Error(`${cipher}: our own packet did not open`);
     }

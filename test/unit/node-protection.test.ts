@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CIPHERS, MACS, PORTABLE_PROTECTION } from '../../src/crypto/protection.ts';
 import { CHACHA_NODE_MIN, nodeProtection } from '../../src/io/node-crypto.ts';
-import { framePacket } from '../../src/transport/packets.ts';
+import { frameBufferFor, framePacket, sealFrame } from '../../src/transport/packets.ts';
+import { concatBytes } from '../../src/wire/writer.ts';
 import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer } from '../../src/crypto/types.ts';
 
 const u8 = (b: Buffer) => new Uint8Array(b);
@@ -28,7 +29,9 @@ const suites: [string, string | null][] = [
 ];
 
 async function seal(s: PacketSealer, seq: number, payload: Uint8Array): Promise<Uint8Array> {
-  return s.sealInPlace ? s.sealInPlace(seq, framePacket(payload, s, true)) : await s.seal(seq, framePacket(payload, s));
+  // As the transport does: framed where this sealer wants it, sealed its own way, the pieces joined.
+  const sealed = await sealFrame(s, seq, framePacket(payload, s, frameBufferFor(s)));
+  return Array.isArray(sealed) ? concatBytes(...sealed) : sealed.slice();
 }
 
 async function open(o: PacketOpener, seq: number, wire: Uint8Array): Promise<Uint8Array | null> {

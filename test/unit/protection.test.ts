@@ -144,7 +144,7 @@ describe('sealing in place (frames from framePacket with room for the tag)', () 
     const seen: [view: Uint8Array, copy: Uint8Array][] = [];
     for (const [seq, size] of [[0, 1], [1, 1000], [2, 33000], [0xffffffff, 70000]] as const) {
       const payload = u8(randomBytes(size));
-      const framed = framePacket(payload, b, true);
+      const framed = framePacket(payload, b, 'slab');
       expect(framed.byteOffset % 8).toBe(0);
       const plain = framed.slice();
       const inPlace = b.sealInPlace!(seq, framed);
@@ -155,7 +155,7 @@ describe('sealing in place (frames from framePacket with room for the tag)', () 
       seen.push([inPlace, inPlace.slice()]);
     }
     // Earlier frames are untouched by later ones carved from the same slab.
-    for (let i = 0; i < 300; i++) b.sealInPlace!(i, framePacket(u8(randomBytes(1000)), b, true));
+    for (let i = 0; i < 300; i++) b.sealInPlace!(i, framePacket(u8(randomBytes(1000)), b, 'slab'));
     for (const [view, copy] of seen) expect(Buffer.from(view).equals(Buffer.from(copy))).toBe(true);
   });
 
@@ -165,10 +165,10 @@ describe('sealing in place (frames from framePacket with room for the tag)', () 
       const byParts = createSealer(k);
       const whole = createSealer(k);
       for (const [seq, size] of [[0, 1], [1, 1000], [2, 33000], [0xffffffff, 70000]] as const) {
-        const framed = framePacket(u8(randomBytes(size)), byParts, true);
+        const framed = framePacket(u8(randomBytes(size)), byParts, 'slab');
         const plain = framed.slice();
         const parts = byParts.sealParts!(seq, framed);
-        framePacket(u8(randomBytes(size)), byParts, true); // the next frame from the same slab, as the transport would take it
+        framePacket(u8(randomBytes(size)), byParts, 'slab'); // the next frame from the same slab, as the transport would take it
         expect(Buffer.concat((await parts).map((p) => Buffer.from(p))).equals(Buffer.from(await whole.seal(seq, plain))), `${cipher} ${size}`).toBe(true);
       }
     }
@@ -179,7 +179,7 @@ describe('sealing in place (frames from framePacket with room for the tag)', () 
     for (const [h, d] of [[9, 0], [9, 1], [13, 32768], [1, 70000]] as const) {
       const head = u8(randomBytes(h));
       const data = u8(randomBytes(d));
-      const two = framePacket(head, sealer, true, data);
+      const two = framePacket(head, sealer, 'slab', data);
       const one = framePacket(new Uint8Array([...head, ...data]), sealer);
       expect(two.length).toBe(one.length);
       expect(two.subarray(0, 5 + h + d)).toEqual(one.subarray(0, 5 + h + d)); // all but the random padding
