@@ -13,7 +13,7 @@
  * Not in the runtime-neutral core: the Node CLI (`edgessh serve`) and Node applications pass it as
  * `createServer({ protection: nodeProtection })`.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, getCiphers, getHashes, type KeyObject } from 'node:crypto';
 import {
   MACS,
   PORTABLE_PROTECTION,
@@ -261,19 +261,33 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
 
 // ── The protection ─────────────────────────────────────────────────────────────────────────────────
 
+/**
+ * The OpenSSL cipher (and, for CTR, the HMAC hash) this build of Node must have to take a direction;
+ * anything it lacks (a FIPS build without ChaCha20, say) is left to the portable protection.
+ */
+const available = new Set([...getCiphers(), ...getHashes()]);
+function nodeCan(keys: DirectionKeys): 'chacha' | 'gcm' | 'ctr' | null {
+  const name = keys.cipher.name;
+  const bits = keys.encKey.length * 8;
+  if (name === 'chacha20-poly1305@openssh.com') return available.has('chacha20') ? 'chacha' : null;
+  if (name.endsWith('-gcm@openssh.com')) return available.has(`aes-${bits}-gcm`) ? 'gcm' : null;
+  if (name.endsWith('-ctr') && keys.mac) return available.has(`aes-${bits}-ctr`) && available.has(MACS[keys.mac.name]!.hash) ? 'ctr' : null;
+  return null;
+}
+
 export const nodeProtection: PacketProtection = {
   createSealer(keys, position = 0) {
-    const name = keys.cipher.name;
-    if (name === 'chacha20-poly1305@openssh.com') return chachaSealer(keys);
-    if (name.endsWith('-gcm@openssh.com')) return gcmSealer(keys, position);
-    if (name.endsWith('-ctr')) return ctrSealer(keys, position);
+    const kind = nodeCan(keys);
+    if (kind === 'chacha') return chachaSealer(keys);
+    if (kind === 'gcm') return gcmSealer(keys, position);
+    if (kind === 'ctr') return ctrSealer(keys, position);
     return PORTABLE_PROTECTION.createSealer(keys, position);
   },
   createOpener(keys, position = 0) {
-    const name = keys.cipher.name;
-    if (name === 'chacha20-poly1305@openssh.com') return chachaOpener(keys);
-    if (name.endsWith('-gcm@openssh.com')) return gcmOpener(keys, position);
-    if (name.endsWith('-ctr')) return ctrOpener(keys, position);
+    const kind = nodeCan(keys);
+    if (kind === 'chacha') return chachaOpener(keys);
+    if (kind === 'gcm') return gcmOpener(keys, position);
+    if (kind === 'ctr') return ctrOpener(keys, position);
     return PORTABLE_PROTECTION.createOpener(keys, position);
   },
 };

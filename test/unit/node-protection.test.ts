@@ -98,3 +98,13 @@ describe('node:crypto protection matches the portable one', () => {
     }
   });
 });
+
+describe('node:crypto protection: what it takes', () => {
+  it('takes every cipher × MAC here (this Node has them all): its sealers copy everything out', () => {
+    for (const [cipher, mac] of suites) {
+      const k = keys(cipher, mac);
+      expect(nodeProtection.createSealer(k).sealDetached, cipher).toBeTypeOf('function');
+      expect(PORTABLE_PROTECTION.createSealer(k).sealDetached, cipher).toBeUndefined();
+    }
+  });
+});
