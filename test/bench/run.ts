@@ -1,6 +1,7 @@
 // `npm run bench`: measurements side by side in one run, printed as tables with ratios. Never asserted.
 //   1. server CPU per connection (OpenSSH client → in-process edgessh): curve25519+ed25519, mlkem768x25519+ed25519
-//   2. seal+open MB per CPU-second per cipher at 32 KiB and 1 KiB, beside node:crypto
+//   2. seal+open MB per CPU-second per cipher at 32 KiB and 1 KiB, beside node:crypto; 2b. the ChaCha20 and
+//      Poly1305 cores alone, and the seal+open bound they set
 //   3. 256 MiB up and down, OpenSSH client → edgessh serve (node:crypto, the CLI's default, and --crypto
 //      portable) / ssh2 server / Debian sshd, per cipher
 //   4. connect → auth → exec true → close, median of 50, in-process ssh2 client, against the three servers
@@ -133,6 +134,7 @@ async function ciphers(): Promise<void> {
   if (!w) console.log('\n(workerd not found: section 2 runs in Node only)');
   try {
     table('2. Seal+open throughput per CPU-second (portable: Web Crypto + JavaScript, in Node and in workerd, the Worker runtime, CPU of the workerd process; node protection: OpenSSL through node:crypto, what edgessh serve runs)', await mod.benchCiphers(w));
+    table('2b. The JavaScript cores of chacha20-poly1305 alone, 32 KiB buffers', await mod.benchCores(w));
   } finally {
     w?.stop();
   }
