@@ -65,8 +65,10 @@ function serverFor(env: Env): Promise<SshServer> {
       onResume: (session, state) => runDemoSession(session, { storage, startedAt, policy }, state),
       // Measured through wrangler dev (bench section 6, 64 MiB uploads, medians of 3; chacha / aes-gcm):
       // 1 MiB window 49 / 63 and 43 / 50 MiB/s, 512 KiB 37 / 46, OpenSSH's 2 MiB 42 / 43, 8 MiB 12 / 10;
-      // again with adjusts every three packets: 1 MiB 50–55 / 60–67, 4 MiB 14 (chacha). Why more data in
-      // flight slows the path is not yet known (the two cores are ~75% busy either way).
+      // again with adjusts every three packets: 1 MiB 50–55 / 60–67, 4 MiB 14 (chacha). What slows the
+      // larger windows is OpenSSH's client, not the Worker: with 8 MiB, `ssh` itself spent 14 s user + 8 s
+      // sys CPU on a 64 MiB upload (2.6 MiB/s; strace shows a 4–12 MB buffer reallocated, copied and
+      // freed for every 32 KiB packet), against 0.24–0.35 s at 1 MiB (41–51 MiB/s), 2026-11-30.
       channelWindow: 1024 * 1024,
       log,
     });
