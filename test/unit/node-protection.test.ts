@@ -9,6 +9,9 @@ import { CHACHA_NODE_MIN, nodeProtection } from '../../src/io/node-crypto.ts';
 import { frameBufferFor, framePacket, sealFrame } from '../../src/transport/packets.ts';
 import { concatBytes } from '../../src/wire/writer.ts';
 import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer } from '../../src/crypto/types.ts';
+import { DISCONNECT } from '../../src/wire/messages.ts';
+import { handshake, until } from '../helpers/transport.ts';
+import { prng, trackEscapes } from '../helpers/fuzz.ts';
 
 const u8 = (b: Buffer) => new Uint8Array(b);
 const sizes = [1, 100, CHACHA_NODE_MIN - 40, CHACHA_NODE_MIN - 4, CHACHA_NODE_MIN + 40, 32 * 1024, 100_000];
@@ -106,5 +109,65 @@ describe('node:crypto protection: what it takes', () => {
       expect(nodeProtection.createSealer(k).sealDetached, cipher).toBeTypeOf('function');
       expect(PORTABLE_PROTECTION.createSealer(k).sealDetached, cipher).toBeUndefined();
     }
+  });
+});
+
+describe('node:crypto protection in a transport', () => {
+  const ciphers = ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr'];
+
+  it('carries messages of every size both ways, the other side portable', async () => {
+    for (const cipher of ciphers) {
+      const p = await handshake({ algorithms: { cipher: [cipher] } }, { protection: nodeProtection });
+      expect(p.server.negotiated!.cipherC2S).toBe(cipher);
+      for (const size of [0, 100, CHACHA_NODE_MIN + 100, 40_000]) {
+        p.client.sendIgnore(new Uint8Array(size).fill(size & 0xff));
+        p.server.sendIgnore(new Uint8Array(size).fill(size & 0xff));
+      }
+      await until(() => p.s.events.filter((e) => e.type === 'ignore').length === 4 && p.c.events.filter((e) => e.type === 'ignore').length === 4);
+      for (const side of [p.s, p.c]) {
+        const got = side.events.filter((e) => e.type === 'ignore').map((e) => (e as { data: Uint8Array }).data);
+        expect(got.map((d) => d.length)).toEqual([0, 100, CHACHA_NODE_MIN + 100, 40_000]);
+        expect(got.every((d) => d.every((b) => b === (d.length & 0xff)))).toBe(true);
+      }
+      p.client.disconnect(11, 'bye');
+    }
+  });
+
+  it('a corrupted packet ends the connection with MAC_ERROR, small or large', async () => {
+    for (const cipher of ciphers) {
+      for (const size of [40, 20_000]) {
+        const p = await handshake({ algorithms: { cipher: [cipher] } }, { protection: nodeProtection });
+        const orig = p.server.receive.bind(p.server);
+        p.server.receive = (b: Uint8Array) => {
+          const c = b.slice();
+          if (c.length >= 16) c[c.length - 1]! ^= 1; // ciphertext, tag or MAC (never only the clear length)
+          orig(c);
+        };
+        p.client.sendIgnore(new Uint8Array(size));
+        await until(() => !!p.s.closed);
+        expect(p.s.closed!.reason, `${cipher} ${size}`).toBe(DISCONNECT.MAC_ERROR);
+      }
+    }
+  });
+
+  it('random bytes after the key exchange: a readable DISCONNECT, no escaped exception (seeded)', async () => {
+    const rnd = prng(0x0de5);
+    const esc = trackEscapes();
+    for (let n = 0; n < 80; n++) {
+      const cipher = ciphers[n % ciphers.length]!;
+      const p = await handshake({ algorithms: { cipher: [cipher] } }, { protection: nodeProtection });
+      const junk = new Uint8Array(1 + rnd.int(70_000));
+      for (let i = 0; i < junk.length; i++) junk[i] = rnd.int(256);
+      p.server.receive(junk);
+      await p.server.idle();
+      if (p.s.closed) {
+        expect([DISCONNECT.MAC_ERROR, DISCONNECT.PROTOCOL_ERROR]).toContain(p.s.closed.reason);
+        expect(p.s.closed.message.length).toBeGreaterThan(0);
+      }
+      p.client.connectionLost();
+      p.server.connectionLost();
+    }
+    esc.stop();
+    expect(esc.escaped).toEqual([]);
   });
 });
