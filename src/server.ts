@@ -41,6 +41,8 @@ export interface ServerOptions {
   maxSessions?: number;
   /** Each channel's receive window (default 2 MiB, as OpenSSH's); a larger one keeps high-latency paths full. */
   channelWindow?: number;
+  /** The largest data packet a client may send on a channel (default 128 KiB; see ConnectionOptions.maxPacket). */
+  channelMaxPacket?: number;
   subsystems?: string[];
   allowForward?(request: ForwardRequest): boolean;
   keepaliveIntervalMs?: number;
@@ -92,6 +94,8 @@ export function createServer(options: ServerOptions): SshServer {
         allowForward: options.allowForward,
         maxSessions: options.maxSessions,
         windowSize: options.channelWindow,
+        // A data packet must fit in a transport packet (its header, padding and MAC take < 1 KiB).
+        maxPacket: Math.min(options.channelMaxPacket ?? 128 * 1024, (options.maxPacketSize ?? 256 * 1024) - 1024),
         keepaliveIntervalMs: options.keepaliveIntervalMs,
         keepaliveCountMax: options.keepaliveCountMax,
         idleTimeoutMs: options.idleTimeoutMs,

@@ -30,8 +30,15 @@ export interface ConnectionOptions {
   allowForward?(request: ForwardRequest): boolean;
   /** Like OpenSSH MaxSessions (default 10). */
   maxSessions?: number;
-  /** Our receive window per channel (default 2 MiB) and largest packet we accept (default 32 KiB). */
+  /** Our receive window per channel (default 2 MiB). */
   windowSize?: number;
+  /**
+   * The largest data packet a client may send on a channel (default 128 KiB, where OpenSSH's sshd says
+   * 32 KiB): the client chooses, up to this. OpenSSH's client then sends 128 KiB packets, a quarter of the
+   * per-packet work on both sides. Measured on 64 MiB uploads (OpenSSH 9.2): through wrangler dev the
+   * `ssh` client's CPU fell from 0.31–0.35 to 0.21–0.24 s and the Worker's from 5.9 to 5.5 ms per MiB
+   * (chacha20-poly1305); against `edgessh serve`, aes128-gcm and aes128-ctr+etm ran 5–10% faster.
+   */
   maxPacket?: number;
   /** Like ClientAliveInterval / ClientAliveCountMax (default off / 3). */
   keepaliveIntervalMs?: number;
@@ -103,7 +110,7 @@ export class ConnectionServer implements Service {
     this.transport = transport;
     this.o = options;
     this.windowSize = Math.min(options.windowSize ?? 2 * 1024 * 1024, MAX_WINDOW);
-    this.maxPacket = options.maxPacket ?? 32 * 1024;
+    this.maxPacket = options.maxPacket ?? 128 * 1024;
     this.setTimer = options.setTimer ?? defaultTimer;
     this.now = options.now ?? (() => Date.now());
     if (saved) {

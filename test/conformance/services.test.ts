@@ -194,6 +194,28 @@ describe('ssh-connection', () => {
     expect(c.closed()!.message).toMatch(/data beyond the window/);
   });
 
+  it('the largest data packet offered is 128 KiB, within the transport packet limit; a larger one is refused', async () => {
+    for (const [over, offered] of [
+      [{}, 128 * 1024],
+      [{ maxPacketSize: 64 * 1024 }, 63 * 1024],
+      [{ channelMaxPacket: 16 * 1024 }, 16 * 1024],
+    ] as const) {
+      const c = await connectTo({ ...over, onSession: () => new Promise(() => {}) });
+      await c.login();
+      c.client.send(new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(7).uint32(1 << 20).uint32(32768).finish());
+      const r = new Reader(await c.next(MSG.CHANNEL_OPEN_CONFIRMATION), 1);
+      r.uint32();
+      const id = r.uint32();
+      r.uint32(); // our window
+      expect(r.uint32()).toBe(offered);
+      c.client.send(new Writer().byte(MSG.CHANNEL_REQUEST).uint32(id).string('shell').boolean(false).finish());
+      c.client.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(id).bytes(new Uint8Array(offered)).finish()); // fits
+      c.client.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(id).bytes(new Uint8Array(offered + 1)).finish());
+      await until(() => !!c.closed());
+      expect(c.closed()!.message).toMatch(new RegExp(`data packet larger than ${offered} bytes`));
+    }
+  });
+
   it('data on an unknown channel is refused', async () => {
     const c = await connectTo();
     await c.login();
