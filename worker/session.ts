@@ -68,7 +68,9 @@ function serverFor(env: Env): Promise<SshServer> {
       // again with adjusts every three packets: 1 MiB 50–55 / 60–67, 4 MiB 14 (chacha). What slows the
       // larger windows is OpenSSH's client, not the Worker: with 8 MiB, `ssh` itself spent 14 s user + 8 s
       // sys CPU on a 64 MiB upload (2.6 MiB/s; strace shows a 4–12 MB buffer reallocated, copied and
-      // freed for every 32 KiB packet), against 0.24–0.35 s at 1 MiB (41–51 MiB/s), 2026-11-30.
+      // freed for every 32 KiB packet), against 0.24–0.35 s at 1 MiB (41–51 MiB/s), 2026-11-30. Again with
+      // 128 KiB channel packets, three runs each, chacha / aes-gcm MiB/s (ssh's CPU): 512 KiB 37–50 / 49–60
+      // (0.16–0.22 s), 1 MiB 47–60 / 59–64 (0.18–0.22 s), 2 MiB 31–38 / 36–46 (0.44–0.67 s).
       channelWindow: 1024 * 1024,
       log,
     });
