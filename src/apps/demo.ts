@@ -89,8 +89,13 @@ export async function runDemoSession(session: Session, demo: DemoContext, resume
     storage: demo.storage,
     startedAt: demo.startedAt,
     stdin: session.stdin,
-    stdout: session.stdout,
-    stderr: session.stderr,
+    // Getters: a session makes its output streams when first asked for them.
+    get stdout() {
+      return session.stdout;
+    },
+    get stderr() {
+      return session.stderr;
+    },
     onResize: (l: (cols: number, rows: number) => void) => session.onResize(l),
     signal: session.signal,
     // Only an interactive shell waiting at its prompt can be saved; anything else keeps the object awake.

@@ -119,29 +119,39 @@ class Input {
 /** A stream's one writer, shared by the line editor and the commands it runs (a lock is exclusive). */
 const writers = new WeakMap<WritableStream<Uint8Array>, { w: WritableStreamDefaultWriter<Uint8Array>; refs: number }>();
 
+/**
+ * Takes the stream (and its shared writer) only on the first write: a session's stderr is made when first
+ * asked for (see Session.stderr), and an idle shell has written nothing to it.
+ */
 class Output {
-  private readonly w: WritableStreamDefaultWriter<Uint8Array>;
+  private w: WritableStreamDefaultWriter<Uint8Array> | null = null;
+  private stream: WritableStream<Uint8Array> | null = null;
   private released = false;
   constructor(
-    private readonly stream: WritableStream<Uint8Array>,
+    private readonly get: () => WritableStream<Uint8Array>,
     private readonly crlf: boolean,
-  ) {
+  ) {}
+  private writer(): WritableStreamDefaultWriter<Uint8Array> {
+    if (this.w) return this.w;
+    const stream = (this.stream = this.get());
     let shared = writers.get(stream);
     if (!shared) writers.set(stream, (shared = { w: stream.getWriter(), refs: 0 }));
     shared.refs++;
-    this.w = shared.w;
+    return (this.w = shared.w);
   }
   async write(data: Uint8Array | string): Promise<void> {
+    if (this.released) throw new TypeError('this output was released'); // as a released writer's write rejects
     let b = typeof data === 'string' ? enc.encode(data) : data;
     if (this.crlf && b.includes(0x0a)) b = toCrlf(b);
-    if (b.length) await this.w.write(b);
+    if (b.length) await this.writer().write(b);
   }
   release(): void {
     if (this.released) return;
     this.released = true;
-    const shared = writers.get(this.stream)!;
+    if (!this.w) return;
+    const shared = writers.get(this.stream!)!;
     if (--shared.refs === 0) {
-      writers.delete(this.stream);
+      writers.delete(this.stream!);
       this.w.releaseLock();
     }
   }
@@ -392,7 +402,7 @@ async function execute(line: string, io: Io, state: { exitRequested: number | nu
 
 function makeIo(ctx: ShellContext, input: Input, stdin: () => Promise<Uint8Array | null>, interrupt: AbortSignal): Io {
   const crlf = !!ctx.pty;
-  return { ctx, input, stdin, out: new Output(ctx.stdout, crlf), err: new Output(ctx.stderr, crlf), interrupt };
+  return { ctx, input, stdin, out: new Output(() => ctx.stdout, crlf), err: new Output(() => ctx.stderr, crlf), interrupt };
 }
 
 /** Runs one command (an `exec` request); resolves to its exit status. */
@@ -461,7 +471,7 @@ async function interactive(
   flags: { exitRequested: number | null },
   resumed: boolean,
 ): Promise<number> {
-  const out = new Output(ctx.stdout, true);
+  const out = new Output(() => ctx.stdout, true);
   const prompt = () => `${ctx.user}@edgessh:~$ `;
   const dec = new TextDecoder();
   const redraw = async () => {

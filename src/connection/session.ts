@@ -64,8 +64,13 @@ export class Session {
   /** The command of an `exec` request, or the name of a subsystem. */
   command: string | null = null;
   readonly stdin: ReadableStream<Uint8Array>;
-  readonly stdout: WritableStream<Uint8Array>;
-  readonly stderr: WritableStream<Uint8Array>;
+  /** Made on first use: a WritableStream costs ~1.5 KiB of heap in Node, and most sessions never write stderr. */
+  get stdout(): WritableStream<Uint8Array> {
+    return (this.out ??= this.writable(false));
+  }
+  get stderr(): WritableStream<Uint8Array> {
+    return (this.err ??= this.writable(true));
+  }
   /** Aborted when the channel or the connection closes. */
   readonly signal: AbortSignal;
 
@@ -81,6 +86,8 @@ export class Session {
   private resizeListeners: ((cols: number, rows: number) => void)[] = [];
   private signalListeners: ((name: string) => void)[] = [];
   private outPending: Promise<void> = Promise.resolve();
+  private out: WritableStream<Uint8Array> | null = null;
+  private err: WritableStream<Uint8Array> | null = null;
   private exited = false;
   private running = false;
   /** What the application reported while waiting for input; undefined while it is busy. */
@@ -108,8 +115,6 @@ export class Session {
       },
       { highWaterMark: 0 },
     );
-    this.stdout = this.writable(false);
-    this.stderr = this.writable(true);
   }
 
   // ── what the application uses ───────────────────────────────────────────────────────────────────
