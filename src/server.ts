@@ -6,9 +6,10 @@ import type { PacketProtection, PrivateKey } from './crypto/types.ts';
 import type { AlgorithmPrefs } from './crypto/registry.ts';
 import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent, TransportState } from './transport/transport.ts';
 import { UserauthServer, type Authenticate } from './auth/server.ts';
-import { ConnectionServer, type ConnectionState, type ForwardRequest } from './connection/connection.ts';
+import { ConnectionServer, DEFAULT_CHANNEL_MAX_PACKET, type ConnectionState, type ForwardRequest } from './connection/connection.ts';
 import type { Session } from './connection/session.ts';
 import { connectTransport, type ByteSink } from './io/connection.ts';
+import { DEFAULT_MAX_PACKET } from './transport/transport.ts';
 import type { TimerFn } from './timers.ts';
 
 export interface ServerOptions {
@@ -95,7 +96,7 @@ export function createServer(options: ServerOptions): SshServer {
         maxSessions: options.maxSessions,
         windowSize: options.channelWindow,
         // A data packet must fit in a transport packet (its header, padding and MAC take < 1 KiB).
-        maxPacket: Math.min(options.channelMaxPacket ?? 128 * 1024, (options.maxPacketSize ?? 256 * 1024) - 1024),
+        maxPacket: Math.min(options.channelMaxPacket ?? DEFAULT_CHANNEL_MAX_PACKET, (options.maxPacketSize ?? DEFAULT_MAX_PACKET) - 1024),
         keepaliveIntervalMs: options.keepaliveIntervalMs,
         keepaliveCountMax: options.keepaliveCountMax,
         idleTimeoutMs: options.idleTimeoutMs,

@@ -18,6 +18,9 @@ export interface ForwardRequest {
   originPort?: number;
 }
 
+/** The largest data packet a client may send on a channel unless told otherwise (see ConnectionOptions.maxPacket). */
+export const DEFAULT_CHANNEL_MAX_PACKET = 128 * 1024;
+
 export interface ConnectionOptions {
   username: string;
   /** Runs a session once the client asks for shell, exec or subsystem; resolves to the exit status. */
@@ -110,7 +113,7 @@ export class ConnectionServer implements Service {
     this.transport = transport;
     this.o = options;
     this.windowSize = Math.min(options.windowSize ?? 2 * 1024 * 1024, MAX_WINDOW);
-    this.maxPacket = options.maxPacket ?? 128 * 1024;
+    this.maxPacket = options.maxPacket ?? DEFAULT_CHANNEL_MAX_PACKET;
     this.setTimer = options.setTimer ?? defaultTimer;
     this.now = options.now ?? (() => Date.now());
     if (saved) {

@@ -95,6 +95,23 @@ function createMac(info: MacInfo, key: Uint8Array): Mac {
   };
 }
 
+// ── Framing: what every implementation of a cipher shares (see PacketSealer / PacketOpener) ───────────
+
+/** chacha20-poly1305: the length is encrypted on its own (4 bytes read first), 8-byte blocks after it. */
+export const CHACHA_FRAMING = { blockSize: 8, lengthInAlignment: false, tagLength: 16 } as const;
+export const CHACHA_OPENER_FRAMING = { ...CHACHA_FRAMING, headLength: 4 } as const;
+/** AES-GCM: the length travels in clear as the additional data. */
+export const GCM_FRAMING = { blockSize: 16, lengthInAlignment: false, tagLength: 16 } as const;
+export const GCM_OPENER_FRAMING = {
+  ...GCM_FRAMING,
+  headLength: 4,
+  lengthInClear: true,
+  readLength: (_seq: number, head: Uint8Array) => getUint32(head, 0),
+} as const;
+/** AES-CTR: with encrypt-then-MAC the length travels in clear, else it is in the first encrypted block. */
+export const ctrFraming = (etm: boolean, tagLength: number) => ({ blockSize: 16, lengthInAlignment: !etm, tagLength });
+export const ctrOpenerFraming = (etm: boolean, tagLength: number) => ({ ...ctrFraming(etm, tagLength), headLength: etm ? 4 : 16, lengthInClear: etm });
+
 // ── chacha20-poly1305@openssh.com (OpenSSH PROTOCOL.chacha20poly1305) ──────────────────────────────
 
 /** The nonce's last word: 4 zero bytes then the sequence number as uint64 big-endian, read little-endian. */
@@ -124,9 +141,7 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
   };
   return {
     save: () => ({ keys, position: 0 }),
-    blockSize: 8,
-    lengthInAlignment: false,
-    tagLength: 16,
+    ...CHACHA_FRAMING,
     sealInPlace,
     seal(seq, packet) {
       const out = new Uint8Array(packet.length + 16);
@@ -141,10 +156,7 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
   const len = new Uint8Array(4);
   return {
     save: () => ({ keys, position: 0 }),
-    headLength: 4,
-    blockSize: 8,
-    lengthInAlignment: false,
-    tagLength: 16,
+    ...CHACHA_OPENER_FRAMING,
     readLength(seq, head) {
       chacha20Xor(header, 0, 0, seqWord(seq), 0, head.subarray(0, 4), len);
       return getUint32(len, 0);
@@ -178,17 +190,20 @@ export function incrementIv(iv: Uint8Array): Uint8Array {
   return current;
 }
 
-/** The IV after `packets` invocations: the invocation counter (last 8 bytes) advanced mod 2^64. */
-export function gcmIvAt(keys: DirectionKeys, packets: number): Uint8Array {
-  const iv = new Uint8Array(keys.iv); // a copy even when given a Buffer (whose slice() is a view)
-  let carry = BigInt(packets);
-  for (let i = 11; i >= 4 && carry > 0n; i--) {
-    const v = BigInt(iv[i]!) + (carry & 0xffn);
-    iv[i] = Number(v & 0xffn);
+/** A copy of `bytes` (even of a Buffer, whose slice() is a view) with the big-endian counter in bytes [from, to) advanced by n. */
+function advanced(bytes: Uint8Array, from: number, to: number, n: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let carry = BigInt(n);
+  for (let i = to - 1; i >= from && carry > 0n; i--) {
+    const v = BigInt(out[i]!) + (carry & 0xffn);
+    out[i] = Number(v & 0xffn);
     carry = (carry >> 8n) + (v >> 8n);
   }
-  return iv;
+  return out;
 }
+
+/** The IV after `packets` invocations: the invocation counter (last 8 bytes) advanced mod 2^64. */
+export const gcmIvAt = (keys: DirectionKeys, packets: number): Uint8Array => advanced(keys.iv, 4, 12, packets);
 
 function gcmSealer(keys: DirectionKeys, position: number): PacketSealer {
   const key = gcmKey(keys);
@@ -206,9 +221,7 @@ function gcmSealer(keys: DirectionKeys, position: number): PacketSealer {
   };
   return {
     save: () => ({ keys, position: packets }),
-    blockSize: 16,
-    lengthInAlignment: false,
-    tagLength: 16,
+    ...GCM_FRAMING,
     sealParts,
     seal: async (seq, packet) => concatBytes(...(await sealParts(seq, packet))),
   };
@@ -220,12 +233,7 @@ function gcmOpener(keys: DirectionKeys, position: number): PacketOpener {
   let packets = position;
   return {
     save: () => ({ keys, position: packets }),
-    headLength: 4,
-    blockSize: 16,
-    lengthInAlignment: false,
-    tagLength: 16,
-    lengthInClear: true,
-    readLength: (_seq, head) => getUint32(head, 0),
+    ...GCM_OPENER_FRAMING,
     async open(_seq, wire) {
       const nonce = incrementIv(iv);
       packets++;
@@ -246,43 +254,21 @@ function gcmOpener(keys: DirectionKeys, position: number): PacketOpener {
 // ── AES-CTR (RFC 4344) with HMAC, ETM or not ───────────────────────────────────────────────────────
 
 /** The CTR counter block `blocks` blocks after the IV (the whole block counts, big-endian, mod 2^128). */
-export function ctrCounterAt(iv: Uint8Array, blocks: number): Uint8Array {
-  const block = new Uint8Array(16);
-  let carry = BigInt(blocks);
-  for (let i = 15; i >= 0; i--) {
-    const v = BigInt(iv[i]!) + (carry & 0xffn);
-    block[i] = Number(v & 0xffn);
-    carry = (carry >> 8n) + (v >> 8n);
-  }
-  return block;
-}
+export const ctrCounterAt = (iv: Uint8Array, blocks: number): Uint8Array => advanced(iv, 0, 16, blocks);
 
 /** A CTR keystream position that persists across packets; Web Crypto is told the counter each call. */
 function ctrState(keys: DirectionKeys, position: number) {
   // Browsers' Web Crypto has no 192-bit AES (Chromium refuses the key); noble's AES-CTR takes over then.
   const key: Promise<CryptoKey | null> = crypto.subtle.importKey('raw', keys.encKey, { name: 'AES-CTR' }, false, ['encrypt']).catch(() => null);
   const encKey = keys.encKey.slice();
-  let counter = 0n;
-  for (const b of keys.iv) counter = (counter << 8n) | BigInt(b);
-  const start = counter;
-  counter = (counter + BigInt(position)) % (1n << 128n);
-  const block = new Uint8Array(16);
-  const counterBlock = (c: bigint) => {
-    let v = c;
-    for (let i = 15; i >= 0; i--) {
-      block[i] = Number(v & 0xffn);
-      v >>= 8n;
-    }
-    return block.slice();
-  };
-  const MOD = 1n << 128n;
+  let blocks = position;
   return {
     /** Keystream blocks used so far. */
-    position: () => Number((counter - start + MOD) % MOD),
+    position: () => blocks,
     /** XORs data with the keystream at the current position and advances it. */
     async xor(data: Uint8Array): Promise<Uint8Array> {
-      const c = counterBlock(counter);
-      counter = (counter + BigInt(Math.ceil(data.length / 16))) % MOD;
+      const c = ctrCounterAt(keys.iv, blocks);
+      blocks += Math.ceil(data.length / 16);
       const k = await key;
       if (!k) return nobleCtr(encKey, c).encrypt(data);
       return new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-CTR', counter: c, length: 128 }, k, data));
@@ -308,9 +294,7 @@ function ctrSealer(keys: DirectionKeys, position: number): PacketSealer {
   };
   return {
     save: () => ({ keys, position: ctr.position() }),
-    blockSize: 16,
-    lengthInAlignment: !etm,
-    tagLength: m.tagLength,
+    ...ctrFraming(etm, m.tagLength),
     sealParts,
     seal: async (seq, packet) => concatBytes(...(await sealParts(seq, packet))),
   };
@@ -323,11 +307,7 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
   let firstBlock: Uint8Array | null = null;
   return {
     save: () => (firstBlock ? null : { keys, position: ctr.position() }),
-    headLength: etm ? 4 : 16,
-    blockSize: 16,
-    lengthInAlignment: !etm,
-    tagLength: m.tagLength,
-    lengthInClear: etm,
+    ...ctrOpenerFraming(etm, m.tagLength),
     readLength(_seq, head) {
       if (etm) return getUint32(head, 0);
       // The length is inside the first encrypted block: decrypt it now, keep it for open().

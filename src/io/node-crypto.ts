@@ -15,8 +15,14 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, getCiphers, getHashes, type KeyObject } from 'node:crypto';
 import {
+  CHACHA_FRAMING,
+  CHACHA_OPENER_FRAMING,
+  GCM_FRAMING,
+  GCM_OPENER_FRAMING,
   MACS,
   PORTABLE_PROTECTION,
+  ctrFraming,
+  ctrOpenerFraming,
   ctrCounterAt,
   equalConstantTime,
   gcmIvAt,
@@ -60,9 +66,7 @@ function gcmSealer(keys: DirectionKeys, position: number): PacketSealer {
   };
   return {
     save: () => ({ keys, position: packets }),
-    blockSize: 16,
-    lengthInAlignment: false,
-    tagLength: 16,
+    ...GCM_FRAMING,
     sealDetached,
     seal: joined(sealDetached),
   };
@@ -75,12 +79,7 @@ function gcmOpener(keys: DirectionKeys, position: number): PacketOpener {
   let packets = position;
   return {
     save: () => ({ keys, position: packets }),
-    headLength: 4,
-    blockSize: 16,
-    lengthInAlignment: false,
-    tagLength: 16,
-    lengthInClear: true,
-    readLength: (_seq, head) => getUint32(head, 0),
+    ...GCM_OPENER_FRAMING,
     open(_seq, wire) {
       const d = createDecipheriv(algorithm, key, incrementIv(iv));
       packets++;
@@ -134,7 +133,6 @@ function nodeMac(keys: DirectionKeys) {
 function ctrSealer(keys: DirectionKeys, position: number): PacketSealer {
   const ctr = ctrStream(keys, position);
   const mac = nodeMac(keys);
-  const t = mac.tagLength;
   const sealDetached = (seq: number, packet: Uint8Array): Uint8Array[] => {
     if (mac.etm) {
       const head = packet.slice(0, 4);
@@ -146,9 +144,7 @@ function ctrSealer(keys: DirectionKeys, position: number): PacketSealer {
   };
   return {
     save: () => ({ keys, position: ctr.position() }),
-    blockSize: 16,
-    lengthInAlignment: !mac.etm,
-    tagLength: t,
+    ...ctrFraming(mac.etm, mac.tagLength),
     sealDetached,
     seal: joined(sealDetached),
   };
@@ -160,11 +156,7 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
   let firstBlock: Uint8Array | null = null;
   return {
     save: () => (firstBlock ? null : { keys, position: ctr.position() }),
-    headLength: mac.etm ? 4 : 16,
-    blockSize: 16,
-    lengthInAlignment: !mac.etm,
-    tagLength: mac.tagLength,
-    lengthInClear: mac.etm,
+    ...ctrOpenerFraming(mac.etm, mac.tagLength),
     readLength(_seq, head) {
       if (mac.etm) return getUint32(head, 0);
       // The length is inside the first encrypted block: decrypt it now, keep it for open().
@@ -230,9 +222,7 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
   };
   return {
     save: () => ({ keys, position: 0 }),
-    blockSize: 8,
-    lengthInAlignment: false,
-    tagLength: 16,
+    ...CHACHA_FRAMING,
     sealDetached,
     seal: joined(sealDetached),
   };
@@ -244,10 +234,7 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
   const iv = new Uint8Array(16);
   return {
     save: () => ({ keys, position: 0 }),
-    headLength: 4,
-    blockSize: 8,
-    lengthInAlignment: false,
-    tagLength: 16,
+    ...CHACHA_OPENER_FRAMING,
     readLength: (seq, head) => small.readLength(seq, head), // the 4-byte length: JavaScript
     open(seq, wire) {
       const body = wire.length - 16;
@@ -275,19 +262,19 @@ function nodeCan(keys: DirectionKeys): 'chacha' | 'gcm' | 'ctr' | null {
   return null;
 }
 
+const NODE = {
+  chacha: { sealer: chachaSealer, opener: chachaOpener },
+  gcm: { sealer: gcmSealer, opener: gcmOpener },
+  ctr: { sealer: ctrSealer, opener: ctrOpener },
+};
+
 export const nodeProtection: PacketProtection = {
   createSealer(keys, position = 0) {
     const kind = nodeCan(keys);
-    if (kind === 'chacha') return chachaSealer(keys);
-    if (kind === 'gcm') return gcmSealer(keys, position);
-    if (kind === 'ctr') return ctrSealer(keys, position);
-    return PORTABLE_PROTECTION.createSealer(keys, position);
+    return kind ? NODE[kind].sealer(keys, position) : PORTABLE_PROTECTION.createSealer(keys, position);
   },
   createOpener(keys, position = 0) {
     const kind = nodeCan(keys);
-    if (kind === 'chacha') return chachaOpener(keys);
-    if (kind === 'gcm') return gcmOpener(keys, position);
-    if (kind === 'ctr') return ctrOpener(keys, position);
-    return PORTABLE_PROTECTION.createOpener(keys, position);
+    return kind ? NODE[kind].opener(keys, position) : PORTABLE_PROTECTION.createOpener(keys, position);
   },
 };

@@ -161,7 +161,7 @@ interface KexState {
   gotNewkeys: boolean;
 }
 
-const DEFAULT_MAX_PACKET = 256 * 1024;
+export const DEFAULT_MAX_PACKET = 256 * 1024;
 
 /** Input bytes of a packet not yet complete that a saved state may carry. */
 const MAX_SAVED_INPUT = 8 * 1024;
@@ -219,6 +219,8 @@ export class Transport {
   private sealFailed = false;
 
   private readonly opts: TransportOptions;
+  /** Makes each direction's sealer and opener (TransportOptions.protection, else the portable one). */
+  private readonly protection: PacketProtection;
   private readonly now: () => number;
   private readonly maxPacket: number;
   private readonly limits: RekeyLimits;
@@ -264,6 +266,7 @@ export class Transport {
 
   constructor(opts: TransportOptions) {
     this.opts = opts;
+    this.protection = opts.protection ?? PORTABLE_PROTECTION;
     this.role = opts.role;
     this.peerAddress = opts.peerAddress;
     this.now = opts.now ?? (() => Date.now());
@@ -511,9 +514,8 @@ export class Transport {
     this.bytesSinceKex = { ...state.bytesSinceKex };
     this.packetsSinceKex = { ...state.packetsSinceKex };
     this.lastKexAt = state.lastKexAt;
-    const protection = this.opts.protection ?? PORTABLE_PROTECTION;
-    this.sealer = protection.createSealer(reviveKeys(state.keys.out), state.position.out);
-    this.opener = protection.createOpener(reviveKeys(state.keys.in), state.position.in);
+    this.sealer = this.protection.createSealer(reviveKeys(state.keys.out), state.position.out);
+    this.opener = this.protection.createOpener(reviveKeys(state.keys.in), state.position.in);
     const n = state.negotiated;
     const [compOut, compIn] = this.role === 'server' ? [n.compressionS2C, n.compressionC2S] : [n.compressionC2S, n.compressionS2C];
     this.delayedCompression = { out: compOut === 'zlib@openssh.com', in: compIn === 'zlib@openssh.com' };
@@ -1042,8 +1044,8 @@ export class Transport {
     const [compOut, compIn] =
       this.role === 'server' ? [chosen.compressionS2C, chosen.compressionC2S] : [chosen.compressionC2S, chosen.compressionS2C];
     return {
-      sealer: (this.opts.protection ?? PORTABLE_PROTECTION).createSealer(outKeys),
-      opener: (this.opts.protection ?? PORTABLE_PROTECTION).createOpener(inKeys),
+      sealer: this.protection.createSealer(outKeys),
+      opener: this.protection.createOpener(inKeys),
       compressOut: compOut === 'zlib@openssh.com',
       compressIn: compIn === 'zlib@openssh.com',
     };
