@@ -33,6 +33,7 @@ import { chacha20Xor, keyWords } from '../crypto/chacha20.ts';
 import { poly1305Tag } from '../crypto/poly1305.ts';
 import { concatBytes, putUint32 } from '../wire/writer.ts';
 import { getUint32 } from '../wire/reader.ts';
+import { Slabs } from '../transport/packets.ts';
 import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer } from '../crypto/types.ts';
 
 /** Below this many bytes after the length, chacha20-poly1305 packets are sealed and opened in JavaScript. */
@@ -184,6 +185,8 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
 // ── chacha20-poly1305@openssh.com ──────────────────────────────────────────────────────────────────
 
 const ZERO_BLOCK = new Uint8Array(64);
+/** Small chacha20-poly1305 packets, copied out of the transport's scratch frame to be sealed in place. */
+const smallFrames = new Slabs(256 * 1024, CHACHA_NODE_MIN + 64);
 
 /**
  * OpenSSL's ChaCha20 (RFC 8439's 32-bit counter and 96-bit nonce) for K_2 at block 0 with the nonce
@@ -207,7 +210,9 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
   const sealDetached = (seq: number, packet: Uint8Array): Uint8Array[] => {
     const len = packet.length;
     if (len - 4 < CHACHA_NODE_MIN) {
-      const out = new Uint8Array(len + 16);
+      // JavaScript seals in place: the frame is copied out of the transport's reused one into a slab (a
+      // fresh buffer per small packet cost a third of its seal+open).
+      const out = smallFrames.take(len + 16);
       out.set(packet);
       return [small.sealInPlace!(seq, out.subarray(0, len))];
     }

@@ -27,7 +27,7 @@ const pool = new RandomPool();
  * nothing. Only for bytes that leave soon (frames on their way to the socket): a view that lives on keeps
  * its whole slab alive. Views are 8-byte aligned, so the ciphers' 32-bit paths apply.
  */
-class Slabs {
+export class Slabs {
   private slab = new Uint8Array(0);
   private pos = 0;
   constructor(
