@@ -121,7 +121,7 @@ export async function benchCores(workerd: Workerd | null): Promise<Record<string
     const n = await mbPerCpuSecond(1 << 20, () => round(1 << 20));
     let w = NaN;
     if (workerd) {
-      const bytes = 64 << 20;
+      const bytes = 256 << 20; // CPU is read in 10 ms ticks: at least a quarter of a second, for 4% or better
       await workerd.cpuMs(`core=${core}&bytes=${bytes / 4}`); // warm up
       w = bytes / 1e6 / ((await workerd.cpuMs(`core=${core}&bytes=${bytes}`)) / 1000);
     }

@@ -139,6 +139,15 @@ describe('RFC 8439 ChaCha20 and Poly1305', () => {
     for (const [key, msg, tag] of vectors) expect(toHex(poly1305Tag(hex(key), hex(msg))), msg).toBe(tag);
   });
 
+  it('Poly1305 at its largest limbs (r and every message byte all ones) agrees with noble for every length to 2,100 bytes and at 32 KiB and 128 KiB', () => {
+    const key = new Uint8Array(32).fill(0xff);
+    const ones = new Uint8Array(128 * 1024).fill(0xff);
+    for (const len of [...Array.from({ length: 2101 }, (_, i) => i), 32 * 1024, 32 * 1024 + 17, 128 * 1024]) {
+      const msg = ones.subarray(0, len);
+      expect(toHex(poly1305Tag(key, msg)), `${len}`).toBe(toHex(poly1305(msg, key)));
+    }
+  });
+
   it('our ChaCha20 and Poly1305 cores agree with noble on 3,000 random inputs (lengths, offsets, edge keys)', () => {
     let seed = 12345;
     const rnd = (n: number) => Uint8Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);
