@@ -222,6 +222,9 @@ async function throughput(servers: ServerProc[]): Promise<void> {
     for (const dir of ['up', 'down'] as const) {
       const row: Record<string, string | number> = { cipher: mac ? `${cipher} + ${mac}` : cipher, direction: dir };
       const speeds = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+      // Each Node server's CPU (all its threads) per MiB moved: steadier than MiB/s on this machine. Not sshd's:
+      // its work is spread over processes it forks per connection (and the shell command runs as one of them).
+      const cpu = new Map<string, number[]>(servers.filter((s) => s.inspect).map((s) => [s.name, []]));
       const ratios = { sshd: [] as number[], ssh2: [] as number[], 'portable/sshd': [] as number[], 'portable/ssh2': [] as number[] };
       const opts = ['-c', cipher, ...(mac ? ['-m', mac] : [])];
       for (let round = 0; round < ROUNDS; round++) {
@@ -231,9 +234,11 @@ async function throughput(servers: ServerProc[]): Promise<void> {
           const cmd = dir === 'up'
             ? `head -c ${bytes} /dev/zero | ${SSH9} ${q(clientArgs(s, opts))} 'cat > /dev/null'`
             : `${SSH9} ${q(clientArgs(s, opts))} 'head -c ${bytes} /dev/zero' > '${sink}'`;
+          const cpu0 = cpu.has(s.name) ? processCpuMs(s.proc.pid!) : 0;
           const t0 = performance.now();
           const r = await run('sh', ['-c', cmd], { timeoutMs: 600_000 });
           const secs = (performance.now() - t0) / 1000;
+          cpu.get(s.name)?.push((processCpuMs(s.proc.pid!) - cpu0) / MIB);
           const got = dir === 'down' && existsSync(sink) ? statSync(sink).size : bytes;
           rmSync(sink, { force: true });
           if (r.code !== 0 || got !== bytes) row[s.name] = `failed (${got} bytes; ${r.stderr.trim().slice(0, 60)})`;
@@ -248,6 +253,7 @@ async function throughput(servers: ServerProc[]): Promise<void> {
         const v = speeds.get(s.name)!;
         if (v.length === ROUNDS) row[s.name] = `${median(v).toFixed(0)} MiB/s`;
       }
+      row['server CPU ms/MiB'] = [...cpu].map(([name, v]) => `${name} ${median(v).toFixed(2)}`).join(', ');
       if (ratios.sshd.length) row['edgessh/sshd'] = spread(ratios.sshd);
       if (ratios.ssh2.length) row['edgessh/ssh2'] = spread(ratios.ssh2);
       if (ratios['portable/sshd'].length) row['portable/sshd'] = spread(ratios['portable/sshd']);
