@@ -184,27 +184,33 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
 
 // ── chacha20-poly1305@openssh.com ──────────────────────────────────────────────────────────────────
 
-const ZERO_BLOCK = new Uint8Array(64);
+const ZEROS = new Uint8Array(32);
 /** Small chacha20-poly1305 packets, copied out of the transport's scratch frame to be sealed in place. */
 const smallFrames = new Slabs(256 * 1024, CHACHA_NODE_MIN + 64);
 
 /**
- * OpenSSL's ChaCha20 (RFC 8439's 32-bit counter and 96-bit nonce) for K_2 at block 0 with the nonce
- * `seq`: OpenSSH's 64-bit counter and 64-bit nonce are the same words (counter high word 0, then the
- * sequence number as uint64 big-endian). Returns the packet's Poly1305 key and the cipher, now at block 1.
+ * One direction's packet ChaCha20 (K_2). A packet's Poly1305 key is block 0 for the nonce `seq`, one
+ * block computed in JavaScript (an OpenSSL call for it cost more); the packet itself is OpenSSL's ChaCha20
+ * from block 1: RFC 8439's 32-bit counter and 96-bit nonce are OpenSSH's 64-bit counter and 64-bit nonce
+ * (counter high word 0, then the sequence number as uint64 big-endian).
  */
-function packetStream(key: KeyObject, iv: Uint8Array, seq: number) {
-  putUint32(iv, 12, seq);
-  const c = createCipheriv('chacha20', key, iv);
-  const polyKey = c.update(ZERO_BLOCK).subarray(0, 32);
-  return { polyKey, c };
+function packetStreams(k2: Uint8Array) {
+  const key = createSecretKey(k2);
+  const words = keyWords(k2);
+  const iv = new Uint8Array(16);
+  iv[0] = 1; // the block counter, little-endian
+  const polyKey = new Uint8Array(32);
+  return (seq: number) => {
+    chacha20Xor(words, 0, 0, seqWord(seq), 0, ZEROS, polyKey);
+    putUint32(iv, 12, seq);
+    return { polyKey, c: createCipheriv('chacha20', key, iv) };
+  };
 }
 
 function chachaSealer(keys: DirectionKeys): PacketSealer {
   const small = PORTABLE_PROTECTION.createSealer(keys);
-  const main = createSecretKey(keys.encKey.subarray(0, 32));
+  const packetStream = packetStreams(keys.encKey.subarray(0, 32));
   const header = keyWords(keys.encKey.subarray(32, 64));
-  const iv = new Uint8Array(16);
   // Poly1305 needs encrypted length || ciphertext in one piece: they are gathered here, not sent from here.
   let macInput = new Uint8Array(0);
   const sealDetached = (seq: number, packet: Uint8Array): Uint8Array[] => {
@@ -216,7 +222,7 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
       out.set(packet);
       return [small.sealInPlace!(seq, out.subarray(0, len))];
     }
-    const { polyKey, c } = packetStream(main, iv, seq);
+    const { polyKey, c } = packetStream(seq);
     const ct = c.update(packet.subarray(4));
     // K_1 (the key's last 32 bytes) encrypts packet_length at block 0: one block, in JavaScript.
     const head = chacha20Xor(header, 0, 0, seqWord(seq), 0, packet.subarray(0, 4), new Uint8Array(4));
@@ -235,8 +241,7 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
 
 function chachaOpener(keys: DirectionKeys): PacketOpener {
   const small = PORTABLE_PROTECTION.createOpener(keys);
-  const main = createSecretKey(keys.encKey.subarray(0, 32));
-  const iv = new Uint8Array(16);
+  const packetStream = packetStreams(keys.encKey.subarray(0, 32));
   return {
     save: () => ({ keys, position: 0 }),
     ...CHACHA_OPENER_FRAMING,
@@ -244,7 +249,7 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
     open(seq, wire) {
       const body = wire.length - 16;
       if (body - 4 < CHACHA_NODE_MIN) return small.open(seq, wire);
-      const { polyKey, c } = packetStream(main, iv, seq);
+      const { polyKey, c } = packetStream(seq);
       if (!equalConstantTime(poly1305Tag(polyKey, wire.subarray(0, body)), wire.subarray(body))) return null;
       return bytes(c.update(wire.subarray(4, body)));
     },
