@@ -242,7 +242,14 @@ function absorb4(v: DataView, from: number, to: number): void {
   st[5] = h5;
 }
 
-export function poly1305Tag(key: Uint8Array, msg: Uint8Array): Uint8Array {
+/** The first 64 bytes of a message given in two parts (see poly1305Tag), joined. */
+const lead = new Uint8Array(64);
+
+/**
+ * The Poly1305 tag of `head || msg` (`head`, if given, at most 16 bytes: chacha20-poly1305's encrypted
+ * length when the ciphertext sits in a buffer of its own, so neither is copied behind the other).
+ */
+export function poly1305Tag(key: Uint8Array, msg: Uint8Array, head?: Uint8Array): Uint8Array {
   const kv = new DataView(key.buffer, key.byteOffset, 32);
   const k0 = kv.getUint32(0, true) & 0x0fffffff;
   const k1 = kv.getUint32(4, true) & 0x0ffffffc;
@@ -250,31 +257,52 @@ export function poly1305Tag(key: Uint8Array, msg: Uint8Array): Uint8Array {
   const k3 = kv.getUint32(12, true) & 0x0ffffffc;
   st.fill(0, 0, 6);
   setPower(R1, k0 & M22, ((k0 >>> 22) | (k1 << 10)) & M22, ((k1 >>> 12) | (k2 << 20)) & M22, (k2 >>> 2) & M22, ((k2 >>> 24) | (k3 << 8)) & M22, k3 >>> 14);
-  const len = msg.length;
+  const headLength = head?.length ?? 0;
+  const len = headLength + msg.length;
   if (len > 16) power(R1, R1, R2);
+  const four = len >= FOUR_MIN;
+  if (four) {
+    power(R2, R1, R3);
+    power(R2, R2, R4);
+  }
+  if (!headLength) absorbAll(msg, 0, four);
+  else if (len <= 64) {
+    lead.set(head!);
+    lead.set(msg, headLength);
+    absorbAll(lead.subarray(0, len), 0, false);
+  } else {
+    // The first 64 bytes joined, then the rest of msg in place: 64 keeps every later block aligned.
+    const fromMsg = 64 - headLength;
+    lead.set(head!);
+    lead.set(msg.subarray(0, fromMsg), headLength);
+    if (four) absorb4(leadV, 0, 64);
+    else absorb(leadV, 0, 64, HIBIT, HIBIT, R2);
+    absorbAll(msg, fromMsg, four);
+  }
+  return finish(key);
+}
+const leadV = new DataView(lead.buffer);
+
+/** msg from `from` to its end, as the (rest of the) message: four blocks per round if `four`, then pairs, then the last 1–31 bytes. */
+function absorbAll(msg: Uint8Array, from: number, four: boolean): void {
+  const len = msg.length - from;
   const pairs = len & ~31;
   if (pairs) {
     // (Not for fewer bytes: a DataView would move a small array's memory off the heap.)
-    const v = new DataView(msg.buffer, msg.byteOffset, pairs);
-    let at = 0;
-    if (len >= FOUR_MIN) {
-      power(R2, R1, R3);
-      power(R2, R2, R4);
-      at = len & ~63;
-      absorb4(v, 0, at);
-    }
-    if (pairs > at) absorb(v, at, pairs, HIBIT, HIBIT, R2);
+    const v = new DataView(msg.buffer, msg.byteOffset + from, pairs);
+    const quads = four ? len & ~63 : 0;
+    if (quads) absorb4(v, 0, quads);
+    if (pairs > quads) absorb(v, quads, pairs, HIBIT, HIBIT, R2);
   }
   const rest = len - pairs;
   if (rest > 0) {
     // 1–31 bytes: a lone block (with U = r) or a pair whose second block is partial; a partial block is
     // padded with 0x01 and has no 2^128 bit.
     scratch.fill(0);
-    scratch.set(msg.subarray(pairs));
+    scratch.set(msg.subarray(from + pairs));
     if (rest !== 16) scratch[rest] = 1;
     absorb(scratchV, 0, 32, rest < 16 ? 0 : HIBIT, 0, rest <= 16 ? R1 : R2);
   }
-  return finish(key);
 }
 
 /** h (st[0, 6)) mod 2^130 − 5, plus s (the key's last 16 bytes), mod 2^128, little-endian; no BigInt. */

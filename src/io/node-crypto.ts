@@ -211,8 +211,6 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
   const small = PORTABLE_PROTECTION.createSealer(keys);
   const packetStream = packetStreams(keys.encKey.subarray(0, 32));
   const header = keyWords(keys.encKey.subarray(32, 64));
-  // Poly1305 needs encrypted length || ciphertext in one piece: they are gathered here, not sent from here.
-  let macInput = new Uint8Array(0);
   const sealDetached = (seq: number, packet: Uint8Array): Uint8Array[] => {
     const len = packet.length;
     if (len - 4 < CHACHA_NODE_MIN) {
@@ -226,10 +224,8 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
     const ct = c.update(packet.subarray(4));
     // K_1 (the key's last 32 bytes) encrypts packet_length at block 0: one block, in JavaScript.
     const head = chacha20Xor(header, 0, 0, seqWord(seq), 0, packet.subarray(0, 4), new Uint8Array(4));
-    if (macInput.length < len) macInput = new Uint8Array(len);
-    macInput.set(head);
-    macInput.set(ct, 4);
-    return [head, ct, poly1305Tag(polyKey, macInput.subarray(0, len))];
+    // The tag covers encrypted length || ciphertext, taken where each lies (no copy to join them).
+    return [head, ct, poly1305Tag(polyKey, ct, head)];
   };
   return {
     save: () => ({ keys, position: 0 }),

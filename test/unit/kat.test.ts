@@ -148,6 +148,20 @@ describe('RFC 8439 ChaCha20 and Poly1305', () => {
     }
   });
 
+  it('Poly1305 over a message in two parts (a head of 0–16 bytes, then the rest elsewhere) equals the tag of the joined message, at every split', () => {
+    let seed = 777;
+    const rnd = (n: number) => Uint8Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);
+    for (const total of [0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 80, 127, 128, 200, 1023, 1024, 1025, 1040, 1087, 1088, 1100, 4096, 32 * 1024 + 4]) {
+      const joined = rnd(total);
+      const key = rnd(32);
+      for (let h = 0; h <= Math.min(16, total); h++) {
+        const msg = rnd(total - h + 3).subarray(3); // at an odd offset, as a Buffer from OpenSSL may be
+        msg.set(joined.subarray(h));
+        expect(toHex(poly1305Tag(key, msg, joined.subarray(0, h))), `${total}/${h}`).toBe(toHex(poly1305(joined, key)));
+      }
+    }
+  });
+
   it('our ChaCha20 and Poly1305 cores agree with noble on 3,000 random inputs (lengths, offsets, edge keys)', () => {
     let seed = 12345;
     const rnd = (n: number) => Uint8Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);
