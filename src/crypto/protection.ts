@@ -117,7 +117,8 @@ export const ctrOpenerFraming = (etm: boolean, tagLength: number) => ({ ...ctrFr
 /** The nonce's last word: 4 zero bytes then the sequence number as uint64 big-endian, read little-endian. */
 export const seqWord = (seq: number) => (((seq & 0xff) << 24) | ((seq & 0xff00) << 8) | ((seq >>> 8) & 0xff00) | (seq >>> 24)) >>> 0;
 
-function chachaParts(key: Uint8Array) {
+/** A direction's ChaCha20 keys as words, and the packet's Poly1305 key for a nonce word (valid until the next call). */
+export function chachaParts(key: Uint8Array) {
   // K_2 (first 32 bytes) encrypts the packet, K_1 (last 32) the length.
   const main = keyWords(key.subarray(0, 32));
   const header = keyWords(key.subarray(32, 64));
@@ -193,11 +194,13 @@ export function incrementIv(iv: Uint8Array): Uint8Array {
 /** A copy of `bytes` (even of a Buffer, whose slice() is a view) with the big-endian counter in bytes [from, to) advanced by n. */
 function advanced(bytes: Uint8Array, from: number, to: number, n: number): Uint8Array {
   const out = new Uint8Array(bytes);
-  let carry = BigInt(n);
-  for (let i = to - 1; i >= from && carry > 0n; i--) {
-    const v = BigInt(out[i]!) + (carry & 0xffn);
-    out[i] = Number(v & 0xffn);
-    carry = (carry >> 8n) + (v >> 8n);
+  // n is a count of packets or blocks, far below 2^53: plain numbers stay exact (a BigInt per call cost
+  // more, and CTR asks for a counter block per packet).
+  let carry = n;
+  for (let i = to - 1; i >= from && carry > 0; i--) {
+    const v = out[i]! + (carry % 256);
+    out[i] = v & 0xff;
+    carry = Math.floor(carry / 256) + (v >>> 8);
   }
   return out;
 }
