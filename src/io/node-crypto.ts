@@ -6,8 +6,8 @@
  *
  * - AES-GCM and AES-CTR (+ HMAC) are OpenSSL's throughout. A CTR direction keeps one OpenSSL cipher
  *   whose keystream runs on from packet to packet, as the SSH counter does.
- * - chacha20-poly1305@openssh.com: OpenSSL's ChaCha20 for the packet and its Poly1305 key, our Poly1305
- *   (Node has no bare Poly1305) and our ChaCha20 for the 4-byte length. Packets below CHACHA_NODE_MIN
+ * - chacha20-poly1305@openssh.com: OpenSSL's ChaCha20 for the packet, our Poly1305 (Node has no bare
+ *   Poly1305) and our ChaCha20 for the packet's Poly1305 key and its 4-byte length. Packets below CHACHA_NODE_MIN
  *   bytes stay wholly in JavaScript, where a cipher object per packet would cost more than it saves.
  *
  * Not in the runtime-neutral core: the Node CLI (`edgessh serve`) and Node applications pass it as
@@ -21,6 +21,7 @@ import {
   GCM_OPENER_FRAMING,
   MACS,
   PORTABLE_PROTECTION,
+  chachaParts,
   ctrFraming,
   ctrOpenerFraming,
   ctrCounterAt,
@@ -29,7 +30,7 @@ import {
   incrementIv,
   seqWord,
 } from '../crypto/protection.ts';
-import { chacha20Xor, keyWords } from '../crypto/chacha20.ts';
+import { chacha20Xor } from '../crypto/chacha20.ts';
 import { poly1305Tag } from '../crypto/poly1305.ts';
 import { concatBytes, putUint32 } from '../wire/writer.ts';
 import { getUint32 } from '../wire/reader.ts';
@@ -184,33 +185,29 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
 
 // ── chacha20-poly1305@openssh.com ──────────────────────────────────────────────────────────────────
 
-const ZEROS = new Uint8Array(32);
 /** Small chacha20-poly1305 packets, copied out of the transport's scratch frame to be sealed in place. */
 const smallFrames = new Slabs(256 * 1024, CHACHA_NODE_MIN + 64);
 
 /**
- * One direction's packet ChaCha20 (K_2). A packet's Poly1305 key is block 0 for the nonce `seq`, one
- * block computed in JavaScript (an OpenSSL call for it cost more); the packet itself is OpenSSL's ChaCha20
- * from block 1: RFC 8439's 32-bit counter and 96-bit nonce are OpenSSH's 64-bit counter and 64-bit nonce
- * (counter high word 0, then the sequence number as uint64 big-endian).
+ * One direction's packet cipher: OpenSSL's ChaCha20 with K_2 from block 1 (block 0 is the Poly1305 key,
+ * one block made in JavaScript by chachaParts: an OpenSSL call for it cost more). RFC 8439's 32-bit counter
+ * and 96-bit nonce are OpenSSH's 64-bit counter and 64-bit nonce (counter high word 0, then the sequence
+ * number as uint64 big-endian).
  */
-function packetStreams(k2: Uint8Array) {
+function packetCiphers(k2: Uint8Array) {
   const key = createSecretKey(k2);
-  const words = keyWords(k2);
   const iv = new Uint8Array(16);
   iv[0] = 1; // the block counter, little-endian
-  const polyKey = new Uint8Array(32);
   return (seq: number) => {
-    chacha20Xor(words, 0, 0, seqWord(seq), 0, ZEROS, polyKey);
     putUint32(iv, 12, seq);
-    return { polyKey, c: createCipheriv('chacha20', key, iv) };
+    return createCipheriv('chacha20', key, iv);
   };
 }
 
 function chachaSealer(keys: DirectionKeys): PacketSealer {
   const small = PORTABLE_PROTECTION.createSealer(keys);
-  const packetStream = packetStreams(keys.encKey.subarray(0, 32));
-  const header = keyWords(keys.encKey.subarray(32, 64));
+  const { header, polyKey } = chachaParts(keys.encKey);
+  const packetCipher = packetCiphers(keys.encKey.subarray(0, 32));
   const sealDetached = (seq: number, packet: Uint8Array): Uint8Array[] => {
     const len = packet.length;
     if (len - 4 < CHACHA_NODE_MIN) {
@@ -220,12 +217,12 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
       out.set(packet);
       return [small.sealInPlace!(seq, out.subarray(0, len))];
     }
-    const { polyKey, c } = packetStream(seq);
-    const ct = c.update(packet.subarray(4));
+    const n2 = seqWord(seq);
+    const ct = packetCipher(seq).update(packet.subarray(4));
     // K_1 (the key's last 32 bytes) encrypts packet_length at block 0: one block, in JavaScript.
-    const head = chacha20Xor(header, 0, 0, seqWord(seq), 0, packet.subarray(0, 4), new Uint8Array(4));
+    const head = chacha20Xor(header, 0, 0, n2, 0, packet.subarray(0, 4), new Uint8Array(4));
     // The tag covers encrypted length || ciphertext, taken where each lies (no copy to join them).
-    return [head, ct, poly1305Tag(polyKey, ct, head)];
+    return [head, ct, poly1305Tag(polyKey(n2), ct, head)];
   };
   return {
     save: () => ({ keys, position: 0 }),
@@ -237,7 +234,8 @@ function chachaSealer(keys: DirectionKeys): PacketSealer {
 
 function chachaOpener(keys: DirectionKeys): PacketOpener {
   const small = PORTABLE_PROTECTION.createOpener(keys);
-  const packetStream = packetStreams(keys.encKey.subarray(0, 32));
+  const { polyKey } = chachaParts(keys.encKey);
+  const packetCipher = packetCiphers(keys.encKey.subarray(0, 32));
   return {
     save: () => ({ keys, position: 0 }),
     ...CHACHA_OPENER_FRAMING,
@@ -245,9 +243,8 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
     open(seq, wire) {
       const body = wire.length - 16;
       if (body - 4 < CHACHA_NODE_MIN) return small.open(seq, wire);
-      const { polyKey, c } = packetStream(seq);
-      if (!equalConstantTime(poly1305Tag(polyKey, wire.subarray(0, body)), wire.subarray(body))) return null;
-      return bytes(c.update(wire.subarray(4, body)));
+      if (!equalConstantTime(poly1305Tag(polyKey(seqWord(seq)), wire.subarray(0, body)), wire.subarray(body))) return null;
+      return bytes(packetCipher(seq).update(wire.subarray(4, body)));
     },
   };
 }
