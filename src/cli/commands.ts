@@ -1,0 +1,188 @@
+/**
+ * `edgessh serve`, `keygen` and `fingerprint`: the commands that need the SSH server and the key code.
+ * main.ts loads this module only for them, so `edgessh proxy` (started once per ssh connection as a
+ * ProxyCommand) does not pay for loading the server.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync, writeFileSync, existsSync, mkdirSync, chmodSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  fingerprint,
+  formatPublicKey,
+  generatePrivateKey,
+  parsePrivateKey,
+  serializeOpenSshPrivateKey,
+} from '../crypto/keys/index.ts';
+import type { PrivateKey } from '../crypto/types.ts';
+import { createServer } from '../server.ts';
+import { listenTcp } from '../io/node-net.ts';
+import { nodeProtection } from '../io/node-crypto.ts';
+import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
+import { makeDemoPolicy, runDemoSession } from '../apps/demo.ts';
+import { MemoryStorage } from '../apps/storage.ts';
+import { FolderStorage } from '../io/node-storage.ts';
+import { fail } from './util.ts';
+
+async function loadKeys(file: string): Promise<PrivateKey[]> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    fail(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return await parsePrivateKey(text);
+  } catch (e) {
+    fail(`${file}: ${(e as Error).message}`);
+  }
+}
+
+async function writeKeyFiles(key: PrivateKey, file: string): Promise<void> {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, serializeOpenSshPrivateKey(key), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  writeFileSync(`${file}.pub`, formatPublicKey(key.publicKey, key.comment) + '\n');
+}
+
+/** OpenSSH-style list: 'a,b' replaces; '+a,b' appends; '-a' removes from the defaults. */
+function algorithmList(value: string | undefined, defaults: string[]): string[] | undefined {
+  if (!value) return undefined;
+  if (value.startsWith('+')) return [...defaults, ...value.slice(1).split(',').filter((n) => !defaults.includes(n))];
+  if (value.startsWith('-')) {
+    const drop = new Set(value.slice(1).split(','));
+    return defaults.filter((n) => !drop.has(n));
+  }
+  return value.split(',');
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(s);
+  if (!m) fail(`bad size ${s}`);
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Number(m[1]) * mult;
+}
+
+export async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      listen: { type: 'string', default: '127.0.0.1:2222' },
+      'host-key': { type: 'string', multiple: true },
+      'authorized-keys': { type: 'string', multiple: true },
+      'password-env': { type: 'string' },
+      data: { type: 'string' },
+      kex: { type: 'string' },
+      ciphers: { type: 'string' },
+      macs: { type: 'string' },
+      'host-key-algorithms': { type: 'string' },
+      compression: { type: 'string', default: 'yes' },
+      'rekey-limit': { type: 'string' },
+      banner: { type: 'string' },
+      crypto: { type: 'string', default: 'node' },
+      quiet: { type: 'boolean', default: false },
+    },
+  });
+  const m = /^(.*):(\d+)$/.exec(values.listen!);
+  // node: packets sealed and opened by OpenSSL (src/io/node-crypto.ts); portable: by Web Crypto and our
+  // JavaScript, as in the Worker and the browser.
+  if (values.crypto !== 'node' && values.crypto !== 'portable') fail(`--crypto wants node or portable, got ${values.crypto}`);
+  if (!m) fail(`--listen wants HOST:PORT, got ${values.listen}`);
+  const [, host, port] = m;
+
+  let keyFiles = values['host-key'] ?? [];
+  if (!keyFiles.length) {
+    const def = '.edgessh/ssh_host_ed25519_key';
+    if (!existsSync(def)) await writeKeyFiles(await generatePrivateKey('ed25519', undefined, 'edgessh host key'), def);
+    keyFiles = [def];
+  }
+  const hostKeys = (await Promise.all(keyFiles.map(loadKeys))).flat();
+
+  const password = values['password-env'] ? process.env[values['password-env']] : undefined;
+  if (values['password-env'] && !password) fail(`environment variable ${values['password-env']} is empty`);
+  const authorizedText = (values['authorized-keys'] ?? []).map((f) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch (e) {
+      fail(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  });
+  const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`edgessh: ${line}\n`);
+  const policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), password, log });
+
+  const algorithms: Partial<AlgorithmPrefs> = {};
+  const withLegacy = (list: string[], legacy: string[]) => [...list, ...legacy];
+  const kex = algorithmList(values.kex, DEFAULT_ALGORITHMS.kex);
+  if (kex) algorithms.kex = kex.filter((k) => withLegacy(DEFAULT_ALGORITHMS.kex, LEGACY_ALGORITHMS.kex).includes(k) || fail(`unknown kex ${k}`));
+  const ciphers = algorithmList(values.ciphers, DEFAULT_ALGORITHMS.cipher);
+  if (ciphers) algorithms.cipher = ciphers;
+  const macs = algorithmList(values.macs, DEFAULT_ALGORITHMS.mac);
+  if (macs) algorithms.mac = macs;
+  const hka = algorithmList(values['host-key-algorithms'], DEFAULT_ALGORITHMS.hostKey);
+  if (hka) algorithms.hostKey = hka;
+  if (values.compression === 'no') algorithms.compression = ['none'];
+  let rekey: { bytes?: number; seconds?: number } | undefined;
+  if (values['rekey-limit']) {
+    const [size, secs] = values['rekey-limit'].split(':');
+    rekey = { bytes: parseSize(size!), ...(secs ? { seconds: Number(secs) } : {}) };
+  }
+
+  const storage = values.data ? new FolderStorage(values.data) : new MemoryStorage();
+  const startedAt = Date.now();
+  let server;
+  try {
+    server = createServer({
+      hostKeys,
+      algorithms,
+      rekey,
+      banner: values.banner,
+      protection: values.crypto === 'node' ? nodeProtection : undefined,
+      authenticate: policy.authenticate,
+      authMethods: policy.methods,
+      onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
+      log,
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  try {
+    await listenTcp(server, host!, Number(port));
+  } catch (e) {
+    fail(`cannot listen on ${values.listen}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  for (const k of hostKeys) log(`host key ${k.publicKey.type} ${fingerprint(k.publicKey)}`);
+  log(`listening on ${values.listen}`);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      log(`received ${sig}; shutting down`);
+      process.exit(0);
+    });
+}
+
+export async function keygen(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { t: { type: 'string', default: 'ed25519' }, b: { type: 'string' }, f: { type: 'string' }, C: { type: 'string' } },
+  });
+  if (!values.f) fail('keygen needs -f FILE');
+  if (existsSync(values.f)) fail(`${values.f} already exists`);
+  const bits = values.b ? Number(values.b) : undefined;
+  let type: Parameters<typeof generatePrivateKey>[0];
+  if (values.t === 'ed25519') type = 'ed25519';
+  else if (values.t === 'rsa') type = 'rsa';
+  else if (values.t === 'ecdsa') {
+    const b = bits ?? 256;
+    if (b !== 256 && b !== 384 && b !== 521) fail('ecdsa keys are 256, 384 or 521 bits');
+    type = `ecdsa-p${b}` as const;
+  } else fail(`unknown key type ${values.t}`);
+  const key = await generatePrivateKey(type, type === 'rsa' ? (bits ?? 3072) : undefined, values.C ?? '');
+  await writeKeyFiles(key, values.f);
+  process.stdout.write(`Your identification has been saved in ${values.f}\n`);
+  process.stdout.write(`Your public key has been saved in ${values.f}.pub\n`);
+  process.stdout.write(`The key fingerprint is:\n${fingerprint(key.publicKey)} ${key.comment}\n`);
+}
+
+
+/** `edgessh fingerprint FILE`: each key's SHA256 fingerprint, as ssh-keygen -l prints it. */
+export async function fingerprints(file: string): Promise<void> {
+  for (const k of await loadKeys(file)) process.stdout.write(`${fingerprint(k.publicKey)} ${k.publicKey.type}\n`);
+}
