@@ -44,7 +44,7 @@ export interface ServerOptions {
   channelWindow?: number;
   /** The largest data packet a client may send on a channel (default 128 KiB; see ConnectionOptions.maxPacket). */
   channelMaxPacket?: number;
-  subsystems?: string[];
+  subsystems?: readonly string[];
   allowForward?(request: ForwardRequest): boolean;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;

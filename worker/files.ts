@@ -3,7 +3,7 @@
  * from each connection's SshSession object. A file is stored in 64 KiB chunks (one storage value each).
  */
 import { DurableObject } from 'cloudflare:workers';
-import { validFileName, type FileStorage } from '../src/apps/storage.ts';
+import { validFileName, type FileInfo, type FileStorage } from '../src/apps/storage.ts';
 import type { Env } from './env.ts';
 
 const CHUNK = 64 * 1024;
@@ -14,12 +14,19 @@ export const MAX_FILES = 1000;
 interface Meta {
   size: number;
   chunks: number;
+  /** When it was written (files written before this field existed have none). */
+  mtime?: number;
 }
 
 export class UserFiles extends DurableObject<Env> {
   async list(): Promise<string[]> {
     const m = await this.ctx.storage.list<Meta>({ prefix: 'meta:' });
     return [...m.keys()].map((k) => k.slice(5)).sort();
+  }
+
+  async stat(name: string): Promise<FileInfo | null> {
+    const meta = await this.ctx.storage.get<Meta>(`meta:${name}`);
+    return meta ? { size: meta.size, mtime: meta.mtime ?? 0 } : null;
   }
 
   async read(name: string): Promise<Uint8Array | null> {
@@ -53,7 +60,7 @@ export class UserFiles extends DurableObject<Env> {
         for (let j = i; j < Math.min(chunks, i + 64); j++) batch[`data:${name}:${j}`] = data.slice(j * CHUNK, (j + 1) * CHUNK);
         await tx.put(batch);
       }
-      await tx.put(`meta:${name}`, { size: data.length, chunks } satisfies Meta);
+      await tx.put(`meta:${name}`, { size: data.length, chunks, mtime: Date.now() } satisfies Meta);
     });
   }
 
@@ -83,5 +90,8 @@ export class DurableObjectFileStorage implements FileStorage {
   }
   remove(user: string, name: string): Promise<boolean> {
     return this.stub(user).remove(name);
+  }
+  stat(user: string, name: string): Promise<FileInfo | null> {
+    return this.stub(user).stat(name);
   }
 }

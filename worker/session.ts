@@ -12,7 +12,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { createServer, type SshServer } from '../src/server.ts';
 import { parsePrivateKey, fingerprint } from '../src/crypto/keys/index.ts';
 import type { PrivateKey } from '../src/crypto/types.ts';
-import { makeDemoPolicy, runDemoSession } from '../src/apps/demo.ts';
+import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from '../src/apps/demo.ts';
 import { webSocketSink, WS_CLOSE, type WebSocketLike } from '../src/io/websocket.ts';
 import {
   AlarmTimers,
@@ -61,6 +61,7 @@ function serverFor(env: Env): Promise<SshServer> {
       banner: env.BANNER || undefined,
       authenticate: policy.authenticate,
       authMethods: policy.methods,
+      subsystems: DEMO_SUBSYSTEMS,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       onResume: (session, state) => runDemoSession(session, { storage, startedAt, policy }, state),
       // Measured through wrangler dev (bench section 6, 64 MiB uploads, medians of 3; chacha / aes-gcm):

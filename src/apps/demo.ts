@@ -13,6 +13,7 @@ import {
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
 import { parseShellState, runExec, runShell, type ShellState } from './shell.ts';
+import { runSftp } from './sftp.ts';
 import type { FileStorage } from './storage.ts';
 
 export interface DemoPolicyOptions {
@@ -111,5 +112,10 @@ export async function runDemoSession(session: Session, demo: DemoContext, resume
     if (!saved) throw new Error('the saved shell state is malformed');
     return runShell(ctx, saved);
   }
+  if (session.kind === 'subsystem' && session.command === 'sftp')
+    return runSftp({ user: session.user, storage: demo.storage, stdin: session.stdin, stdout: session.stdout, stderr: session.stderr });
   return 1;
 }
+
+/** The subsystems the demo runs (a server passes them as `subsystems`, so clients may ask for them). */
+export const DEMO_SUBSYSTEMS: readonly string[] = ['sftp'];

@@ -4,6 +4,13 @@ export interface FileStorage {
   read(user: string, name: string): Promise<Uint8Array | null>;
   write(user: string, name: string, data: Uint8Array): Promise<void>;
   remove(user: string, name: string): Promise<boolean>;
+  /** A file's size and last write (ms since the epoch; 0 when the storage does not know), or null. */
+  stat(user: string, name: string): Promise<FileInfo | null>;
+}
+
+export interface FileInfo {
+  size: number;
+  mtime: number;
 }
 
 /** A file name must be one path component: no '/', no NUL, not '.' or '..', at most 255 bytes. */
@@ -20,6 +27,7 @@ export function validFileName(name: string): boolean {
 
 export class MemoryStorage implements FileStorage {
   private users = new Map<string, Map<string, Uint8Array>>();
+  private mtimes = new WeakMap<Uint8Array, number>();
   private files(user: string): Map<string, Uint8Array> {
     let m = this.users.get(user);
     if (!m) this.users.set(user, (m = new Map()));
@@ -33,7 +41,13 @@ export class MemoryStorage implements FileStorage {
   }
   async write(user: string, name: string, data: Uint8Array): Promise<void> {
     if (!validFileName(name)) throw new Error(`invalid file name ${JSON.stringify(name)}`);
-    this.files(user).set(name, data.slice());
+    const copy = data.slice();
+    this.mtimes.set(copy, Date.now());
+    this.files(user).set(name, copy);
+  }
+  async stat(user: string, name: string): Promise<FileInfo | null> {
+    const f = this.files(user).get(name);
+    return f ? { size: f.length, mtime: this.mtimes.get(f) ?? 0 } : null;
   }
   async remove(user: string, name: string): Promise<boolean> {
     return this.files(user).delete(name);

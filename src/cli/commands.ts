@@ -18,7 +18,7 @@ import { createServer } from '../server.ts';
 import { listenTcp } from '../io/node-net.ts';
 import { nodeProtection } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
-import { makeDemoPolicy, runDemoSession } from '../apps/demo.ts';
+import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from '../apps/demo.ts';
 import { MemoryStorage } from '../apps/storage.ts';
 import { FolderStorage } from '../io/node-storage.ts';
 import { fail } from './util.ts';
@@ -138,6 +138,7 @@ export async function serve(argv: string[]): Promise<void> {
       protection: values.crypto === 'node' ? nodeProtection : undefined,
       authenticate: policy.authenticate,
       authMethods: policy.methods,
+      subsystems: DEMO_SUBSYSTEMS,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       log,
     });

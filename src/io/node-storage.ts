@@ -1,7 +1,7 @@
 /** Demo-shell files in a Node folder: one subfolder per user, names validated. */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { validFileName, type FileStorage } from '../apps/storage.ts';
+import { validFileName, type FileInfo, type FileStorage } from '../apps/storage.ts';
 
 export class FolderStorage implements FileStorage {
   constructor(private readonly root: string) {}
@@ -36,6 +36,15 @@ export class FolderStorage implements FileStorage {
     const p = this.path(user, name);
     await mkdir(this.dir(user), { recursive: true });
     await writeFile(p, data);
+  }
+
+  async stat(user: string, name: string): Promise<FileInfo | null> {
+    try {
+      const st = await stat(this.path(user, name));
+      return st.isFile() ? { size: st.size, mtime: st.mtimeMs } : null;
+    } catch {
+      return null;
+    }
   }
 
   async remove(user: string, name: string): Promise<boolean> {

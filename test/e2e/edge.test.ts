@@ -207,6 +207,31 @@ describe('other clients through edgessh proxy', () => {
   }, 60_000);
 });
 
+describe('file transfer through edgessh proxy (SFTP; the files live in Durable Object storage)', () => {
+  it.skipIf(!havePeer('/usr/bin/scp'))('scp up and down 8 MiB with a checksum; sftp lists the file with its size and time', async () => {
+    const data = Uint8Array.from({ length: 8 << 20 }, (_, i) => (i * 5 + (i >> 12)) & 0xff);
+    const up = join(fx.dir, 'e2e-up.bin');
+    const back = join(fx.dir, 'e2e-back.bin');
+    writeFileSync(up, data);
+    const opts = viaProxy().slice(0, -1);
+    const put = await run('scp', [...opts, up, 'tester@edgessh-test:e2e.bin'], { timeoutMs: 120_000 });
+    expect(put.stderr.toString()).toBe('');
+    expect(put.code).toBe(0);
+    expect((await run('scp', [...opts, 'tester@edgessh-test:e2e.bin', back], { timeoutMs: 120_000 })).code).toBe(0);
+    expect(createHash('sha256').update(readFileSync(back)).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    const batch = join(fx.dir, 'e2e-batch');
+    writeFileSync(batch, 'ls -l\nrm e2e.bin\n');
+    const ls = await run('sftp', [...opts, '-b', batch, 'tester@edgessh-test'], { timeoutMs: 60_000 });
+    expect(ls.code).toBe(0);
+    expect(ls.stdout.toString()).toMatch(new RegExp(`-rw-r--r-- +1 tester +tester +${8 << 20} \\w{3} [ \\d]\\d \\d\\d:\\d\\d e2e\\.bin`));
+  }, 300_000);
+
+  it.skipIf(!havePeer('/usr/lib/python3/dist-packages/paramiko'))('paramiko SFTP: 8 MiB put and get with checksums', async () => {
+    const r = await run(PY, ['test/interop/peers/sftp_client.py', '0', fx.userKey, 'paramiko'], { env: { EDGESSH_PROXY: PROXY }, timeoutMs: 180_000 });
+    expect(r.stdout.toString()).toBe('put True\nget True\nlisted True\nremoved True\nmkdir refused The demo storage has no subdirectories\n');
+  }, 200_000);
+});
+
 describe('edgessh proxy errors', () => {
   it('a bad URL, a refused connection and an HTTP error each give one line and a non-zero exit', async () => {
     const bad = await run('node', ['bin/edgessh.mjs', 'proxy', 'not a url']);

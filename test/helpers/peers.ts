@@ -8,7 +8,7 @@ import { createServer, type ServerOptions } from '../../src/server.ts';
 import { listenTcp } from '../../src/io/node-net.ts';
 import { parsePrivateKey } from '../../src/crypto/keys/index.ts';
 import type { CloseInfo, Transport, TransportEvent } from '../../src/transport/transport.ts';
-import { makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
+import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
 import { MemoryStorage } from '../../src/apps/storage.ts';
 
 export const SSH9 = '/usr/bin/ssh';
@@ -119,6 +119,7 @@ export async function startServer(fx: Fixture, over: Partial<ServerOptions> = {}
     hostKeys,
     authenticate: policy.authenticate,
     authMethods: policy.methods,
+    subsystems: DEMO_SUBSYSTEMS,
     onSession: (s) => runDemoSession(s, { storage, startedAt: Date.now(), policy }),
     loginGraceTimeMs: 30_000,
     log: (l) => log.push(l),

@@ -1,0 +1,461 @@
+/**
+ * The demo's SFTP server: protocol version 3 (draft-ietf-secsh-filexfer-02), what OpenSSH's `sftp` and
+ * `scp` (which speaks SFTP since OpenSSH 9.0), paramiko and AsyncSSH use. It serves the user's files in
+ * the demo storage, a single flat directory shown as `/` (also the home directory): files can be listed,
+ * read, written, renamed and removed; there are no subdirectories, links or permissions to change.
+ *
+ * A file open for writing is gathered in memory and stored when it is closed (or when the session ends),
+ * since the storage keeps whole files. Everything is bounded: a message is at most 256 KiB (as OpenSSH's
+ * sftp-server), a read answers at most 64 KiB, a file grows to at most 16 MiB (the shell's limit), a
+ * session holds at most 32 handles and 32 MiB of file contents. A message that cannot be framed (too long,
+ * empty, or anything before INIT) ends the session with a line on stderr and exit status 1; a request that
+ * cannot be parsed gets SSH_FX_BAD_MESSAGE, an unknown one SSH_FX_OP_UNSUPPORTED.
+ */
+import { Reader, WireError, getUint32 } from '../wire/reader.ts';
+import { Writer } from '../wire/writer.ts';
+import { validFileName, type FileInfo, type FileStorage } from './storage.ts';
+
+export interface SftpContext {
+  user: string;
+  storage: FileStorage;
+  stdin: ReadableStream<Uint8Array>;
+  stdout: WritableStream<Uint8Array>;
+  stderr: WritableStream<Uint8Array>;
+}
+
+/** Message types (filexfer-02 §3). */
+export const FXP = {
+  INIT: 1, VERSION: 2, OPEN: 3, CLOSE: 4, READ: 5, WRITE: 6, LSTAT: 7, FSTAT: 8, SETSTAT: 9, FSETSTAT: 10,
+  OPENDIR: 11, READDIR: 12, REMOVE: 13, MKDIR: 14, RMDIR: 15, REALPATH: 16, STAT: 17, RENAME: 18,
+  READLINK: 19, SYMLINK: 20, STATUS: 101, HANDLE: 102, DATA: 103, NAME: 104, ATTRS: 105, EXTENDED: 200,
+} as const;
+
+/** Status codes (filexfer-02 §7). */
+export const FX = { OK: 0, EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, BAD_MESSAGE: 5, OP_UNSUPPORTED: 8 } as const;
+
+/** Open flags (filexfer-02 §6.3). */
+export const FXF = { READ: 1, WRITE: 2, APPEND: 4, CREAT: 8, TRUNC: 0x10, EXCL: 0x20 } as const;
+
+const ATTR_SIZE = 1;
+const ATTR_UIDGID = 2;
+const ATTR_PERMISSIONS = 4;
+const ATTR_ACMODTIME = 8;
+const ATTR_EXTENDED = 0x80000000;
+
+export const SFTP_LIMITS = {
+  /** Longest message accepted (OpenSSH's SFTP_MAX_MSG_LENGTH). */
+  message: 256 * 1024,
+  /** Most bytes one READ answers with. */
+  read: 64 * 1024,
+  /** Largest file (the demo shell's `cat > NAME` limit). */
+  file: 16 * 1024 * 1024,
+  handles: 32,
+  /** File contents held by one session's open handles together. */
+  held: 32 * 1024 * 1024,
+  /** Names per READDIR answer. */
+  names: 100,
+} as const;
+
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+
+interface FileHandle {
+  kind: 'file';
+  name: string;
+  data: Uint8Array;
+  size: number;
+  /** The stored file's last write when opened (0 if new or unknown). */
+  mtime: number;
+  writable: boolean;
+  append: boolean;
+  dirty: boolean;
+  /** A write went past the file size limit: like the shell's `cat > NAME`, nothing is stored at close. */
+  tooLarge: boolean;
+}
+interface DirHandle {
+  kind: 'dir';
+  names: string[] | null;
+  pos: number;
+}
+
+/** A request that is answered with a status (not a failure of the session). */
+class Status extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Where a path points in the flat namespace: the root directory, or one file name. Paths may be relative. */
+function resolvePath(path: string): { root: true } | { root: false; name: string } {
+  const parts: string[] = [];
+  for (const p of path.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') parts.pop();
+    else parts.push(p);
+  }
+  if (parts.length === 0) return { root: true };
+  if (parts.length > 1 || !validFileName(parts[0]!)) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+  return { root: false, name: parts[0]! };
+}
+
+function canonical(path: string): string {
+  const parts: string[] = [];
+  for (const p of path.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') parts.pop();
+    else parts.push(p);
+  }
+  return '/' + parts.join('/');
+}
+
+function writeAttrs(w: Writer, info: FileInfo | 'dir'): Writer {
+  if (info === 'dir') return w.uint32(ATTR_PERMISSIONS).uint32(S_IFDIR | 0o755);
+  const flags = ATTR_SIZE | ATTR_PERMISSIONS | (info.mtime ? ATTR_ACMODTIME : 0);
+  w.uint32(flags).uint64(BigInt(info.size)).uint32(S_IFREG | 0o644);
+  if (info.mtime) w.uint32(Math.floor(info.mtime / 1000)).uint32(Math.floor(info.mtime / 1000));
+  return w;
+}
+
+/** Reads an ATTRS structure; only a size is ever applied, the rest is parsed and skipped. */
+function readAttrs(r: Reader): { size?: number; other: boolean } {
+  const flags = r.uint32();
+  let size: number | undefined;
+  if (flags & ATTR_SIZE) {
+    const v = r.uint64();
+    size = v > BigInt(SFTP_LIMITS.file) ? Infinity : Number(v);
+  }
+  if (flags & ATTR_UIDGID) r.raw(8);
+  if (flags & ATTR_PERMISSIONS) r.raw(4);
+  if (flags & ATTR_ACMODTIME) r.raw(8);
+  if (flags & ATTR_EXTENDED) {
+    const n = r.uint32();
+    for (let i = 0; i < n; i++) (r.bytes(), r.bytes());
+  }
+  return { size, other: (flags & ~ATTR_SIZE) !== 0 };
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** The `ls -l` line SFTP v3 sends beside each name (OpenSSH's format; UTC). */
+export function longName(name: string, info: FileInfo | 'dir', user: string, now = Date.now()): string {
+  const mode = info === 'dir' ? 'drwxr-xr-x' : '-rw-r--r--';
+  const size = info === 'dir' ? 0 : info.size;
+  const t = new Date(info === 'dir' ? 0 : info.mtime);
+  const recent = Math.abs(now - t.getTime()) < 182 * 86400_000;
+  const day = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2)}`;
+  const when = recent
+    ? `${day} ${String(t.getUTCHours()).padStart(2, '0')}:${String(t.getUTCMinutes()).padStart(2, '0')}`
+    : `${day}  ${t.getUTCFullYear()}`;
+  return `${mode}    1 ${user.padEnd(8)} ${user.padEnd(8)} ${String(size).padStart(8)} ${when} ${name}`;
+}
+
+/** Runs the SFTP server on a session's streams until the client closes its side. Resolves to the exit status. */
+export async function runSftp(ctx: SftpContext): Promise<number> {
+  const input = ctx.stdin.getReader();
+  const out = ctx.stdout.getWriter();
+  const handles = new Map<number, FileHandle | DirHandle>();
+  let nextHandle = 1;
+  let held = 0;
+  let initialized = false;
+  let buf = new Uint8Array(0);
+  let status = 0;
+
+  /** A reply: its length is filled in by send(). */
+  const reply = (type: number, id: number, capacity = 256) => new Writer(capacity).uint32(0).byte(type).uint32(id);
+  const send = (w: Writer) => {
+    const m = w.finish();
+    const len = m.length - 4;
+    m[0] = len >>> 24;
+    m[1] = (len >>> 16) & 0xff;
+    m[2] = (len >>> 8) & 0xff;
+    m[3] = len & 0xff;
+    return out.write(m);
+  };
+  const statusReply = (id: number, code: number, message: string) => send(reply(FXP.STATUS, id).uint32(code).string(message).string('en'));
+
+  const fail = async (why: string) => {
+    status = 1;
+    const err = ctx.stderr.getWriter();
+    await err.write(new TextEncoder().encode(`edgessh sftp: ${why}\n`)).catch(() => {});
+    err.releaseLock();
+  };
+
+  const handleOf = (r: Reader): FileHandle | DirHandle => {
+    const h = r.bytes();
+    const n = h.length === 4 ? getUint32(h, 0) : 0;
+    const found = handles.get(n);
+    if (!found) throw new Status(FX.FAILURE, 'Invalid handle');
+    return found;
+  };
+  const newHandle = (h: FileHandle | DirHandle): Uint8Array => {
+    if (handles.size >= SFTP_LIMITS.handles) throw new Status(FX.FAILURE, `Too many open handles (limit ${SFTP_LIMITS.handles})`);
+    const n = nextHandle++;
+    handles.set(n, h);
+    return new Writer().uint32(n).finish();
+  };
+  /** Grows a file handle's buffer to hold `size` bytes, within the file and session limits. */
+  const reserve = (h: FileHandle, size: number) => {
+    if (size > SFTP_LIMITS.file) {
+      h.tooLarge = true;
+      throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
+    }
+    if (size <= h.data.length) return;
+    const cap = Math.min(SFTP_LIMITS.file, Math.max(size, h.data.length * 2, 64 * 1024));
+    if (held - h.data.length + cap > SFTP_LIMITS.held) throw new Status(FX.FAILURE, 'Too much file data held open in this session');
+    const next = new Uint8Array(cap);
+    next.set(h.data.subarray(0, h.size));
+    held += cap - h.data.length;
+    h.data = next;
+  };
+  const release = (h: FileHandle | DirHandle) => {
+    if (h.kind === 'file') held -= h.data.length;
+  };
+  const store = async (h: FileHandle) => {
+    if (!h.dirty || h.tooLarge) return;
+    h.dirty = false;
+    try {
+      await ctx.storage.write(ctx.user, h.name, h.data.slice(0, h.size));
+    } catch (e) {
+      throw new Status(FX.FAILURE, (e as Error).message);
+    }
+  };
+  const info = async (name: string): Promise<FileInfo> => {
+    const i = await ctx.storage.stat(ctx.user, name);
+    if (!i) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+    return i;
+  };
+  const attrsReply = async (id: number, path: string) => {
+    const p = resolvePath(path);
+    return send(writeAttrs(reply(FXP.ATTRS, id), p.root ? 'dir' : await info(p.name)));
+  };
+
+  /** One request (after INIT): answers it; a Status thrown here is the answer. */
+  const request = async (type: number, id: number, r: Reader): Promise<void> => {
+    switch (type) {
+      case FXP.OPEN: {
+        const path = r.string();
+        const flags = r.uint32();
+        readAttrs(r);
+        r.done();
+        const p = resolvePath(path);
+        if (p.root) throw new Status(FX.FAILURE, 'Is a directory');
+        if (!(flags & (FXF.READ | FXF.WRITE))) throw new Status(FX.BAD_MESSAGE, 'Open for neither reading nor writing');
+        const writable = (flags & FXF.WRITE) !== 0;
+        const st = await ctx.storage.stat(ctx.user, p.name);
+        if (writable && st && flags & FXF.CREAT && flags & FXF.EXCL) throw new Status(FX.FAILURE, 'File exists');
+        if (!st && !(writable && flags & FXF.CREAT)) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        const keep = st !== null && !(writable && flags & FXF.TRUNC);
+        // Checked before reading: a file put in a storage folder by other means may be larger.
+        if (keep && st.size > SFTP_LIMITS.file) throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
+        if (keep && held + st.size > SFTP_LIMITS.held) throw new Status(FX.FAILURE, 'Too much file data held open in this session');
+        const data = keep ? ((await ctx.storage.read(ctx.user, p.name)) ?? new Uint8Array(0)) : new Uint8Array(0);
+        if (data.length > SFTP_LIMITS.file) throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
+        if (held + data.length > SFTP_LIMITS.held) throw new Status(FX.FAILURE, 'Too much file data held open in this session');
+        const mtime = keep ? st.mtime : 0;
+        const h: FileHandle = { kind: 'file', name: p.name, data, size: data.length, mtime, writable, append: (flags & FXF.APPEND) !== 0, dirty: writable && !keep, tooLarge: false };
+        const handle = newHandle(h);
+        held += data.length;
+        return send(reply(FXP.HANDLE, id).bytes(handle));
+      }
+      case FXP.CLOSE: {
+        const raw = r.bytes();
+        r.done();
+        const n = raw.length === 4 ? getUint32(raw, 0) : 0;
+        const h = handles.get(n);
+        if (!h) throw new Status(FX.FAILURE, 'Invalid handle');
+        handles.delete(n);
+        release(h);
+        if (h.kind === 'file' && h.tooLarge) throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes): nothing was stored`);
+        if (h.kind === 'file') await store(h);
+        return statusReply(id, FX.OK, 'Success');
+      }
+      case FXP.READ: {
+        const h = handleOf(r);
+        const offset = r.uint64();
+        const len = r.uint32();
+        r.done();
+        if (h.kind !== 'file') throw new Status(FX.FAILURE, 'Is a directory');
+        if (offset >= BigInt(h.size)) return statusReply(id, FX.EOF, 'End of file');
+        const at = Number(offset);
+        const n = Math.min(len, SFTP_LIMITS.read, h.size - at);
+        return send(reply(FXP.DATA, id, n + 16).bytes(h.data.subarray(at, at + n)));
+      }
+      case FXP.WRITE: {
+        const h = handleOf(r);
+        const offset = r.uint64();
+        const data = r.bytes();
+        r.done();
+        if (h.kind !== 'file') throw new Status(FX.FAILURE, 'Is a directory');
+        if (!h.writable) throw new Status(FX.PERMISSION_DENIED, 'File not open for writing');
+        const at = h.append ? h.size : offset > BigInt(SFTP_LIMITS.file) ? Infinity : Number(offset);
+        reserve(h, at + data.length);
+        if (at > h.size) h.data.fill(0, h.size, at); // a hole reads as zeros
+        h.data.set(data, at);
+        h.size = Math.max(h.size, at + data.length);
+        h.dirty = true;
+        return statusReply(id, FX.OK, 'Success');
+      }
+      case FXP.LSTAT:
+      case FXP.STAT: {
+        const path = r.string();
+        if (type === FXP.STAT && r.remaining) r.uint32(); // v4+ clients add attribute flags; tolerated
+        r.done();
+        return attrsReply(id, path);
+      }
+      case FXP.FSTAT: {
+        const h = handleOf(r);
+        r.done();
+        const i: FileInfo | 'dir' = h.kind === 'dir' ? 'dir' : { size: h.size, mtime: h.dirty ? 0 : h.mtime };
+        return send(writeAttrs(reply(FXP.ATTRS, id), i));
+      }
+      case FXP.SETSTAT:
+      case FXP.FSETSTAT: {
+        const handle = type === FXP.FSETSTAT ? handleOf(r) : null;
+        const path = handle ? null : resolvePath(r.string());
+        const a = readAttrs(r);
+        r.done();
+        if (a.other) throw new Status(FX.OP_UNSUPPORTED, 'Only a size can be set here (no owners, permissions or times)');
+        if (a.size === undefined) return statusReply(id, FX.OK, 'Success');
+        if (handle?.kind === 'dir' || path?.root) throw new Status(FX.FAILURE, 'Is a directory');
+        if (handle?.kind === 'file') {
+          if (!handle.writable) throw new Status(FX.PERMISSION_DENIED, 'File not open for writing');
+          reserve(handle, a.size);
+          if (a.size > handle.size) handle.data.fill(0, handle.size, a.size);
+          handle.size = a.size;
+          handle.dirty = true;
+          return statusReply(id, FX.OK, 'Success');
+        }
+        const name = (path as { name: string }).name;
+        const data = await ctx.storage.read(ctx.user, name);
+        if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        if (a.size > SFTP_LIMITS.file) throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
+        const next = new Uint8Array(a.size);
+        next.set(data.subarray(0, a.size));
+        await ctx.storage.write(ctx.user, name, next);
+        return statusReply(id, FX.OK, 'Success');
+      }
+      case FXP.OPENDIR: {
+        const path = r.string();
+        r.done();
+        const p = resolvePath(path);
+        if (!p.root) {
+          await info(p.name); // NO_SUCH_FILE when missing
+          throw new Status(FX.FAILURE, 'Not a directory');
+        }
+        return send(reply(FXP.HANDLE, id).bytes(newHandle({ kind: 'dir', names: null, pos: 0 })));
+      }
+      case FXP.READDIR: {
+        const h = handleOf(r);
+        r.done();
+        if (h.kind !== 'dir') throw new Status(FX.FAILURE, 'Not a directory');
+        h.names ??= ['.', '..', ...(await ctx.storage.list(ctx.user))];
+        if (h.pos >= h.names.length) return statusReply(id, FX.EOF, 'End of directory');
+        const batch = h.names.slice(h.pos, h.pos + SFTP_LIMITS.names);
+        h.pos += batch.length;
+        const entries: [string, FileInfo | 'dir'][] = [];
+        for (const name of batch) {
+          const i = name === '.' || name === '..' ? 'dir' : await ctx.storage.stat(ctx.user, name);
+          if (i) entries.push([name, i]); // else removed since the listing
+        }
+        const w = reply(FXP.NAME, id).uint32(entries.length);
+        for (const [name, i] of entries) writeAttrs(w.string(name).string(longName(name, i, ctx.user)), i);
+        return send(w);
+      }
+      case FXP.REMOVE: {
+        const p = resolvePath(r.string());
+        r.done();
+        if (p.root) throw new Status(FX.FAILURE, 'Is a directory');
+        if (!(await ctx.storage.remove(ctx.user, p.name))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        return statusReply(id, FX.OK, 'Success');
+      }
+      case FXP.RENAME: {
+        const from = resolvePath(r.string());
+        const to = resolvePath(r.string());
+        r.done();
+        if (from.root || to.root) throw new Status(FX.FAILURE, 'Is a directory');
+        const data = await ctx.storage.read(ctx.user, from.name);
+        if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        if (from.name === to.name) return statusReply(id, FX.OK, 'Success');
+        if (await ctx.storage.stat(ctx.user, to.name)) throw new Status(FX.FAILURE, 'File exists');
+        await ctx.storage.write(ctx.user, to.name, data);
+        await ctx.storage.remove(ctx.user, from.name);
+        return statusReply(id, FX.OK, 'Success');
+      }
+      case FXP.REALPATH: {
+        const path = r.string();
+        r.done();
+        const c = canonical(path);
+        return send(reply(FXP.NAME, id).uint32(1).string(c).string(c).uint32(0));
+      }
+      case FXP.MKDIR:
+      case FXP.RMDIR:
+        throw new Status(FX.OP_UNSUPPORTED, 'The demo storage has no subdirectories');
+      case FXP.READLINK:
+      case FXP.SYMLINK:
+        throw new Status(FX.OP_UNSUPPORTED, 'The demo storage has no links');
+      default:
+        throw new Status(FX.OP_UNSUPPORTED, `Unsupported request ${type}`);
+    }
+  };
+
+  /** One framed message; false when the session must end. */
+  const message = async (m: Uint8Array): Promise<boolean> => {
+    const r = new Reader(m);
+    const type = r.byte();
+    if (!initialized) {
+      if (type !== FXP.INIT || m.length < 5) return (await fail(`expected SSH_FXP_INIT, got message ${type}`), false);
+      initialized = true;
+      // Version 3 whatever the client offers (every client here speaks it); no extensions.
+      await send(new Writer().uint32(0).byte(FXP.VERSION).uint32(3));
+      return true;
+    }
+    if (type === FXP.INIT) return (await fail('a second SSH_FXP_INIT'), false);
+    if (m.length < 5) return (await fail(`message ${type} has no request id`), false);
+    const id = r.uint32();
+    try {
+      await request(type, id, r);
+    } catch (e) {
+      if (e instanceof Status) await statusReply(id, e.code, e.message);
+      else if (e instanceof WireError) await statusReply(id, FX.BAD_MESSAGE, `Malformed request: ${e.message}`);
+      else await statusReply(id, FX.FAILURE, (e as Error).message || 'Failure');
+    }
+    return true;
+  };
+
+  try {
+    for (;;) {
+      // Frame: uint32 length, then that many bytes.
+      while (buf.length >= 4) {
+        const len = getUint32(buf, 0);
+        if (len === 0 || len > SFTP_LIMITS.message) {
+          await fail(len === 0 ? 'an empty message' : `a message of ${len} bytes (limit ${SFTP_LIMITS.message})`);
+          return status;
+        }
+        if (buf.length < 4 + len) break;
+        const m = buf.subarray(4, 4 + len);
+        buf = buf.subarray(4 + len);
+        if (!(await message(m))) return status;
+      }
+      const { value, done } = await input.read();
+      if (done) break;
+      if (!value?.length) continue;
+      if (buf.length) {
+        const joined = new Uint8Array(buf.length + value.length);
+        joined.set(buf);
+        joined.set(value, buf.length);
+        buf = joined;
+      } else buf = value;
+    }
+    if (buf.length) await fail(`the input ended inside a message (${buf.length} bytes left)`);
+    return status;
+  } finally {
+    // A file still open for writing when the client goes keeps what was written, as on a disk.
+    for (const h of handles.values()) if (h.kind === 'file') await store(h).catch(() => {});
+    handles.clear();
+    input.releaseLock();
+    await out.close().catch(() => {});
+  }
+}
