@@ -217,7 +217,7 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
     if (!h.dirty || h.tooLarge) return;
     h.dirty = false;
     try {
-      await ctx.storage.write(ctx.user, h.name, h.data.slice(0, h.size));
+      await ctx.storage.write(ctx.user, h.name, h.data.subarray(0, h.size)); // every storage copies what it keeps
     } catch (e) {
       throw new Status(FX.FAILURE, (e as Error).message);
     }

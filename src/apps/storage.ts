@@ -2,6 +2,7 @@
 export interface FileStorage {
   list(user: string): Promise<string[]>;
   read(user: string, name: string): Promise<Uint8Array | null>;
+  /** Stores a copy of `data` (the caller may reuse its memory once this resolves). */
   write(user: string, name: string, data: Uint8Array): Promise<void>;
   remove(user: string, name: string): Promise<boolean>;
   /** A file's size and last write (ms since the epoch; 0 when the storage does not know), or null. */
