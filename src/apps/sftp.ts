@@ -13,7 +13,7 @@
  */
 import { Reader, WireError, getUint32 } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
-import { validFileName, type FileInfo, type FileStorage } from './storage.ts';
+import { canonicalPath, resolveStoragePath, type FileInfo, type FileStorage } from './storage.ts';
 
 export interface SftpContext {
   user: string;
@@ -88,27 +88,11 @@ class Status extends Error {
   }
 }
 
-/** Where a path points in the flat namespace: the root directory, or one file name. Paths may be relative. */
+/** Where a path points (see resolveStoragePath); a path that cannot name a file here is NO_SUCH_FILE. */
 function resolvePath(path: string): { root: true } | { root: false; name: string } {
-  const parts: string[] = [];
-  for (const p of path.split('/')) {
-    if (p === '' || p === '.') continue;
-    if (p === '..') parts.pop();
-    else parts.push(p);
-  }
-  if (parts.length === 0) return { root: true };
-  if (parts.length > 1 || !validFileName(parts[0]!)) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-  return { root: false, name: parts[0]! };
-}
-
-function canonical(path: string): string {
-  const parts: string[] = [];
-  for (const p of path.split('/')) {
-    if (p === '' || p === '.') continue;
-    if (p === '..') parts.pop();
-    else parts.push(p);
-  }
-  return '/' + parts.join('/');
+  const p = resolveStoragePath(path);
+  if (!p) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+  return p;
 }
 
 function writeAttrs(w: Writer, info: FileInfo | 'dir'): Writer {
@@ -387,7 +371,7 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
       case FXP.REALPATH: {
         const path = r.string();
         r.done();
-        const c = canonical(path);
+        const c = canonicalPath(path);
         return send(reply(FXP.NAME, id).uint32(1).string(c).string(c).uint32(0));
       }
       case FXP.MKDIR:

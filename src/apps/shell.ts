@@ -6,6 +6,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { FileStorage } from './storage.ts';
 import { validFileName } from './storage.ts';
+import { runScp } from './scp.ts';
 
 export interface ShellContext {
   user: string;
@@ -59,6 +60,7 @@ const HELP = `edgessh demo shell. Commands:
   ls, cat [NAME...], cat > NAME, rm NAME          files kept per user
   wc -c, sha256sum, cat > /dev/null               read standard input
   head -c N /dev/zero                             N zero bytes
+Files also move with scp and sftp from your machine (scp file you@host:).
 `;
 
 class Interrupted extends Error {}
@@ -288,6 +290,21 @@ async function execute(line: string, io: Io, state: { exitRequested: number | nu
       }
       state.exitRequested = ((n % 256) + 256) % 256;
       return state.exitRequested;
+    }
+    case 'scp': {
+      // The remote end of an scp client (scp -t / scp -f): bytes, never a terminal's cooked lines.
+      if (ctx.pty) {
+        await io.err.write('scp: the scp protocol runs without a terminal (as an scp client starts it)\n');
+        return 1;
+      }
+      return runScp(args, {
+        user: ctx.user,
+        storage: ctx.storage,
+        read: () => io.stdin(),
+        unread: (b) => io.input.unread(b),
+        write: (b) => io.out.write(b),
+        error: (line) => io.err.write(line + '\n'),
+      });
     }
     case 'ls': {
       const files = await ctx.storage.list(ctx.user);

@@ -26,6 +26,33 @@ export function validFileName(name: string): boolean {
   );
 }
 
+/** A path's components after `.` and `..` (which stops at the root: a path never leaves it). */
+function pathParts(path: string): string[] {
+  const parts: string[] = [];
+  for (const p of path.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') parts.pop();
+    else parts.push(p);
+  }
+  return parts;
+}
+
+/** The path as SFTP's REALPATH gives it: absolute, `.` and `..` taken out. */
+export function canonicalPath(path: string): string {
+  return '/' + pathParts(path).join('/');
+}
+
+/**
+ * Where a path points in a user's files, one flat directory shown as `/` (relative paths start there):
+ * the directory itself, one file name, or null (a deeper path, or a name no file can have).
+ */
+export function resolveStoragePath(path: string): { root: true } | { root: false; name: string } | null {
+  const parts = pathParts(path);
+  if (parts.length === 0) return { root: true };
+  if (parts.length > 1 || !validFileName(parts[0]!)) return null;
+  return { root: false, name: parts[0]! };
+}
+
 export class MemoryStorage implements FileStorage {
   private users = new Map<string, Map<string, Uint8Array>>();
   private mtimes = new WeakMap<Uint8Array, number>();
