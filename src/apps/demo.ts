@@ -13,7 +13,7 @@ import {
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
 import { parseShellState, runExec, runShell, type ShellState } from './shell.ts';
-import { runSftp } from './sftp.ts';
+import { parseSftpState, runSftp } from './sftp.ts';
 import type { FileStorage } from './storage.ts';
 
 export interface DemoPolicyOptions {
@@ -112,8 +112,25 @@ export async function runDemoSession(session: Session, demo: DemoContext, resume
     if (!saved) throw new Error('the saved shell state is malformed');
     return runShell(ctx, saved);
   }
-  if (session.kind === 'subsystem' && session.command === 'sftp')
-    return runSftp({ user: session.user, storage: demo.storage, stdin: session.stdin, stdout: session.stdout, stderr: session.stderr });
+  if (session.kind === 'subsystem' && session.command === 'sftp') {
+    const saved = resume === undefined ? undefined : parseSftpState(resume);
+    if (saved === null) throw new Error('the saved sftp state is malformed');
+    return runSftp({
+      user: session.user,
+      storage: demo.storage,
+      stdin: session.stdin,
+      // Getters: a session makes its output streams when first asked for them.
+      get stdout() {
+        return session.stdout;
+      },
+      get stderr() {
+        return session.stderr;
+      },
+      // Waiting for a request with no file open for writing, the server can be saved and carried on.
+      onState: (state) => session.setResumeState(state),
+      resume: saved,
+    });
+  }
   return 1;
 }
 

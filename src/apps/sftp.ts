@@ -13,7 +13,7 @@
  */
 import { Reader, WireError, getUint32 } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
-import { canonicalPath, resolveStoragePath, type FileInfo, type FileStorage } from './storage.ts';
+import { canonicalPath, resolveStoragePath, validFileName, type FileInfo, type FileStorage } from './storage.ts';
 
 export interface SftpContext {
   user: string;
@@ -21,6 +21,38 @@ export interface SftpContext {
   stdin: ReadableStream<Uint8Array>;
   stdout: WritableStream<Uint8Array>;
   stderr: WritableStream<Uint8Array>;
+  /**
+   * Called with the server's state whenever it waits for the next request with nothing half done and no
+   * file open for writing (for hibernation: Session.setResumeState).
+   */
+  onState?: (state: SftpState) => void;
+  /** A state reported through onState, to carry on from (after a Durable Object hibernated). */
+  resume?: SftpState;
+}
+
+/**
+ * What an idle SFTP server needs to carry on: its open handles by number (a directory's read position; a
+ * file open for reading, whose contents are read again from storage) and the next handle number.
+ */
+export interface SftpState {
+  sftp: 1;
+  next: number;
+  handles: ([number, 'dir', number] | [number, 'read', string])[];
+}
+
+/** A saved SftpState, checked field by field (it comes back from storage); null when it does not fit. */
+export function parseSftpState(x: unknown): SftpState | null {
+  if (typeof x !== 'object' || x === null) return null;
+  const o = x as Record<string, unknown>;
+  if (o.sftp !== 1 || !Number.isSafeInteger(o.next) || (o.next as number) < 1 || !Array.isArray(o.handles)) return null;
+  if (o.handles.length > SFTP_LIMITS.handles) return null;
+  const seen = new Set<number>();
+  for (const h of o.handles as unknown[]) {
+    if (!Array.isArray(h) || h.length !== 3 || !Number.isSafeInteger(h[0]) || h[0] < 1 || h[0] >= (o.next as number) || seen.has(h[0])) return null;
+    seen.add(h[0]);
+    if (h[1] === 'dir' ? !(Number.isSafeInteger(h[2]) && h[2] >= 0) : h[1] !== 'read' || typeof h[2] !== 'string' || !validFileName(h[2])) return null;
+  }
+  return { sftp: 1, next: o.next as number, handles: o.handles as SftpState['handles'] };
 }
 
 /** Message types (filexfer-02 §3). */
@@ -409,7 +441,32 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
     return true;
   };
 
+  /** Handles as plain data, when the server could be carried on from them (no file open for writing). */
+  const snapshot = (): SftpState | null => {
+    const saved: SftpState['handles'] = [];
+    for (const [n, h] of handles) {
+      if (h.kind === 'dir') saved.push([n, 'dir', h.pos]);
+      else if (h.writable) return null;
+      else saved.push([n, 'read', h.name]);
+    }
+    return { sftp: 1, next: nextHandle, handles: saved };
+  };
+
   try {
+    if (ctx.resume) {
+      // Carried on after a hibernation: the handles come back, files open for reading read again.
+      initialized = true;
+      nextHandle = ctx.resume.next;
+      for (const [n, kind, arg] of ctx.resume.handles) {
+        if (kind === 'dir') handles.set(n, { kind: 'dir', names: null, pos: arg });
+        else {
+          const st = await ctx.storage.stat(ctx.user, arg);
+          const data = st && st.size <= SFTP_LIMITS.file ? ((await ctx.storage.read(ctx.user, arg)) ?? new Uint8Array(0)) : new Uint8Array(0);
+          held += data.length;
+          handles.set(n, { kind: 'file', name: arg, data, size: data.length, mtime: st?.mtime ?? 0, writable: false, append: false, dirty: false, tooLarge: false });
+        }
+      }
+    }
     for (;;) {
       // Frame: uint32 length, then that many bytes.
       while (buf.length >= 4) {
@@ -422,6 +479,10 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
         const m = buf.subarray(4, 4 + len);
         buf = buf.subarray(4 + len);
         if (!(await message(m))) return status;
+      }
+      if (!buf.length && initialized && ctx.onState) {
+        const state = snapshot();
+        if (state) ctx.onState(state);
       }
       const { value, done } = await input.read();
       if (done) break;

@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { createServer, type ServerConnectionState, type ServerOptions, type SshServer } from '../../src/server.ts';
 import { connect, type SshClient } from '../../src/client/client.ts';
 import type { Transport } from '../../src/transport/transport.ts';
-import { makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
+import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
+import { FX, FXF, FXP, parseSftpState } from '../../src/apps/sftp.ts';
+import { Reader, getUint32 } from '../../src/wire/reader.ts';
+import { Writer } from '../../src/wire/writer.ts';
 import { MemoryStorage } from '../../src/apps/storage.ts';
 import { newSecrets, openState, sealState, type SessionSecrets } from '../../src/io/durable-object.ts';
 import { formatPublicKey } from '../../src/crypto/keys/index.ts';
@@ -48,6 +51,7 @@ async function setup(over: Partial<ServerOptions> = {}, algorithms: { cipher?: s
     authMethods: policy.methods,
     onSession: (s) => runDemoSession(s, demo),
     onResume: (s, st) => runDemoSession(s, demo, st),
+    subsystems: DEMO_SUBSYSTEMS,
     failureDelayMs: 0,
     ...over,
   });
@@ -198,6 +202,88 @@ describe('a connection saved and resumed in a fresh server object', () => {
     const text = (await readAll(ch.stdout)) + (await readAll(ch.stderr));
     expect(text).toMatch(/Inappropriate ioctl/);
     c.end();
+  });
+});
+
+describe('an SFTP session saved and resumed', () => {
+  /** A minimal SFTP client over our client's channel: one request, one reply. */
+  async function sftp(client: SshClient) {
+    const ch = await client.subsystem('sftp');
+    const w = ch.stdin.getWriter();
+    const r = ch.stdout.getReader();
+    let buf = new Uint8Array(0);
+    let id = 0;
+    const next = async (): Promise<Reader> => {
+      while (buf.length < 4 || buf.length < 4 + getUint32(buf, 0)) {
+        const { value, done } = await r.read();
+        if (done) throw new Error('the sftp channel closed');
+        const j = new Uint8Array(buf.length + value.length);
+        j.set(buf);
+        j.set(value, buf.length);
+        buf = j;
+      }
+      const m = buf.slice(4, 4 + getUint32(buf, 0));
+      buf = buf.slice(4 + m.length);
+      return new Reader(m);
+    };
+    const frame = (body: Uint8Array) => new Writer().uint32(body.length).raw(body).finish();
+    await w.write(frame(new Writer().byte(FXP.INIT).uint32(3).finish()));
+    await next();
+    const ask = async (type: number, body: (w: Writer) => Writer) => {
+      await w.write(frame(body(new Writer().byte(type).uint32(++id)).finish()));
+      const m = await next();
+      return { type: m.byte(), id: m.uint32(), m };
+    };
+    return { ch, w, ask };
+  }
+
+  it('open handles (a file being read, a directory being listed) survive; a file open for writing keeps it awake', async () => {
+    const s = await setup();
+    const f = await sftp(s.client);
+    const wr = await f.ask(FXP.OPEN, (w) => w.string('data.bin').uint32(FXF.WRITE | FXF.CREAT | FXF.TRUNC).uint32(0));
+    const wh = wr.m.bytes().slice();
+    await f.ask(FXP.WRITE, (w) => w.bytes(wh).uint64(0n).bytes(enc('0123456789')));
+    await new Promise((r) => setTimeout(r, 20));
+    const busy = s.server.save(s.serverT);
+    expect('reason' in busy && busy.reason).toMatch(/application is busy/);
+    expect((await f.ask(FXP.CLOSE, (w) => w.bytes(wh))).m.uint32()).toBe(FX.OK);
+
+    const rh = (await f.ask(FXP.OPEN, (w) => w.string('data.bin').uint32(FXF.READ).uint32(0))).m.bytes().slice();
+    const dh = (await f.ask(FXP.OPENDIR, (w) => w.string('/'))).m.bytes().slice();
+    const first = await f.ask(FXP.READ, (w) => w.bytes(rh).uint64(0n).uint32(4));
+    expect(dec.decode(first.m.bytes())).toBe('0123');
+    await s.hibernate();
+    await s.hibernate();
+    const rest = await f.ask(FXP.READ, (w) => w.bytes(rh).uint64(4n).uint32(100));
+    expect(rest.type).toBe(FXP.DATA);
+    expect(dec.decode(rest.m.bytes())).toBe('456789');
+    const names = await f.ask(FXP.READDIR, (w) => w.bytes(dh));
+    expect(names.type).toBe(FXP.NAME);
+    expect(names.m.uint32()).toBe(3); // ., .., data.bin
+    await s.hibernate();
+    expect((await f.ask(FXP.READDIR, (w) => w.bytes(dh))).m.uint32()).toBe(FX.EOF);
+    expect((await f.ask(FXP.CLOSE, (w) => w.bytes(rh))).m.uint32()).toBe(FX.OK);
+    expect((await f.ask(FXP.CLOSE, (w) => w.bytes(dh))).m.uint32()).toBe(FX.OK);
+    await f.w.close();
+    expect((await f.ch.exit).code).toBe(0);
+    expect(Math.max(...s.sizes)).toBeLessThan(8 * 1024);
+    s.client.end();
+  });
+
+  it('a saved SFTP state is checked field by field', () => {
+    expect(parseSftpState({ sftp: 1, next: 3, handles: [[1, 'dir', 0], [2, 'read', 'a.txt']] })).not.toBeNull();
+    for (const bad of [
+      null,
+      { sftp: 2, next: 1, handles: [] },
+      { sftp: 1, next: 0, handles: [] },
+      { sftp: 1, next: 2, handles: [[2, 'dir', 0]] }, // a handle number not yet given out
+      { sftp: 1, next: 3, handles: [[1, 'dir', 0], [1, 'dir', 0]] },
+      { sftp: 1, next: 2, handles: [[1, 'read', '../x']] },
+      { sftp: 1, next: 2, handles: [[1, 'write', 'x']] },
+      { sftp: 1, next: 2, handles: [[1, 'dir', -1]] },
+      { sftp: 1, next: 99, handles: Array.from({ length: 40 }, (_, i) => [i + 1, 'dir', 0]) },
+    ])
+      expect(parseSftpState(bad)).toBeNull();
   });
 });
 

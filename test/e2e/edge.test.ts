@@ -116,7 +116,7 @@ describe.skipIf(!havePeer(ssh))(`${name} through edgessh ${path} and wrangler de
 });
 
 describe('idle sessions', () => {
-  it('sessions left idle for 60 s still work afterwards: exec sessions kept awake, an interactive shell hibernated and resumed (OpenSSH 9.2 and 10, proxy and bridge, at once)', async () => {
+  it('sessions left idle for 60 s still work afterwards: exec sessions kept awake, an interactive shell and an SFTP session hibernated and resumed (OpenSSH 9.2 and 10, proxy and bridge, at once)', async () => {
     const one = async (args: string[], ssh = SSH9) => {
       const p = spawn(ssh, [...args, 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
@@ -173,7 +173,27 @@ describe('idle sessions', () => {
         }
       }
     };
-    await Promise.all([one(viaProxy()), one(viaBridge()), ...(havePeer(SSH10) ? [one(viaProxy(), SSH10)] : []), shell()]);
+    // An SFTP session waiting for its next request can be saved too: its object hibernates and wakes like
+    // the shell's (its own user name tells its wakes apart in the log).
+    const sftp = async () => {
+      const file = join(fx.dir, 'idle-sftp.txt');
+      const back = join(fx.dir, 'idle-sftp-back.txt');
+      writeFileSync(file, 'kept across hibernation\n');
+      const args = viaProxy(['-o', 'ServerAliveInterval=25', '-o', 'ServerAliveCountMax=1']).slice(0, -1);
+      const p = spawn('sftp', [...args, '-b', '-', 'idlesftp@edgessh-test'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      p.stdin.write(`put ${file} idle.txt\nls\n`);
+      for (let i = 0; i < 400 && !/^idle\.txt/m.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(out).toMatch(/^idle\.txt/m);
+      await new Promise((r) => setTimeout(r, 60_000));
+      p.stdin.end(`get idle.txt ${back}\nrm idle.txt\n`);
+      expect(await new Promise((r) => p.once('exit', r))).toBe(0);
+      expect(readFileSync(back, 'utf8')).toBe('kept across hibernation\n');
+      expect((startOut.match(/session of idlesftp resumed after hibernation/g) ?? []).length).toBeGreaterThanOrEqual(2);
+    };
+    await Promise.all([one(viaProxy()), one(viaBridge()), ...(havePeer(SSH10) ? [one(viaProxy(), SSH10)] : []), shell(), sftp()]);
   }, 120_000);
 });
 
