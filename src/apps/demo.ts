@@ -12,7 +12,7 @@ import {
 } from '../auth/authorized-keys.ts';
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
-import { parseShellState, runExec, runShell, type ShellState } from './shell.ts';
+import { parseShellState, runExec, runShell, type ShellContext, type ShellState } from './shell.ts';
 import { parseSftpState, runSftp } from './sftp.ts';
 import type { FileStorage } from './storage.ts';
 
@@ -77,31 +77,52 @@ export interface DemoContext {
 }
 
 /**
+ * What the shell sees of a session. A class, so every session's context has one shape: an object literal
+ * with getters was a dictionary-mode object with ~0.8 KiB of property storage per session.
+ */
+class DemoShellContext implements ShellContext {
+  readonly user: string;
+  readonly env: Record<string, string>;
+  readonly storage: FileStorage;
+  readonly startedAt: number;
+  readonly stdin: ReadableStream<Uint8Array>;
+  readonly signal: AbortSignal;
+  constructor(
+    private readonly session: Session,
+    demo: DemoContext,
+    public pty: ShellContext['pty'],
+  ) {
+    this.user = session.user;
+    this.env = session.env;
+    this.storage = demo.storage;
+    this.startedAt = demo.startedAt;
+    this.stdin = session.stdin;
+    this.signal = session.signal;
+  }
+  // Getters: a session makes its output streams when first asked for them.
+  get stdout(): WritableStream<Uint8Array> {
+    return this.session.stdout;
+  }
+  get stderr(): WritableStream<Uint8Array> {
+    return this.session.stderr;
+  }
+  onResize(l: (cols: number, rows: number) => void): void {
+    this.session.onResize(l);
+  }
+  // Only an interactive shell waiting at its prompt can be saved; anything else keeps the object awake.
+  onState(state: ShellState): void {
+    this.session.setResumeState(state);
+  }
+}
+
+/**
  * Runs the demo shell on a session: exec → one command; shell → interactive (or a script without a pty).
  * `resume`: the state an interactive shell saved before the Durable Object hibernated.
  */
 export async function runDemoSession(session: Session, demo: DemoContext, resume?: unknown): Promise<number> {
   const keyOpts = demo.policy?.keyOptions(session.transport);
   const pty = session.pty && (!keyOpts || ptyAllowed(keyOpts)) ? session.pty : null;
-  const ctx = {
-    user: session.user,
-    env: session.env,
-    pty: pty ? { term: pty.term, cols: pty.cols, rows: pty.rows } : null,
-    storage: demo.storage,
-    startedAt: demo.startedAt,
-    stdin: session.stdin,
-    // Getters: a session makes its output streams when first asked for them.
-    get stdout() {
-      return session.stdout;
-    },
-    get stderr() {
-      return session.stderr;
-    },
-    onResize: (l: (cols: number, rows: number) => void) => session.onResize(l),
-    signal: session.signal,
-    // Only an interactive shell waiting at its prompt can be saved; anything else keeps the object awake.
-    onState: (state: ShellState) => session.setResumeState(state),
-  };
+  const ctx = new DemoShellContext(session, demo, pty ? { term: pty.term, cols: pty.cols, rows: pty.rows } : null);
   // authorized_keys command= replaces whatever the client asked for (sshd(8)).
   const forced = keyOpts?.command;
   if (forced !== undefined) return runExec(forced, ctx);
