@@ -10,6 +10,8 @@
 //   6. through wrangler dev: 64 MiB SSH upload vs a raw WebSocket echo and a raw upload, same Worker and proxy; handshake time
 //   8. hibernation: bytes kept per idle session, CPU of a save and of a restore (in process), and through
 //      wrangler dev the time to the echo of a keystroke on an awake object and on a hibernated one
+//   9. file transfer: a 16 MiB file up and down with OpenSSH's scp (SFTP, and the old protocol with -O),
+//      edgessh serve against Debian's sshd (sftp-server)
 // BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections; BENCH_ROUNDS=… sets the rounds
 // of sections 3 and 6 (default 3 and 5).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -25,7 +27,7 @@ import { testKey } from '../helpers/transport.ts';
 import { pairHandshakes, serverHandshakes } from './kex-rounds.ts';
 import { processCpuMs, startWorkerd } from './workerd.ts';
 
-const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8').split(',').map(Number);
+const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9').split(',').map(Number);
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const fx = makeFixture();
 
@@ -177,7 +179,8 @@ async function startServers(): Promise<ServerProc[]> {
     writeFileSync(cfg, [
       'Port 42203', 'ListenAddress 127.0.0.1', `HostKey ${fx.hostKeyFiles.ed25519}`, `PidFile ${join(dir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${join(fx.dir, 'authorized_keys')}`, 'PermitRootLogin yes', 'StrictModes no', 'UsePAM no',
-      'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PrintMotd no', 'Compression no', '',
+      'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PrintMotd no', 'Compression no',
+      'Subsystem sftp /usr/lib/openssh/sftp-server', '',
     ].join('\n'));
     const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: 'ignore' });
     out.push({ name: 'sshd', port: 42203, user: 'root', proc: sshd });
@@ -641,13 +644,72 @@ async function browser(): Promise<void> {
   }
 }
 
+/**
+ * Section 9. A file just under the demo's 16 MiB limit, up and down with OpenSSH's scp, in SFTP mode (its
+ * default) and the old protocol (-O), against edgessh serve and sshd; chacha20-poly1305, rounds as section 3.
+ * Each copy is a whole scp run, connection included: the time of `ssh … true` to the same server, taken
+ * in the same round, is subtracted for the MiB/s (sshd here spends ~0.7 s per connection before a byte moves).
+ */
+async function fileTransfer(servers: ServerProc[]): Promise<void> {
+  const size = 16 * 1024 * 1024 - 4096;
+  const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const src = join(dir, `edgessh-bench-src-${process.pid}`);
+  const back = join(dir, `edgessh-bench-back-${process.pid}`);
+  writeFileSync(src, new Uint8Array(size).map((_, i) => (i * 31) & 0xff));
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rows: Record<string, string | number>[] = [];
+  const scpArgs = (s: ServerProc) =>
+    clientArgs(s, ['-c', 'chacha20-poly1305@openssh.com']).slice(0, -1).map((a, i, all) => (a === '-p' && all[i + 1] === String(s.port) ? '-P' : a));
+  const remote = (s: ServerProc) => `${s.user}@edgessh-test:${s.name === 'sshd' ? join(dir, `edgessh-bench-remote-${process.pid}`) : 'bench.bin'}`;
+  const these = servers.filter((s) => s.name === 'edgessh' || s.name === 'sshd');
+  try {
+    for (const mode of ['sftp', 'scp -O'] as const) {
+      for (const way of ['up', 'down'] as const) {
+        const speeds = new Map<string, number[]>(these.map((s) => [s.name, []]));
+        const connects = new Map<string, number[]>(these.map((s) => [s.name, []]));
+        const ratios: number[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          const here: Record<string, number> = {};
+          for (const s of these) {
+            const t0 = performance.now();
+            await run(SSH9, [...clientArgs(s, ['-c', 'chacha20-poly1305@openssh.com']), 'true']);
+            const connect = (performance.now() - t0) / 1000;
+            const args = [...(mode === 'scp -O' ? ['-O'] : []), ...scpArgs(s), ...(way === 'up' ? [src, remote(s)] : [remote(s), back])];
+            if (way === 'down') await run('scp', [...(mode === 'scp -O' ? ['-O'] : []), ...scpArgs(s), src, remote(s)]); // something to fetch
+            const t1 = performance.now();
+            const r = await run('scp', args, { timeoutMs: 300_000 });
+            const secs = (performance.now() - t1) / 1000;
+            const ok = r.code === 0 && (way === 'up' || statSync(back).size === size);
+            rmSync(back, { force: true });
+            if (!ok) continue;
+            connects.get(s.name)!.push(connect * 1000);
+            speeds.get(s.name)!.push((here[s.name] = size / 2 ** 20 / Math.max(secs - connect, 0.001)));
+          }
+          if (here.edgessh && here.sshd) ratios.push(here.edgessh / here.sshd);
+        }
+        const row: Record<string, string | number> = { 'scp mode': mode, direction: way };
+        for (const s of these) {
+          const v = speeds.get(s.name)!;
+          row[s.name] = v.length ? `${median(v).toFixed(0)} MiB/s (connect ${median(connects.get(s.name)!).toFixed(0)} ms)` : 'failed';
+        }
+        row['edgessh/sshd'] = ratios.length ? spread(ratios) : '';
+        rows.push(row);
+      }
+    }
+  } finally {
+    rmSync(src, { force: true });
+    rmSync(join(dir, `edgessh-bench-remote-${process.pid}`), { force: true });
+  }
+  table(`9. A ${(size / 2 ** 20).toFixed(2)} MiB file with OpenSSH 9.2's scp, chacha20-poly1305 (medians of ${ROUNDS}; connection time subtracted)`, rows);
+}
+
 async function main(): Promise<void> {
   console.log(`# edgessh bench — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} cores`);
   if (only.includes(1)) await cpuPerConnection();
   if (only.includes(2)) await ciphers();
   if (only.includes(6) || only.includes(8)) await edge();
   if (only.includes(7)) await browser();
-  if (only.some((n) => n >= 3 && n <= 5)) {
+  if (only.some((n) => (n >= 3 && n <= 5) || n === 9)) {
     const servers = await startServers();
     try {
       if (only.includes(3)) await throughput(servers);
@@ -655,6 +717,7 @@ async function main(): Promise<void> {
       // both (OpenSSL's cipher state per direction costs memory).
       if (only.includes(4)) await handshakes(servers.filter((s) => s.name !== 'portable'));
       if (only.includes(5)) await memory(servers);
+      if (only.includes(9)) await fileTransfer(servers);
     } finally {
       for (const s of servers) s.proc.kill();
     }
