@@ -4,6 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import { FX, FXF, FXP, SFTP_LIMITS, runSftp } from '../../src/apps/sftp.ts';
 import { MemoryStorage } from '../../src/apps/storage.ts';
+import { FolderStorage } from '../../src/io/node-storage.ts';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Reader, getUint32 } from '../../src/wire/reader.ts';
 import { Writer } from '../../src/wire/writer.ts';
 import { mutate, prng } from '../helpers/fuzz.ts';
@@ -221,6 +225,20 @@ describe('sftp: requests', () => {
     // A read-only handle takes no writes.
     const ro = await h.handle(FXP.OPEN, open('b', FXF.READ));
     expect((await h.status(FXP.WRITE, (w) => w.bytes(ro).uint64(0n).bytes(new Uint8Array(1))))[0]).toBe(FX.PERMISSION_DENIED);
+    h.end();
+    expect(await h.done).toBe(0);
+  });
+
+  it('over a folder (edgessh serve --data DIR): the file lands in DIR/USER, and lists and stats from there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgessh-sftp-'));
+    const h = harness(new FolderStorage(dir) as unknown as MemoryStorage);
+    await h.init();
+    await put(h, 'on-disk.bin', new Uint8Array(100_000).fill(3));
+    expect(readFileSync(join(dir, 'tester', 'on-disk.bin')).length).toBe(100_000);
+    expect(attrs((await h.ask(FXP.STAT, (w) => w.string('on-disk.bin'))).r).size).toBe(100_000);
+    const d = await h.handle(FXP.OPENDIR, (w) => w.string('.'));
+    const names = await h.ask(FXP.READDIR, (w) => w.bytes(d));
+    expect(names.r.uint32()).toBe(3);
     h.end();
     expect(await h.done).toBe(0);
   });
