@@ -167,6 +167,11 @@ export interface PacketOpener {
   open(seq: number, wire: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
   /** As PacketSealer.save; null between readLength and open when readLength moved the cipher on. */
   save?(): DirectionState | null;
+  /**
+   * True when open() is synchronous, never returns a view of `wire` and keeps no reference to it: the
+   * transport may then hand it bytes joined in a buffer it reuses (ByteQueue.takeTransient).
+   */
+  readonly copiesOut?: boolean;
 }
 
 /**

@@ -82,6 +82,7 @@ function gcmOpener(keys: DirectionKeys, position: number): PacketOpener {
   return {
     save: () => ({ keys, position: packets }),
     ...GCM_OPENER_FRAMING,
+    copiesOut: true,
     open(_seq, wire) {
       const d = createDecipheriv(algorithm, key, incrementIv(iv));
       packets++;
@@ -159,6 +160,7 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
   return {
     save: () => (firstBlock ? null : { keys, position: ctr.position() }),
     ...ctrOpenerFraming(mac.etm, mac.tagLength),
+    copiesOut: true,
     readLength(_seq, head) {
       if (mac.etm) return getUint32(head, 0);
       // The length is inside the first encrypted block: decrypt it now, keep it for open().
@@ -239,10 +241,16 @@ function chachaOpener(keys: DirectionKeys): PacketOpener {
   return {
     save: () => ({ keys, position: 0 }),
     ...CHACHA_OPENER_FRAMING,
+    copiesOut: true,
     readLength: (seq, head) => small.readLength(seq, head), // the 4-byte length: JavaScript
     open(seq, wire) {
       const body = wire.length - 16;
-      if (body - 4 < CHACHA_NODE_MIN) return small.open(seq, wire);
+      if (body - 4 < CHACHA_NODE_MIN) {
+        // JavaScript decrypts in place: a small packet is copied out of the transport's bytes first.
+        const own = smallFrames.take(wire.length);
+        own.set(wire);
+        return small.open(seq, own);
+      }
       if (!equalConstantTime(poly1305Tag(polyKey(seqWord(seq)), wire.subarray(0, body)), wire.subarray(body))) return null;
       return bytes(packetCipher(seq).update(wire.subarray(4, body)));
     },

@@ -1,3 +1,9 @@
+/**
+ * Where takeTransient joins bytes that span chunks: one buffer for the whole realm, since its bytes are used
+ * synchronously (opened into fresh memory) before anything else can ask for it.
+ */
+let joined = new Uint8Array(0);
+
 /** A FIFO of byte chunks: input arrives in arbitrary pieces (WebSocket frames, TCP reads). */
 export class ByteQueue {
   private chunks: Uint8Array[] = [];
@@ -25,7 +31,11 @@ export class ByteQueue {
   peek(n: number): Uint8Array {
     const first = this.chunks[0]!;
     if (first.length - this.head >= n) return first.subarray(this.head, this.head + n);
-    const out = new Uint8Array(n);
+    return this.copyInto(new Uint8Array(n), n);
+  }
+
+  private copyInto(into: Uint8Array, n: number): Uint8Array {
+    const out = into.subarray(0, n);
     let o = 0;
     let i = 0;
     let off = this.head;
@@ -42,6 +52,20 @@ export class ByteQueue {
   /** Removes and returns the first n bytes. */
   take(n: number): Uint8Array {
     const out = this.peek(n);
+    this.skip(n);
+    return out;
+  }
+
+  /**
+   * Removes the first n bytes and returns them as a view that is valid only until the next takeTransient
+   * call (in any queue): bytes that span chunks are joined in one shared buffer instead of a fresh one.
+   * For a consumer done with them before it returns (an opener that decrypts into new memory).
+   */
+  takeTransient(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    if (first.length - this.head >= n) return this.take(n);
+    if (joined.length < n) joined = new Uint8Array((n + 0xffff) & ~0xffff);
+    const out = this.copyInto(joined, n);
     this.skip(n);
     return out;
   }

@@ -662,7 +662,8 @@ export class Transport {
       }
       const total = 4 + this.pendingLength + opener.tagLength;
       if (this.inq.length < total) return this.stall();
-      wire = this.inq.take(total);
+      // An opener that decrypts into fresh memory gets a packet spanning chunks joined in a reused buffer.
+      wire = opener.copiesOut && !this.opts.onPacket ? this.inq.takeTransient(total) : this.inq.take(total);
       this.pendingLength = -1;
       // A tracer sees the bytes as they arrived; the opener may decrypt its own copy in place.
       opening = opener.open(seq, this.opts.onPacket ? wire.slice() : wire);

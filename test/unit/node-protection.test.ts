@@ -10,7 +10,8 @@ import { frameBufferFor, framePacket, sealFrame } from '../../src/transport/pack
 import { concatBytes } from '../../src/wire/writer.ts';
 import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer } from '../../src/crypto/types.ts';
 import { DISCONNECT } from '../../src/wire/messages.ts';
-import { handshake, until } from '../helpers/transport.ts';
+import { handshake, testKey, until } from '../helpers/transport.ts';
+import { Transport } from '../../src/transport/transport.ts';
 import { prng, trackEscapes } from '../helpers/fuzz.ts';
 
 const u8 = (b: Buffer) => new Uint8Array(b);
@@ -130,6 +131,43 @@ describe('node:crypto protection in a transport', () => {
         expect(got.every((d) => d.every((b) => b === (d.length & 0xff)))).toBe(true);
       }
       p.client.disconnect(11, 'bye');
+    }
+  });
+
+  it('input in arbitrary pieces: packets that span them are joined in a reused buffer and open intact', async () => {
+    const rnd = prng(7);
+    for (const cipher of ciphers) {
+      const events = { c: [] as Uint8Array[], s: [] as Uint8Array[] };
+      let client!: Transport;
+      let server!: Transport;
+      // Each write is cut into pieces (1–64 bytes or up to 9 KiB) before the other side sees it.
+      const deliver = (to: () => Transport, b: Uint8Array) => {
+        const copy = b.slice();
+        for (let at = 0; at < copy.length; ) {
+          const n = 1 + (rnd.int(2) ? rnd.int(64) : rnd.int(9000));
+          const piece = copy.subarray(at, at + n);
+          queueMicrotask(() => to().receive(piece));
+          at += n;
+        }
+      };
+      const hostKeys = [await testKey('ed25519')];
+      const common = { protection: nodeProtection, algorithms: { cipher: [cipher] } };
+      client = new Transport({ ...common, role: 'client', onSend: (b) => deliver(() => server, b), onEvent: (e) => e.type === 'ignore' && events.c.push(e.data) });
+      server = new Transport({ ...common, role: 'server', hostKeys, onSend: (b) => deliver(() => client, b), onEvent: (e) => e.type === 'ignore' && events.s.push(e.data) });
+      server.start();
+      client.start();
+      await until(() => client.kexCount > 0 && server.kexCount > 0);
+      const sizes = [3, 40_000, 1, 200_000, CHACHA_NODE_MIN + 1, 70_000, 0, 130_000, 100, 5, 2000, 60];
+      for (const size of sizes) {
+        client.sendIgnore(new Uint8Array(size).fill(size % 251));
+        server.sendIgnore(new Uint8Array(size).fill(size % 251));
+      }
+      await until(() => events.s.length === sizes.length && events.c.length === sizes.length);
+      for (const got of [events.s, events.c]) {
+        expect(got.map((d) => d.length)).toEqual(sizes);
+        expect(got.every((d) => d.every((b) => b === d.length % 251))).toBe(true);
+      }
+      client.disconnect(11, 'bye');
     }
   });
 
