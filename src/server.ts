@@ -102,6 +102,7 @@ export function createServer(options: ServerOptions): SshServer {
         idleTimeoutMs: options.idleTimeoutMs,
         setTimer,
         onError: (err) => log(`session of ${username} from ${who} failed: ${err instanceof Error ? err.message : String(err)}`),
+        hostKeys: options.hostKeys,
       },
       saved,
     );

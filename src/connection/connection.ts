@@ -6,6 +6,7 @@ import { Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import { DISCONNECT, MSG, OPEN_FAILURE, SshError, channelDataHead } from '../wire/messages.ts';
 import type { Service, Transport } from '../transport/transport.ts';
+import type { PrivateKey } from '../crypto/types.ts';
 import { Session, type SessionHooks, type SessionState } from './session.ts';
 import { defaultTimer, type TimerFn } from '../timers.ts';
 export type { TimerFn } from '../timers.ts';
@@ -52,9 +53,19 @@ export interface ConnectionOptions {
   now?: () => number;
   /** Told when a session application throws; the client sees only "internal error". */
   onError?(err: unknown): void;
+  /**
+   * The server's host keys: announced after login (hostkeys-00@openssh.com) so OpenSSH clients with
+   * UpdateHostKeys learn them all, and proven on request (hostkeys-prove-00@openssh.com), as sshd does.
+   */
+  hostKeys?: readonly PrivateKey[];
 }
 
+/** The most keys one hostkeys-prove request may name (a server has a handful). */
+const MAX_PROVE_KEYS = 16;
+
 const MAX_WINDOW = 0xffffffff;
+
+const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 type ChannelState = Omit<Channel, 'session'> & { session: SessionState };
 
@@ -108,6 +119,9 @@ export class ConnectionServer implements Service {
   private keepaliveAt: number | null = null;
   private idleAt: number | null = null;
   private readonly now: () => number;
+  /** Replies to the client's global requests leave in the order the requests came (RFC 4254 §4), some after a signature. */
+  private replies: Promise<void> = Promise.resolve();
+  private repliesPending = 0;
 
   constructor(transport: Transport, options: ConnectionOptions, saved?: ConnectionState) {
     this.transport = transport;
@@ -122,6 +136,59 @@ export class ConnectionServer implements Service {
     }
     this.armKeepalive();
     this.armIdle();
+    this.announceHostKeys();
+  }
+
+  /** hostkeys-00@openssh.com (OpenSSH PROTOCOL §2.5): every host key, once, right after login. */
+  private announceHostKeys(): void {
+    const keys = this.o.hostKeys ?? [];
+    if (!keys.length) return;
+    const w = new Writer().byte(MSG.GLOBAL_REQUEST).string('hostkeys-00@openssh.com').boolean(false);
+    for (const k of keys) w.bytes(k.publicKey.blob);
+    this.transport.send(w.finish());
+  }
+
+  /**
+   * hostkeys-prove-00@openssh.com: a signature by each named key over string "hostkeys-prove-00@openssh.com",
+   * string session id, string key blob; REQUEST_FAILURE if any is not ours. RSA signs with the negotiated
+   * RSA algorithm, else rsa-sha2-512 (what OpenSSH's client accepts).
+   */
+  private async proveHostKeys(r: Reader): Promise<Uint8Array> {
+    const failure = new Uint8Array([MSG.REQUEST_FAILURE]);
+    const blobs: Uint8Array[] = [];
+    while (r.remaining) {
+      if (blobs.length === MAX_PROVE_KEYS) return failure;
+      blobs.push(r.bytes());
+    }
+    const keys = this.o.hostKeys ?? [];
+    const sid = this.transport.sessionId;
+    if (!blobs.length || !sid) return failure;
+    const negotiated = this.transport.negotiated?.hostKey ?? '';
+    const w = new Writer().byte(MSG.REQUEST_SUCCESS);
+    for (const blob of blobs) {
+      const key = keys.find((k) => equalBytes(k.publicKey.blob, blob));
+      if (!key) return failure;
+      const algs = key.publicKey.signatureAlgorithms;
+      const alg = algs.includes(negotiated) ? negotiated : algs.includes('rsa-sha2-512') ? 'rsa-sha2-512' : algs[0]!;
+      const data = new Writer().string('hostkeys-prove-00@openssh.com').bytes(sid).bytes(blob).finish();
+      w.bytes(await key.sign(alg, data));
+    }
+    return w.finish();
+  }
+
+  /** Queues the reply to a global request behind those before it. */
+  private reply(message: Uint8Array | Promise<Uint8Array>): void {
+    this.repliesPending++;
+    this.replies = this.replies.then(async () => {
+      let m: Uint8Array;
+      try {
+        m = await message;
+      } catch {
+        m = new Uint8Array([MSG.REQUEST_FAILURE]); // a key that failed to sign proves nothing
+      }
+      this.repliesPending--;
+      if (!this.transport.closed) this.transport.send(m);
+    });
   }
 
   // ── saving and restoring ────────────────────────────────────────────────────────────────────────
@@ -129,6 +196,7 @@ export class ConnectionServer implements Service {
   /** Why the connection layer cannot be saved now, or null. */
   unsaveableReason(): string | null {
     if (this.globalReplies.some((g) => !g.keepalive)) return 'a global request is waiting for its reply';
+    if (this.repliesPending) return 'a global request is being answered';
     for (const ch of this.channels.values()) {
       const why = ch.session.unsaveableReason();
       if (why) return `channel ${ch.localId}: ${why}`;
@@ -328,9 +396,12 @@ export class ConnectionServer implements Service {
       const host = r.string();
       const port = r.uint32();
       ok = this.o.allowForward?.({ kind: 'tcpip-forward', host, port }) ?? false;
+    } else if (name === 'hostkeys-prove-00@openssh.com') {
+      if (wantReply) this.reply(this.proveHostKeys(r));
+      return true;
     }
-    // keepalive@openssh.com, cancel-tcpip-forward, hostkeys-prove and the unknown: REQUEST_FAILURE
-    if (wantReply) this.transport.send(new Uint8Array([ok ? MSG.REQUEST_SUCCESS : MSG.REQUEST_FAILURE]));
+    // keepalive@openssh.com, cancel-tcpip-forward and the unknown: REQUEST_FAILURE
+    if (wantReply) this.reply(new Uint8Array([ok ? MSG.REQUEST_SUCCESS : MSG.REQUEST_FAILURE]));
     return true;
   }
 

@@ -9,6 +9,7 @@ import { runExec } from '../../src/apps/shell.ts';
 import { MemoryStorage } from '../../src/apps/storage.ts';
 import { testKey, until } from '../helpers/transport.ts';
 import { connectTo } from '../helpers/services.ts';
+import { generatePrivateKey } from '../../src/crypto/keys/index.ts';
 
 
 const userauth = (user: string, method: string, w = new Writer()) =>
@@ -238,6 +239,46 @@ describe('ssh-connection', () => {
     c.client.send(new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(8).uint32(1000).uint32(1000).finish());
     await until(() => !!c.closed());
     expect(c.closed()!.message).toMatch(/no-more-sessions/);
+  });
+
+  it('host keys: all announced after login (hostkeys-00); hostkeys-prove-00 signs each named one, in order with other replies', async () => {
+    const ed = await testKey('ed25519');
+    const rsa = await testKey('rsa');
+    const c = await connectTo({ hostKeys: [ed, rsa], algorithms: { hostKey: ['ssh-ed25519'] } });
+    c.client.send(new Writer().byte(MSG.USERAUTH_REQUEST).string('alice').string('ssh-connection').string('password').boolean(false).string('pw').finish());
+    await c.next(MSG.USERAUTH_SUCCESS);
+    const ann = new Reader(await c.next(MSG.GLOBAL_REQUEST), 1);
+    expect(ann.string()).toBe('hostkeys-00@openssh.com');
+    expect(ann.boolean()).toBe(false);
+    expect([ann.bytes().slice(), ann.bytes().slice()]).toEqual([ed.publicKey.blob, rsa.publicKey.blob]);
+    ann.done();
+
+    const prove = (...blobs: Uint8Array[]) => {
+      const w = new Writer().byte(MSG.GLOBAL_REQUEST).string('hostkeys-prove-00@openssh.com').boolean(true);
+      for (const b of blobs) w.bytes(b);
+      c.client.send(w.finish());
+    };
+    // A proof (signatures take a while) and a keepalive right behind it: the replies keep their order.
+    prove(rsa.publicKey.blob, ed.publicKey.blob);
+    c.client.send(new Writer().byte(MSG.GLOBAL_REQUEST).string('keepalive@openssh.com').boolean(true).finish());
+    const ok = new Reader(await c.next(MSG.REQUEST_SUCCESS), 1);
+    await c.next(MSG.REQUEST_FAILURE);
+    const sid = c.client.sessionId!;
+    for (const key of [rsa, ed]) {
+      const sig = ok.bytes();
+      const data = new Writer().string('hostkeys-prove-00@openssh.com').bytes(sid).bytes(key.publicKey.blob).finish();
+      expect(await key.publicKey.verify(sig, data)).toBe(true);
+      expect(new Reader(sig).string()).toBe(key === rsa ? 'rsa-sha2-512' : 'ssh-ed25519');
+    }
+    ok.done();
+    // A key that is not ours, none at all, or too many: REQUEST_FAILURE.
+    prove(ed.publicKey.blob, (await generatePrivateKey('ed25519')).publicKey.blob);
+    await c.next(MSG.REQUEST_FAILURE);
+    prove();
+    await c.next(MSG.REQUEST_FAILURE);
+    prove(...Array.from({ length: 17 }, () => ed.publicKey.blob));
+    await c.next(MSG.REQUEST_FAILURE);
+    expect(c.closed()).toBeNull();
   });
 
   it('pty-req, env, window-change and signal reach the session', async () => {

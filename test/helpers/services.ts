@@ -52,6 +52,15 @@ export async function connectTo(over: Partial<ServerOptions> = {}) {
   const login = async () => {
     client.send(new Writer().byte(MSG.USERAUTH_REQUEST).string('alice').string('ssh-connection').string('password').boolean(false).string('pw').finish());
     await next(MSG.USERAUTH_SUCCESS);
+    await hostKeysAnnounced();
+  };
+  /** After login the server lists its host keys (hostkeys-00@openssh.com, no reply wanted). */
+  const hostKeysAnnounced = async () => {
+    const r = new Reader(await next(MSG.GLOBAL_REQUEST), 1);
+    expect(r.string()).toBe('hostkeys-00@openssh.com');
+    expect(r.boolean()).toBe(false);
+    expect(r.bytes()).toEqual(hostKey.publicKey.blob);
+    r.done();
   };
   const openSession = async (window = 1 << 20, maxPacket = 32768) => {
     client.send(new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(7).uint32(window).uint32(maxPacket).finish());
@@ -60,5 +69,5 @@ export async function connectTo(over: Partial<ServerOptions> = {}) {
     expect(r.uint32()).toBe(7);
     return r.uint32();
   };
-  return { client, server: serverT, next, got, events, login, openSession, closed: () => closed };
+  return { client, server: serverT, next, got, events, login, hostKeysAnnounced, hostKey, openSession, closed: () => closed };
 }

@@ -2,7 +2,7 @@
 // 64 MiB up and down with rekeys, password and keyboard-interactive logins, refusals.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSH9, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario } from '../helpers/peers.ts';
@@ -42,6 +42,18 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
   it('logs in with RSA (rsa-sha2-512) and ECDSA user keys', async () => {
     expect((await ssh('whoami', [], undefined, fx.userKeyRsa)).stdout.toString()).toBe('tester\n');
     expect((await ssh('whoami', [], undefined, fx.userKeyEcdsa)).stdout.toString()).toBe('tester\n');
+  });
+
+  it('UpdateHostKeys: knowing only the ed25519 host key, the client learns the others (hostkeys-00, proven by hostkeys-prove-00)', async () => {
+    const known = join(fx.dir, 'known_hosts_ed25519_only');
+    const ed = readFileSync(fx.hostKeyFiles.ed25519 + '.pub', 'utf8').split(' ').slice(0, 2).join(' ');
+    writeFileSync(known, `edgessh-test ${ed}\n`);
+    // The client asks for the proofs right after login and takes the answer only while it is still running:
+    // a command that lasts a little (as a real session does) rather than `true`, which can end first.
+    const r = await ssh('head -c 20000000 /dev/zero', ['-o', `UserKnownHostsFile=${known}`, '-o', 'UpdateHostKeys=yes']);
+    expect(r.code).toBe(0);
+    const types = readFileSync(known, 'utf8').trim().split('\n').map((l) => l.split(' ')[1]).sort();
+    expect(types).toEqual(['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-ed25519', 'ssh-rsa']);
   });
 
   it('a wrong key is refused', async () => {
