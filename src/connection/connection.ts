@@ -153,13 +153,9 @@ export class ConnectionServer implements Service {
    * string session id, string key blob; REQUEST_FAILURE if any is not ours. RSA signs with the negotiated
    * RSA algorithm, else rsa-sha2-512 (what OpenSSH's client accepts).
    */
-  private async proveHostKeys(r: Reader): Promise<Uint8Array> {
+  private async proveHostKeys(blobs: Uint8Array[]): Promise<Uint8Array> {
     const failure = new Uint8Array([MSG.REQUEST_FAILURE]);
-    const blobs: Uint8Array[] = [];
-    while (r.remaining) {
-      if (blobs.length === MAX_PROVE_KEYS) return failure;
-      blobs.push(r.bytes());
-    }
+    if (blobs.length > MAX_PROVE_KEYS) return failure;
     const keys = this.o.hostKeys ?? [];
     const sid = this.transport.sessionId;
     if (!blobs.length || !sid) return failure;
@@ -179,13 +175,10 @@ export class ConnectionServer implements Service {
   /** Queues the reply to a global request behind those before it. */
   private reply(message: Uint8Array | Promise<Uint8Array>): void {
     this.repliesPending++;
+    // Settled at once, so a failure is handled even while earlier replies are still waiting.
+    const settled = Promise.resolve(message).catch(() => new Uint8Array([MSG.REQUEST_FAILURE])); // a key that failed to sign proves nothing
     this.replies = this.replies.then(async () => {
-      let m: Uint8Array;
-      try {
-        m = await message;
-      } catch {
-        m = new Uint8Array([MSG.REQUEST_FAILURE]); // a key that failed to sign proves nothing
-      }
+      const m = await settled;
       this.repliesPending--;
       if (!this.transport.closed) this.transport.send(m);
     });
@@ -397,7 +390,11 @@ export class ConnectionServer implements Service {
       const port = r.uint32();
       ok = this.o.allowForward?.({ kind: 'tcpip-forward', host, port }) ?? false;
     } else if (name === 'hostkeys-prove-00@openssh.com') {
-      if (wantReply) this.reply(this.proveHostKeys(r));
+      // The key blobs are read now (a malformed request ends the connection, as any malformed message
+      // does); only the signing waits. One past the limit is enough to refuse.
+      const blobs: Uint8Array[] = [];
+      while (r.remaining && blobs.length <= MAX_PROVE_KEYS) blobs.push(r.bytes());
+      if (wantReply) this.reply(this.proveHostKeys(blobs));
       return true;
     }
     // keepalive@openssh.com, cancel-tcpip-forward and the unknown: REQUEST_FAILURE

@@ -60,6 +60,12 @@ const connectionCorpus = [
   ch(MSG.CHANNEL_DATA).bytes(new Uint8Array(40000)).finish(),
 ];
 
+/** hostkeys-prove-00 naming the server's own key (connectTo's), answered after a signature. */
+async function proveRequest() {
+  const key = await testKey('ed25519');
+  return new Writer().byte(MSG.GLOBAL_REQUEST).string('hostkeys-prove-00@openssh.com').boolean(true).bytes(key.publicKey.blob).finish();
+}
+
 /** Lets the in-memory hops run, then waits for the server to finish what it received. */
 async function settle(c: { server: { idle(): Promise<void> } }): Promise<void> {
   await new Promise((r) => setTimeout(r, 0));
@@ -105,12 +111,13 @@ describe('services fuzzing (seeded)', () => {
     const heapBefore = process.memoryUsage().heapUsed;
     let cases = 0;
     let connections = 0;
+    const corpus = [...connectionCorpus, await proveRequest()];
     while (cases < 50_000) {
       const c = await connectTo({ failureDelayMs: 0 });
       await c.login();
       connections++;
       for (let i = 0; i < 200 && !c.closed(); i++, cases++) {
-        const base = connectionCorpus[rnd.int(connectionCorpus.length)]!;
+        const base = corpus[rnd.int(corpus.length)]!;
         c.client.send(rnd.int(3) === 0 ? base : mutate(rnd, base));
         if (i % 20 === 19) await settle(c);
       }

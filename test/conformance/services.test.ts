@@ -279,6 +279,10 @@ describe('ssh-connection', () => {
     prove(...Array.from({ length: 17 }, () => ed.publicKey.blob));
     await c.next(MSG.REQUEST_FAILURE);
     expect(c.closed()).toBeNull();
+    // A truncated key blob is a malformed message, like any other.
+    c.client.send(new Writer().byte(MSG.GLOBAL_REQUEST).string('hostkeys-prove-00@openssh.com').boolean(true).uint32(100).raw(new Uint8Array(3)).finish());
+    await until(() => !!c.closed());
+    expect(c.closed()).toMatchObject({ reason: DISCONNECT.PROTOCOL_ERROR, message: 'malformed message: truncated string' });
   });
 
   it('pty-req, env, window-change and signal reach the session', async () => {
