@@ -60,6 +60,7 @@ export const FXP = {
   INIT: 1, VERSION: 2, OPEN: 3, CLOSE: 4, READ: 5, WRITE: 6, LSTAT: 7, FSTAT: 8, SETSTAT: 9, FSETSTAT: 10,
   OPENDIR: 11, READDIR: 12, REMOVE: 13, MKDIR: 14, RMDIR: 15, REALPATH: 16, STAT: 17, RENAME: 18,
   READLINK: 19, SYMLINK: 20, STATUS: 101, HANDLE: 102, DATA: 103, NAME: 104, ATTRS: 105, EXTENDED: 200,
+  EXTENDED_REPLY: 201,
 } as const;
 
 /** Status codes (filexfer-02 §7). */
@@ -77,7 +78,12 @@ const ATTR_EXTENDED = 0x80000000;
 export const SFTP_LIMITS = {
   /** Longest message accepted (OpenSSH's SFTP_MAX_MSG_LENGTH). */
   message: 256 * 1024,
-  /** Most bytes one READ answers with. */
+  /**
+   * Most bytes one READ answers with, and what limits@openssh.com tells clients to read and write at once.
+   * 64 KiB: with 255 KiB (OpenSSH's sftp-server's), scp downloads of a 16 MiB file took 0.31–0.45 s
+   * (median 0.40) against 0.27–0.35 without the extension (each reply a fresh buffer past malloc's mmap
+   * threshold); with 64 KiB, 0.17–0.34 (median 0.26) against 0.20–0.45 (0.34) in alternating runs.
+   */
   read: 64 * 1024,
   /** Largest file (the demo shell's `cat > NAME` limit). */
   file: 16 * 1024 * 1024,
@@ -248,6 +254,21 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
     return send(writeAttrs(reply(FXP.ATTRS, id), p.root ? 'dir' : await info(p.name)));
   };
 
+  /** RENAME (v3: refused when the target exists) or posix-rename@openssh.com (replaces it). */
+  const rename = async (id: number, r: Reader, replace: boolean) => {
+    const from = resolvePath(r.string());
+    const to = resolvePath(r.string());
+    r.done();
+    if (from.root || to.root) throw new Status(FX.FAILURE, 'Is a directory');
+    const data = await ctx.storage.read(ctx.user, from.name);
+    if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+    if (from.name === to.name) return statusReply(id, FX.OK, 'Success');
+    if (!replace && (await ctx.storage.stat(ctx.user, to.name))) throw new Status(FX.FAILURE, 'File exists');
+    await ctx.storage.write(ctx.user, to.name, data);
+    await ctx.storage.remove(ctx.user, from.name);
+    return statusReply(id, FX.OK, 'Success');
+  };
+
   /** One request (after INIT): answers it; a Status thrown here is the answer. */
   const request = async (type: number, id: number, r: Reader): Promise<void> => {
     switch (type) {
@@ -387,18 +408,17 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
         if (!(await ctx.storage.remove(ctx.user, p.name))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
         return statusReply(id, FX.OK, 'Success');
       }
-      case FXP.RENAME: {
-        const from = resolvePath(r.string());
-        const to = resolvePath(r.string());
-        r.done();
-        if (from.root || to.root) throw new Status(FX.FAILURE, 'Is a directory');
-        const data = await ctx.storage.read(ctx.user, from.name);
-        if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-        if (from.name === to.name) return statusReply(id, FX.OK, 'Success');
-        if (await ctx.storage.stat(ctx.user, to.name)) throw new Status(FX.FAILURE, 'File exists');
-        await ctx.storage.write(ctx.user, to.name, data);
-        await ctx.storage.remove(ctx.user, from.name);
-        return statusReply(id, FX.OK, 'Success');
+      case FXP.RENAME:
+        return rename(id, r, false);
+      case FXP.EXTENDED: {
+        const name = r.string();
+        if (name === 'posix-rename@openssh.com') return rename(id, r, true);
+        if (name === 'limits@openssh.com') {
+          r.done();
+          const l = SFTP_LIMITS;
+          return send(reply(FXP.EXTENDED_REPLY, id).uint64(BigInt(l.message)).uint64(BigInt(l.read)).uint64(BigInt(l.read)).uint64(BigInt(l.handles)));
+        }
+        throw new Status(FX.OP_UNSUPPORTED, `Unsupported extension ${name}`);
       }
       case FXP.REALPATH: {
         const path = r.string();
@@ -424,8 +444,9 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
     if (!initialized) {
       if (type !== FXP.INIT || m.length < 5) return (await fail(`expected SSH_FXP_INIT, got message ${type}`), false);
       initialized = true;
-      // Version 3 whatever the client offers (every client here speaks it); no extensions.
-      await send(new Writer().uint32(0).byte(FXP.VERSION).uint32(3));
+      // Version 3 whatever the client offers (every client here speaks it), and two of OpenSSH's
+      // extensions: a rename that replaces, and the limits (so its client sends larger requests).
+      await send(new Writer().uint32(0).byte(FXP.VERSION).uint32(3).string('posix-rename@openssh.com').string('1').string('limits@openssh.com').string('1'));
       return true;
     }
     if (type === FXP.INIT) return (await fail('a second SSH_FXP_INIT'), false);

@@ -179,7 +179,7 @@ describe('sftp: requests', () => {
   it('a READ answers at most 64 KiB; APPEND writes at the end; FSETSTAT sets a size', async () => {
     const h = harness();
     await h.init();
-    await put(h, 'big', new Uint8Array(200_000).fill(7));
+    await put(h, 'big', new Uint8Array(300_000).fill(7));
     const rd = await h.handle(FXP.OPEN, open('big', FXF.READ));
     const d = await h.ask(FXP.READ, (w) => w.bytes(rd).uint64(0n).uint32(1 << 30));
     expect(d.r.bytes().length).toBe(SFTP_LIMITS.read);
@@ -187,8 +187,8 @@ describe('sftp: requests', () => {
     await h.status(FXP.WRITE, (w) => w.bytes(ap).uint64(0n).bytes(new Uint8Array([1, 2])));
     await h.status(FXP.CLOSE, (w) => w.bytes(ap));
     const after = (await h.storage.read('tester', 'big'))!;
-    expect(after.length).toBe(200_002);
-    expect([...after.subarray(199_999)]).toEqual([7, 1, 2]);
+    expect(after.length).toBe(300_002);
+    expect([...after.subarray(299_999)]).toEqual([7, 1, 2]);
     const tr = await h.handle(FXP.OPEN, open('big', FXF.WRITE));
     expect(await h.status(FXP.FSETSTAT, (w) => w.bytes(tr).uint32(1).uint64(5n))).toEqual([FX.OK, 'Success']);
     await h.status(FXP.CLOSE, (w) => w.bytes(tr));
@@ -218,7 +218,8 @@ describe('sftp: requests', () => {
     expect(await h.status(FXP.OPENDIR, (w) => w.string('b'))).toEqual([FX.FAILURE, 'Not a directory']);
     expect((await h.status(FXP.MKDIR, (w) => noAttrs(w.string('d'))))[0]).toBe(FX.OP_UNSUPPORTED);
     expect((await h.status(FXP.SYMLINK, (w) => w.string('b').string('l')))[0]).toBe(FX.OP_UNSUPPORTED);
-    expect((await h.status(FXP.EXTENDED, (w) => w.string('posix-rename@openssh.com')))[0]).toBe(FX.OP_UNSUPPORTED);
+    expect(await h.status(FXP.EXTENDED, (w) => w.string('copy-data'))).toEqual([FX.OP_UNSUPPORTED, 'Unsupported extension copy-data']);
+    expect((await h.status(FXP.EXTENDED, (w) => w.string('posix-rename@openssh.com')))[0]).toBe(FX.BAD_MESSAGE);
     expect(await h.status(99, (w) => w.uint32(1))).toEqual([FX.OP_UNSUPPORTED, 'Unsupported request 99']);
     expect((await h.status(FXP.SETSTAT, (w) => w.string('b').uint32(8).uint32(1).uint32(2)))[0]).toBe(FX.OP_UNSUPPORTED);
     expect(await h.status(FXP.READ, (w) => w.bytes(new Uint8Array([0, 0, 0, 99])).uint64(0n).uint32(1))).toEqual([FX.FAILURE, 'Invalid handle']);
@@ -239,6 +240,27 @@ describe('sftp: requests', () => {
     const d = await h.handle(FXP.OPENDIR, (w) => w.string('.'));
     const names = await h.ask(FXP.READDIR, (w) => w.bytes(d));
     expect(names.r.uint32()).toBe(3);
+    h.end();
+    expect(await h.done).toBe(0);
+  });
+
+  it("OpenSSH's extensions: VERSION offers posix-rename and limits; posix-rename replaces; limits are the server's", async () => {
+    const h = harness();
+    h.raw(new Writer().uint32(5).byte(FXP.INIT).uint32(3).finish());
+    const v = (await h.next())!;
+    expect(v.r.uint32()).toBe(3);
+    const ext: string[] = [];
+    while (v.r.remaining) ext.push(`${v.r.string()}=${v.r.string()}`);
+    expect(ext).toEqual(['posix-rename@openssh.com=1', 'limits@openssh.com=1']);
+    await put(h, 'a', new Uint8Array([1]));
+    await put(h, 'b', new Uint8Array([2]));
+    expect(await h.status(FXP.EXTENDED, (w) => w.string('posix-rename@openssh.com').string('a').string('b'))).toEqual([FX.OK, 'Success']);
+    expect(await h.storage.list('tester')).toEqual(['b']);
+    expect(await h.storage.read('tester', 'b')).toEqual(new Uint8Array([1]));
+    const l = await h.ask(FXP.EXTENDED, (w) => w.string('limits@openssh.com'));
+    expect(l.type).toBe(FXP.EXTENDED_REPLY);
+    expect([l.r.uint64(), l.r.uint64(), l.r.uint64(), l.r.uint64()]).toEqual([256n * 1024n, 64n * 1024n, 64n * 1024n, 32n]);
+    expect(await h.status(FXP.EXTENDED, (w) => w.string('statvfs@openssh.com').string('/'))).toEqual([FX.OP_UNSUPPORTED, 'Unsupported extension statvfs@openssh.com']);
     h.end();
     expect(await h.done).toBe(0);
   });
