@@ -188,7 +188,7 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
   /** A reply: its length is filled in by send(). */
   const reply = (type: number, id: number, capacity = 256) => new Writer(capacity).uint32(0).byte(type).uint32(id);
   const send = (w: Writer) => {
-    const m = w.finish();
+    const m = w.view(); // each reply has its own writer
     const len = m.length - 4;
     m[0] = len >>> 24;
     m[1] = (len >>> 16) & 0xff;

@@ -71,6 +71,11 @@ export class Writer {
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
   }
+
+  /** The bytes written so far without a copy, for a writer that is dropped afterwards. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
 }
 
 /** Two's-complement big-endian body of an mpint (RFC 4251 §5) for v ≥ 0. */
