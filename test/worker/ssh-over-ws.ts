@@ -110,7 +110,11 @@ export async function sshOverSocket(ws: WebSocket) {
     for (;;) {
       const p = await next();
       if (p[0] === MSG.USERAUTH_BANNER) continue;
-      return p[0] === MSG.USERAUTH_SUCCESS;
+      if (p[0] !== MSG.USERAUTH_SUCCESS) return false;
+      // Then the server lists its host keys (hostkeys-00@openssh.com, no reply wanted).
+      const hk = new Reader(await next(MSG.GLOBAL_REQUEST), 1);
+      if (hk.string() !== 'hostkeys-00@openssh.com' || hk.boolean() || !hk.remaining) throw new Error('expected the host key announcement');
+      return true;
     }
   }
 
