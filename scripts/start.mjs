@@ -124,6 +124,7 @@ say('Connect with OpenSSH through the bridge:');
 say(`  ssh -p ${sshPort} ${user}@127.0.0.1`);
 say('or straight over the WebSocket, with edgessh as the ProxyCommand:');
 say(`  ssh -o ProxyCommand='node ${join(process.cwd(), 'bin/edgessh.mjs')} proxy ws://127.0.0.1:${httpPort}/ssh' ${user}@edgessh`);
+say(`Files, the same ones the shell's ls and cat see: scp -P ${sshPort} FILE ${user}@127.0.0.1:   or   sftp -P ${sshPort} ${user}@127.0.0.1`);
 say(`Web page: ${base}/`);
 say('');
 if (pubKeys.length) say(`Logins: your keys from ${sshDir}/*.pub (${pubKeys.length}).`);

@@ -77,6 +77,7 @@ describe('npm start', () => {
     expect(startOut).toContain(`ssh -p ${SSH_PORT} tester@127.0.0.1`);
     expect(startOut).toContain(`proxy ws://127.0.0.1:${HTTP_PORT}/ssh`);
     expect(startOut).toContain(`http://127.0.0.1:${HTTP_PORT}/`);
+    expect(startOut).toContain(`scp -P ${SSH_PORT} FILE tester@127.0.0.1:`);
     expect(startOut).toContain(`Host key: ${fp}`);
     expect(startOut).toMatch(/Logins: your keys from .*\(2\)/);
   });
