@@ -65,6 +65,41 @@ const MAX_PROVE_KEYS = 16;
 
 const MAX_WINDOW = 0xffffffff;
 
+/**
+ * A session's view of its channel. One small object per session rather than an object of nine closures
+ * (each ~56 bytes, with their shared context), since every idle session keeps it.
+ */
+class ChannelHooks implements SessionHooks {
+  constructor(
+    private readonly conn: ConnectionServer,
+    private readonly ch: Channel,
+  ) {}
+  maxChunk(): number {
+    return Math.min(this.ch.remoteWindow, this.ch.remoteMaxPacket);
+  }
+  sendData(data: Uint8Array, ext: boolean): boolean {
+    return this.conn.channelData(this.ch, data, ext);
+  }
+  consumed(n: number): void {
+    this.conn.consumed(this.ch, n);
+  }
+  sendExit(status: number | { signal: string; message?: string }): void {
+    this.conn.channelExit(this.ch, status);
+  }
+  sendEof(): void {
+    this.conn.channelEof(this.ch);
+  }
+  close(): void {
+    this.conn.sendClose(this.ch);
+  }
+  closed(): boolean {
+    return this.ch.closeSent || this.conn.transport.closed;
+  }
+  error(err: unknown): void {
+    this.conn.sessionFailed(err);
+  }
+}
+
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 type ChannelState = Omit<Channel, 'session'> & { session: SessionState };
@@ -528,32 +563,37 @@ export class ConnectionServer implements Service {
   // ── the session's view of its channel ───────────────────────────────────────────────────────────
 
   private hooks(ch: Channel): SessionHooks {
-    return {
-      maxChunk: () => Math.min(ch.remoteWindow, ch.remoteMaxPacket),
-      sendData: (data, ext) => {
-        if (ch.closeSent || this.transport.closed) return false;
-        ch.remoteWindow -= data.length;
-        this.transport.send(channelDataHead(ch.remoteId, data.length, ext), data);
-        this.armIdle();
-        return true;
-      },
-      consumed: (n) => this.consumed(ch, n),
-      sendExit: (status) => {
-        if (ch.closeSent) return;
-        const w = new Writer().byte(MSG.CHANNEL_REQUEST).uint32(ch.remoteId);
-        if (typeof status === 'number') w.string('exit-status').boolean(false).uint32(status);
-        else w.string('exit-signal').boolean(false).string(status.signal).boolean(false).string(status.message ?? '').string('');
-        this.transport.send(w.finish());
-      },
-      sendEof: () => {
-        if (ch.eofSent || ch.closeSent) return;
-        ch.eofSent = true;
-        this.transport.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(ch.remoteId).finish());
-      },
-      close: () => this.sendClose(ch),
-      closed: () => ch.closeSent || this.transport.closed,
-      error: (err) => this.o.onError?.(err),
-    };
+    return new ChannelHooks(this, ch);
+  }
+
+  /** @internal ChannelHooks.sendData: data on the channel, within the window the caller checked. */
+  channelData(ch: Channel, data: Uint8Array, ext: boolean): boolean {
+    if (ch.closeSent || this.transport.closed) return false;
+    ch.remoteWindow -= data.length;
+    this.transport.send(channelDataHead(ch.remoteId, data.length, ext), data);
+    this.armIdle();
+    return true;
+  }
+
+  /** @internal ChannelHooks.sendExit */
+  channelExit(ch: Channel, status: number | { signal: string; message?: string }): void {
+    if (ch.closeSent) return;
+    const w = new Writer().byte(MSG.CHANNEL_REQUEST).uint32(ch.remoteId);
+    if (typeof status === 'number') w.string('exit-status').boolean(false).uint32(status);
+    else w.string('exit-signal').boolean(false).string(status.signal).boolean(false).string(status.message ?? '').string('');
+    this.transport.send(w.finish());
+  }
+
+  /** @internal ChannelHooks.sendEof */
+  channelEof(ch: Channel): void {
+    if (ch.eofSent || ch.closeSent) return;
+    ch.eofSent = true;
+    this.transport.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(ch.remoteId).finish());
+  }
+
+  /** @internal ChannelHooks.error */
+  sessionFailed(err: unknown): void {
+    this.o.onError?.(err);
   }
 
   /**
@@ -561,7 +601,8 @@ export class ConnectionServer implements Service {
    * half the window are used, as OpenSSH does, so the window stays nearly full when the link is slow to
    * answer rather than draining to half before each adjust.
    */
-  private consumed(ch: Channel, n: number): void {
+  /** @internal */
+  consumed(ch: Channel, n: number): void {
     ch.pendingAdjust += n;
     if ((ch.pendingAdjust > 3 * this.maxPacket || ch.pendingAdjust >= this.windowSize / 2) && !ch.closeSent && !ch.eofReceived) {
       ch.localWindow += ch.pendingAdjust;
@@ -570,7 +611,8 @@ export class ConnectionServer implements Service {
     }
   }
 
-  private sendClose(ch: Channel): void {
+  /** @internal */
+  sendClose(ch: Channel): void {
     if (!ch.closeSent) {
       ch.closeSent = true;
       this.transport.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(ch.remoteId).finish());
