@@ -10,6 +10,7 @@
  * Control lines: `C<mode> <size> <name>` then size bytes and a zero byte, `T<mtime> 0 <atime> 0` before
  * a `C` with -p, `D…`/`E` around a directory. A control line is at most 1 KiB here; a file at most 16 MiB.
  */
+import { concatBytes } from '../wire/writer.ts';
 import { resolveStoragePath, validFileName, type FileStorage } from './storage.ts';
 
 export interface ScpIo {
@@ -32,21 +33,15 @@ const dec = new TextDecoder();
 /** The peer broke the protocol: the message goes to it as a fatal error, and scp exits 1. */
 class ProtocolError extends Error {}
 
-/** Reads control lines and exact byte counts from standard input. */
+/** Reads control lines and exact byte counts from standard input; bytes read too far go back (io.unread). */
 class Bytes {
-  private pending: Uint8Array | null = null;
   constructor(private readonly io: ScpIo) {}
-  private async next(): Promise<Uint8Array | null> {
-    const p = this.pending;
-    this.pending = null;
-    return p ?? this.io.read();
-  }
   /** A line without its LF, or null at the end of input before any byte of one. */
   async line(): Promise<string | null> {
     const parts: Uint8Array[] = [];
     let size = 0;
     for (;;) {
-      const b = await this.next();
+      const b = await this.io.read();
       if (!b) {
         if (size === 0) return null;
         throw new ProtocolError('input ended inside a control line');
@@ -57,39 +52,30 @@ class Bytes {
       if (size > SCP_LIMITS.line) throw new ProtocolError(`a control line longer than ${SCP_LIMITS.line} bytes`);
       parts.push(take);
       if (nl >= 0) {
-        if (nl + 1 < b.length) this.pending = b.subarray(nl + 1);
-        const all = new Uint8Array(size);
-        let o = 0;
-        for (const p of parts) (all.set(p, o), (o += p.length));
-        return dec.decode(all);
+        if (nl + 1 < b.length) this.io.unread(b.subarray(nl + 1));
+        return dec.decode(concatBytes(...parts));
       }
     }
   }
-  /** Exactly n bytes, into `into` (or dropped when it is null). */
-  async exactly(n: number, into: Uint8Array | null): Promise<void> {
-    let got = 0;
-    while (got < n) {
-      const b = await this.next();
+  /** Exactly into.length bytes, into `into`. */
+  async exactly(into: Uint8Array): Promise<void> {
+    for (let got = 0; got < into.length; ) {
+      const b = await this.io.read();
       if (!b) throw new ProtocolError('input ended inside a file');
-      const take = Math.min(b.length, n - got);
-      into?.set(b.subarray(0, take), got);
+      const take = Math.min(b.length, into.length - got);
+      into.set(b.subarray(0, take), got);
       got += take;
-      if (take < b.length) this.pending = b.subarray(take);
+      if (take < b.length) this.io.unread(b.subarray(take));
     }
   }
   async byte(): Promise<number | null> {
     for (;;) {
-      const b = await this.next();
+      const b = await this.io.read();
       if (!b) return null;
       if (!b.length) continue;
-      if (b.length > 1) this.pending = b.subarray(1);
+      if (b.length > 1) this.io.unread(b.subarray(1));
       return b[0]!;
     }
-  }
-  /** Whatever was read ahead goes back to standard input. */
-  giveBack(): void {
-    if (this.pending) this.io.unread(this.pending);
-    this.pending = null;
   }
 }
 
@@ -119,8 +105,6 @@ export async function runScp(args: string[], io: ScpIo): Promise<number> {
     await io.write(`\x02scp: protocol error: ${e.message}\n`).catch(() => {});
     await io.error(`scp: protocol error: ${e.message}`);
     return 1;
-  } finally {
-    bytes.giveBack();
   }
 }
 
@@ -173,7 +157,7 @@ async function receive(target: string, flags: Set<string>, bytes: Bytes, io: Scp
     }
     await io.write(OK);
     const data = new Uint8Array(size);
-    await bytes.exactly(size, data);
+    await bytes.exactly(data);
     const end = await bytes.byte();
     if (end === null) throw new ProtocolError('input ended after a file');
     if (end !== 0) {
