@@ -12,7 +12,7 @@
  * cannot be parsed gets SSH_FX_BAD_MESSAGE, an unknown one SSH_FX_OP_UNSUPPORTED.
  */
 import { Reader, WireError, getUint32 } from '../wire/reader.ts';
-import { Writer } from '../wire/writer.ts';
+import { Writer, putUint32 } from '../wire/writer.ts';
 import { canonicalPath, resolveStoragePath, validFileName, type FileInfo, type FileStorage } from './storage.ts';
 
 export interface SftpContext {
@@ -126,6 +126,8 @@ class Status extends Error {
   }
 }
 
+const tooLarge = () => new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
+
 /** Where a path points (see resolveStoragePath); a path that cannot name a file here is NO_SUCH_FILE. */
 function resolvePath(path: string): { root: true } | { root: false; name: string } {
   const p = resolveStoragePath(path);
@@ -189,11 +191,7 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
   const reply = (type: number, id: number, capacity = 256) => new Writer(capacity).uint32(0).byte(type).uint32(id);
   const send = (w: Writer) => {
     const m = w.view(); // each reply has its own writer
-    const len = m.length - 4;
-    m[0] = len >>> 24;
-    m[1] = (len >>> 16) & 0xff;
-    m[2] = (len >>> 8) & 0xff;
-    m[3] = len & 0xff;
+    putUint32(m, 0, m.length - 4);
     return out.write(m);
   };
   const statusReply = (id: number, code: number, message: string) => send(reply(FXP.STATUS, id).uint32(code).string(message).string('en'));
@@ -205,12 +203,19 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
     err.releaseLock();
   };
 
-  const handleOf = (r: Reader): FileHandle | DirHandle => {
-    const h = r.bytes();
-    const n = h.length === 4 ? getUint32(h, 0) : 0;
+  /** The handle a request names, with its number. */
+  const handleRef = (r: Reader): [number, FileHandle | DirHandle] => {
+    const raw = r.bytes();
+    const n = raw.length === 4 ? getUint32(raw, 0) : 0;
     const found = handles.get(n);
     if (!found) throw new Status(FX.FAILURE, 'Invalid handle');
-    return found;
+    return [n, found];
+  };
+  const handleOf = (r: Reader) => handleRef(r)[1];
+  /** Throws unless a file of `size` bytes may be held open next to what is held already. */
+  const admit = (size: number) => {
+    if (size > SFTP_LIMITS.file) throw tooLarge();
+    if (held + size > SFTP_LIMITS.held) throw new Status(FX.FAILURE, 'Too much file data held open in this session');
   };
   const newHandle = (h: FileHandle | DirHandle): Uint8Array => {
     if (handles.size >= SFTP_LIMITS.handles) throw new Status(FX.FAILURE, `Too many open handles (limit ${SFTP_LIMITS.handles})`);
@@ -222,7 +227,7 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
   const reserve = (h: FileHandle, size: number) => {
     if (size > SFTP_LIMITS.file) {
       h.tooLarge = true;
-      throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
+      throw tooLarge();
     }
     if (size <= h.data.length) return;
     const cap = Math.min(SFTP_LIMITS.file, Math.max(size, h.data.length * 2, 64 * 1024));
@@ -285,12 +290,11 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
         if (writable && st && flags & FXF.CREAT && flags & FXF.EXCL) throw new Status(FX.FAILURE, 'File exists');
         if (!st && !(writable && flags & FXF.CREAT)) throw new Status(FX.NO_SUCH_FILE, 'No such file');
         const keep = st !== null && !(writable && flags & FXF.TRUNC);
-        // Checked before reading: a file put in a storage folder by other means may be larger.
-        if (keep && st.size > SFTP_LIMITS.file) throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
-        if (keep && held + st.size > SFTP_LIMITS.held) throw new Status(FX.FAILURE, 'Too much file data held open in this session');
+        // Checked before reading (a file put in a storage folder by other means may be larger) and after
+        // (it may have changed in between).
+        if (keep) admit(st.size);
         const data = keep ? ((await ctx.storage.read(ctx.user, p.name)) ?? new Uint8Array(0)) : new Uint8Array(0);
-        if (data.length > SFTP_LIMITS.file) throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
-        if (held + data.length > SFTP_LIMITS.held) throw new Status(FX.FAILURE, 'Too much file data held open in this session');
+        admit(data.length);
         const mtime = keep ? st.mtime : 0;
         const h: FileHandle = { kind: 'file', name: p.name, data, size: data.length, mtime, writable, append: (flags & FXF.APPEND) !== 0, dirty: writable && !keep, tooLarge: false };
         const handle = newHandle(h);
@@ -298,14 +302,11 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
         return send(reply(FXP.HANDLE, id).bytes(handle));
       }
       case FXP.CLOSE: {
-        const raw = r.bytes();
+        const [n, h] = handleRef(r);
         r.done();
-        const n = raw.length === 4 ? getUint32(raw, 0) : 0;
-        const h = handles.get(n);
-        if (!h) throw new Status(FX.FAILURE, 'Invalid handle');
         handles.delete(n);
         release(h);
-        if (h.kind === 'file' && h.tooLarge) throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes): nothing was stored`);
+        if (h.kind === 'file' && h.tooLarge) throw new Status(FX.FAILURE, `${tooLarge().message}: nothing was stored`);
         if (h.kind === 'file') await store(h);
         return statusReply(id, FX.OK, 'Success');
       }
@@ -368,7 +369,7 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
         const name = (path as { name: string }).name;
         const data = await ctx.storage.read(ctx.user, name);
         if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-        if (a.size > SFTP_LIMITS.file) throw new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
+        if (a.size > SFTP_LIMITS.file) throw tooLarge();
         const next = new Uint8Array(a.size);
         next.set(data.subarray(0, a.size));
         await ctx.storage.write(ctx.user, name, next);
