@@ -13,7 +13,7 @@ import {
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
 import { parseShellState, runExec, runShell, type ShellContext, type ShellState } from './shell.ts';
-import { parseSftpState, runSftp } from './sftp.ts';
+import { parseSftpState, runSftp, type SftpState } from './sftp.ts';
 import type { FileStorage } from './storage.ts';
 
 export interface DemoPolicyOptions {
@@ -77,8 +77,9 @@ export interface DemoContext {
 }
 
 /**
- * What the shell sees of a session. A class, so every session's context has one shape: an object literal
- * with getters was a dictionary-mode object with ~0.8 KiB of property storage per session.
+ * What the shell (and the SFTP server) sees of a session. A class, so every session's context has one
+ * shape: an object literal with getters was a dictionary-mode object with ~0.8 KiB of property storage per
+ * session.
  */
 class DemoShellContext implements ShellContext {
   readonly user: string;
@@ -109,8 +110,9 @@ class DemoShellContext implements ShellContext {
   onResize(l: (cols: number, rows: number) => void): void {
     this.session.onResize(l);
   }
-  // Only an interactive shell waiting at its prompt can be saved; anything else keeps the object awake.
-  onState(state: ShellState): void {
+  // Only a shell at its prompt or an SFTP server between requests can be saved; anything else keeps the
+  // object awake.
+  onState(state: ShellState | SftpState): void {
     this.session.setResumeState(state);
   }
 }
@@ -136,21 +138,7 @@ export async function runDemoSession(session: Session, demo: DemoContext, resume
   if (session.kind === 'subsystem' && session.command === 'sftp') {
     const saved = resume === undefined ? undefined : parseSftpState(resume);
     if (saved === null) throw new Error('the saved sftp state is malformed');
-    return runSftp({
-      user: session.user,
-      storage: demo.storage,
-      stdin: session.stdin,
-      // Getters: a session makes its output streams when first asked for them.
-      get stdout() {
-        return session.stdout;
-      },
-      get stderr() {
-        return session.stderr;
-      },
-      // Waiting for a request with no file open for writing, the server can be saved and carried on.
-      onState: (state) => session.setResumeState(state),
-      resume: saved,
-    });
+    return runSftp(ctx, saved);
   }
   return 1;
 }

@@ -26,8 +26,6 @@ export interface SftpContext {
    * file open for writing (for hibernation: Session.setResumeState).
    */
   onState?: (state: SftpState) => void;
-  /** A state reported through onState, to carry on from (after a Durable Object hibernated). */
-  resume?: SftpState;
 }
 
 /**
@@ -176,8 +174,11 @@ export function longName(name: string, info: FileInfo | 'dir', user: string, now
   return `${mode}    1 ${user.padEnd(8)} ${user.padEnd(8)} ${String(size).padStart(8)} ${when} ${name}`;
 }
 
-/** Runs the SFTP server on a session's streams until the client closes its side. Resolves to the exit status. */
-export async function runSftp(ctx: SftpContext): Promise<number> {
+/**
+ * Runs the SFTP server on a session's streams until the client closes its side. Resolves to the exit status.
+ * `resume`: a state it reported through onState, to carry on from (after a Durable Object hibernated).
+ */
+export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<number> {
   const input = ctx.stdin.getReader();
   const out = ctx.stdout.getWriter();
   const handles = new Map<number, FileHandle | DirHandle>();
@@ -475,11 +476,11 @@ export async function runSftp(ctx: SftpContext): Promise<number> {
   };
 
   try {
-    if (ctx.resume) {
+    if (resume) {
       // Carried on after a hibernation: the handles come back, files open for reading read again.
       initialized = true;
-      nextHandle = ctx.resume.next;
-      for (const [n, kind, arg] of ctx.resume.handles) {
+      nextHandle = resume.next;
+      for (const [n, kind, arg] of resume.handles) {
         if (kind === 'dir') handles.set(n, { kind: 'dir', names: null, pos: arg });
         else {
           const st = await ctx.storage.stat(ctx.user, arg);
