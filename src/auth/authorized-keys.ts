@@ -1,6 +1,7 @@
 /** OpenSSH's authorized_keys format (sshd(8) AUTHORIZED_KEYS FILE FORMAT): options, key type, base64, comment. */
 import type { PublicKey } from '../crypto/types.ts';
 import { parsePublicKeyBlob } from '../crypto/registry.ts';
+import { equalConstantTime } from '../crypto/protection.ts';
 
 export interface AuthorizedKey {
   key: PublicKey;
@@ -147,12 +148,5 @@ export function forwardingAllowed(o: AuthorizedKeyOptions): boolean {
 
 /** Finds the entry for a key, comparing blobs. */
 export function findAuthorizedKey(keys: readonly AuthorizedKey[], key: PublicKey): AuthorizedKey | undefined {
-  return keys.find((k) => equalBytes(k.key.blob, key.blob));
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
+  return keys.find((k) => equalConstantTime(k.key.blob, key.blob));
 }

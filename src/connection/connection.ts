@@ -7,6 +7,7 @@ import { Writer } from '../wire/writer.ts';
 import { DISCONNECT, MSG, OPEN_FAILURE, SshError, channelDataHead } from '../wire/messages.ts';
 import type { Service, Transport } from '../transport/transport.ts';
 import type { PrivateKey } from '../crypto/types.ts';
+import { equalConstantTime } from '../crypto/protection.ts';
 import { Session, type SessionHooks, type SessionState } from './session.ts';
 import { defaultTimer, type TimerFn } from '../timers.ts';
 export type { TimerFn } from '../timers.ts';
@@ -100,7 +101,6 @@ class ChannelHooks implements SessionHooks {
   }
 }
 
-const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 type ChannelState = Omit<Channel, 'session'> & { session: SessionState };
 
@@ -197,7 +197,7 @@ export class ConnectionServer implements Service {
     const negotiated = this.transport.negotiated?.hostKey ?? '';
     const w = new Writer().byte(MSG.REQUEST_SUCCESS);
     for (const blob of blobs) {
-      const key = keys.find((k) => equalBytes(k.publicKey.blob, blob));
+      const key = keys.find((k) => equalConstantTime(k.publicKey.blob, blob));
       if (!key) return failure;
       const algs = key.publicKey.signatureAlgorithms;
       const alg = algs.includes(negotiated) ? negotiated : algs.includes('rsa-sha2-512') ? 'rsa-sha2-512' : algs[0]!;
@@ -209,6 +209,7 @@ export class ConnectionServer implements Service {
 
   /** Queues the reply to a global request behind those before it. */
   private reply(message: Uint8Array | Promise<Uint8Array>): void {
+    if (!this.repliesPending && message instanceof Uint8Array) return void this.transport.send(message); // nothing ahead of it
     this.repliesPending++;
     // Settled at once, so a failure is handled even while earlier replies are still waiting.
     const settled = Promise.resolve(message).catch(() => new Uint8Array([MSG.REQUEST_FAILURE])); // a key that failed to sign proves nothing
