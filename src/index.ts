@@ -1,7 +1,8 @@
 /** edgessh: the public API. Runtime-neutral: no Node built-ins below this point. */
 export { createServer, type ServerOptions, type SshServer, type AcceptInfo } from './server.ts';
 export { Transport, type TransportOptions, type TransportEvent, type CloseInfo, type Service, type PacketTrace } from './transport/transport.ts';
-export { Session, ChannelClosedError, type PtyInfo } from './connection/session.ts';
+export { Session, ChannelClosedError, type PtyInfo, type SessionKind } from './connection/session.ts';
+export type { ForwardRequest, ForwardStream } from './connection/connection.ts';
 export type { AuthRequest, AuthResult, Authenticate, KeyboardPrompt } from './auth/server.ts';
 export { parseAuthorizedKeys, parseAuthorizedKeyLine, type AuthorizedKey } from './auth/authorized-keys.ts';
 export { connectTransport, type ByteSink } from './io/connection.ts';

@@ -6,7 +6,7 @@ import type { PacketProtection, PrivateKey } from './crypto/types.ts';
 import type { AlgorithmPrefs } from './crypto/registry.ts';
 import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent, TransportState } from './transport/transport.ts';
 import { UserauthServer, type Authenticate } from './auth/server.ts';
-import { ConnectionServer, DEFAULT_CHANNEL_MAX_PACKET, type ConnectionState, type ForwardRequest } from './connection/connection.ts';
+import { ConnectionServer, DEFAULT_CHANNEL_MAX_PACKET, type ConnectionState, type ForwardRequest, type ForwardStream } from './connection/connection.ts';
 import type { Session } from './connection/session.ts';
 import { connectTransport, type ByteSink } from './io/connection.ts';
 import { DEFAULT_MAX_PACKET } from './transport/transport.ts';
@@ -45,7 +45,15 @@ export interface ServerOptions {
   /** The largest data packet a client may send on a channel (default 128 KiB; see ConnectionOptions.maxPacket). */
   channelMaxPacket?: number;
   subsystems?: readonly string[];
-  allowForward?(request: ForwardRequest): boolean;
+  /**
+   * Local port forwarding (direct-tcpip: `ssh -L`, `-W`, `-J`) is refused unless this returns true for the
+   * request and `connectForward` opens the connection. Remote forwarding (`ssh -R`) is always refused.
+   */
+  allowForward?(request: ForwardRequest, transport: Transport): boolean;
+  /** Opens an allowed forward's TCP connection (`connectTcpForward` in Node, `connect()` in Workers). */
+  connectForward?(request: ForwardRequest, transport: Transport): Promise<ForwardStream>;
+  /** Direct-tcpip channels open (or being connected) at once per connection (default 32). */
+  maxForwards?: number;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   idleTimeoutMs?: number;
@@ -93,6 +101,8 @@ export function createServer(options: ServerOptions): SshServer {
         onResume: options.onResume,
         subsystems: options.subsystems,
         allowForward: options.allowForward,
+        connectForward: options.connectForward,
+        maxForwards: options.maxForwards,
         maxSessions: options.maxSessions,
         windowSize: options.channelWindow,
         // A data packet must fit in a transport packet (its header, padding and MAC take < 1 KiB).

@@ -12,13 +12,29 @@ import { Session, type SessionHooks, type SessionState } from './session.ts';
 import { defaultTimer, type TimerFn } from '../timers.ts';
 export type { TimerFn } from '../timers.ts';
 
+/** A direct-tcpip channel's request (`ssh -L`, `-W`, `-J`): the target, and where the client says it came from. */
 export interface ForwardRequest {
-  kind: 'tcpip-forward' | 'direct-tcpip';
+  kind: 'direct-tcpip';
   host: string;
   port: number;
   originHost?: string;
   originPort?: number;
 }
+
+/**
+ * A connected TCP stream for a direct-tcpip channel, as WHATWG streams: a Workers `Socket` from
+ * `connect()` fits as it is; in Node, `Duplex.toWeb(socket)` plus a `close` that destroys the socket.
+ * Closing `writable` half-closes the connection (the client sent EOF); `readable` ending sends EOF.
+ */
+export interface ForwardStream {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+  /** Ends the TCP connection at once (the channel or the SSH connection closed, or one direction failed). */
+  close?(): unknown;
+}
+
+/** At most this many direct-tcpip channels (open or being connected) per connection, unless told otherwise. */
+export const DEFAULT_MAX_FORWARDS = 32;
 
 /** The largest data packet a client may send on a channel unless told otherwise (see ConnectionOptions.maxPacket). */
 export const DEFAULT_CHANNEL_MAX_PACKET = 128 * 1024;
@@ -31,8 +47,16 @@ export interface ConnectionOptions {
   onResume?(session: Session, state: unknown): Promise<number | void> | number | void;
   /** Which subsystems exist (default none); an unknown one is refused. */
   subsystems?: readonly string[];
-  /** Port forwarding is refused unless this returns true (the data path is the application's). */
-  allowForward?(request: ForwardRequest): boolean;
+  /** Port forwarding is refused unless this returns true. */
+  allowForward?(request: ForwardRequest, transport: Transport): boolean;
+  /**
+   * Opens the TCP connection of an allowed direct-tcpip channel (`ssh -L`, `-W`, `-J`); the channel is
+   * confirmed once it resolves, and refused with CONNECT_FAILED and the error's message if it rejects.
+   * Without it, allowed requests are refused too.
+   */
+  connectForward?(request: ForwardRequest, transport: Transport): Promise<ForwardStream>;
+  /** Direct-tcpip channels open or being connected at once (default DEFAULT_MAX_FORWARDS). */
+  maxForwards?: number;
   /** Like OpenSSH MaxSessions (default 10). */
   maxSessions?: number;
   /** Our receive window per channel (default 2 MiB). */
@@ -157,6 +181,9 @@ export class ConnectionServer implements Service {
   /** Replies to the client's global requests leave in the order the requests came (RFC 4254 §4), some after a signature. */
   private replies: Promise<void> = Promise.resolve();
   private repliesPending = 0;
+  /** Direct-tcpip channels open, and being connected (those have no channel yet). */
+  private forwards = 0;
+  private forwardsConnecting = 0;
 
   constructor(transport: Transport, options: ConnectionOptions, saved?: ConnectionState) {
     this.transport = transport;
@@ -226,6 +253,7 @@ export class ConnectionServer implements Service {
   unsaveableReason(): string | null {
     if (this.globalReplies.some((g) => !g.keepalive)) return 'a global request is waiting for its reply';
     if (this.repliesPending) return 'a global request is being answered';
+    if (this.forwardsConnecting) return 'a forwarded TCP connection is being opened';
     for (const ch of this.channels.values()) {
       const why = ch.session.unsaveableReason();
       if (why) return `channel ${ch.localId}: ${why}`;
@@ -421,10 +449,6 @@ export class ConnectionServer implements Service {
     if (name === 'no-more-sessions@openssh.com') {
       this.noMoreSessions = true;
       ok = true;
-    } else if (name === 'tcpip-forward') {
-      const host = r.string();
-      const port = r.uint32();
-      ok = this.o.allowForward?.({ kind: 'tcpip-forward', host, port }) ?? false;
     } else if (name === 'hostkeys-prove-00@openssh.com') {
       // The key blobs are read now (a malformed request ends the connection, as any malformed message
       // does); only the signing waits. One past the limit is enough to refuse.
@@ -433,7 +457,8 @@ export class ConnectionServer implements Service {
       if (wantReply) this.reply(this.proveHostKeys(blobs));
       return true;
     }
-    // keepalive@openssh.com, cancel-tcpip-forward and the unknown: REQUEST_FAILURE
+    // keepalive@openssh.com, tcpip-forward and cancel-tcpip-forward (remote forwarding needs a listener on
+    // the server, which no adapter offers), and the unknown: REQUEST_FAILURE
     if (wantReply) this.reply(new Uint8Array([ok ? MSG.REQUEST_SUCCESS : MSG.REQUEST_FAILURE]));
     return true;
   }
@@ -443,29 +468,41 @@ export class ConnectionServer implements Service {
     const remoteId = r.uint32();
     const window = r.uint32();
     const maxPacket = r.uint32();
-    const refuse = (code: number, text: string) => {
-      this.transport.send(
-        new Writer().byte(MSG.CHANNEL_OPEN_FAILURE).uint32(remoteId).uint32(code).string(text).string('').finish(),
-      );
-      return true;
-    };
     if (type === 'direct-tcpip') {
       const host = r.string();
       const port = r.uint32();
       const originHost = r.string();
       const originPort = r.uint32();
-      if (!this.o.allowForward?.({ kind: 'direct-tcpip', host, port, originHost, originPort }))
-        return refuse(OPEN_FAILURE.ADMINISTRATIVELY_PROHIBITED, 'port forwarding is disabled');
-      return refuse(OPEN_FAILURE.CONNECT_FAILED, 'no forwarding handler');
+      r.done('CHANNEL_OPEN');
+      if (maxPacket < 1) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'channel maximum packet size of 0');
+      const req: ForwardRequest = { kind: 'direct-tcpip', host, port, originHost, originPort };
+      if (!this.o.allowForward?.(req, this.transport) || !this.o.connectForward)
+        return this.refuseOpen(remoteId, OPEN_FAILURE.ADMINISTRATIVELY_PROHIBITED, 'open failed');
+      if (this.forwards >= (this.o.maxForwards ?? DEFAULT_MAX_FORWARDS))
+        return this.refuseOpen(remoteId, OPEN_FAILURE.RESOURCE_SHORTAGE, 'too many forwarded connections');
+      void this.openForward(req, remoteId, window, maxPacket);
+      return true;
     }
-    if (type !== 'session') return refuse(OPEN_FAILURE.UNKNOWN_CHANNEL_TYPE, `unknown channel type ${type}`);
+    if (type !== 'session') return this.refuseOpen(remoteId, OPEN_FAILURE.UNKNOWN_CHANNEL_TYPE, `unknown channel type ${type}`);
     r.done('CHANNEL_OPEN');
     if (this.noMoreSessions && this.sessionsOpened > 0)
       throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'session opened after no-more-sessions@openssh.com');
     let sessions = 0;
-    for (const c of this.channels.values()) if (!c.closeSent) sessions++;
-    if (sessions >= (this.o.maxSessions ?? 10)) return refuse(OPEN_FAILURE.RESOURCE_SHORTAGE, 'too many sessions');
+    for (const c of this.channels.values()) if (!c.closeSent && c.session.kind !== 'direct-tcpip') sessions++;
+    if (sessions >= (this.o.maxSessions ?? 10)) return this.refuseOpen(remoteId, OPEN_FAILURE.RESOURCE_SHORTAGE, 'too many sessions');
     if (maxPacket < 1) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'channel maximum packet size of 0');
+    this.addChannel(remoteId, window, maxPacket);
+    this.sessionsOpened++;
+    return true;
+  }
+
+  private refuseOpen(remoteId: number, code: number, text: string): true {
+    this.transport.send(new Writer().byte(MSG.CHANNEL_OPEN_FAILURE).uint32(remoteId).uint32(code).string(text).string('').finish());
+    return true;
+  }
+
+  /** A new channel, confirmed to the client. */
+  private addChannel(remoteId: number, window: number, maxPacket: number): Channel {
     while (this.channels.has(this.nextId)) this.nextId = (this.nextId + 1) >>> 0;
     const localId = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
@@ -485,7 +522,6 @@ export class ConnectionServer implements Service {
     ch.session = new Session(this.o.username, this.hooks(ch));
     ch.session.transport = this.transport;
     this.channels.set(localId, ch);
-    this.sessionsOpened++;
     this.transport.send(
       new Writer()
         .byte(MSG.CHANNEL_OPEN_CONFIRMATION)
@@ -495,7 +531,39 @@ export class ConnectionServer implements Service {
         .uint32(this.maxPacket)
         .finish(),
     );
-    return true;
+    return ch;
+  }
+
+  /**
+   * A direct-tcpip channel (RFC 4254 §7.2): the TCP connection is opened first, as sshd does, so a
+   * refused one is an OPEN_FAILURE the client reports ("connect failed: …"); then bytes flow both ways
+   * with the channel's flow control, and EOF in either direction half-closes the other.
+   */
+  private async openForward(req: ForwardRequest, remoteId: number, window: number, maxPacket: number): Promise<void> {
+    this.forwards++;
+    this.forwardsConnecting++;
+    let stream: ForwardStream;
+    try {
+      stream = await this.o.connectForward!(req, this.transport);
+    } catch (e) {
+      this.forwards--;
+      this.forwardsConnecting--;
+      if (!this.transport.closed) this.refuseOpen(remoteId, OPEN_FAILURE.CONNECT_FAILED, e instanceof Error ? e.message : String(e));
+      return;
+    }
+    this.forwardsConnecting--;
+    if (this.transport.closed) {
+      this.forwards--;
+      closeQuietly(stream);
+      return;
+    }
+    const ch = this.addChannel(remoteId, window, maxPacket);
+    ch.session.begin('direct-tcpip', `${req.host}:${req.port}`);
+    try {
+      await ch.session.run((s) => pumpForward(s, stream));
+    } finally {
+      this.forwards--;
+    }
   }
 
   private onChannelRequest(r: Reader): boolean {
@@ -621,6 +689,32 @@ export class ConnectionServer implements Service {
     if (ch.closeReceived) this.channels.delete(ch.localId);
     ch.session.terminate();
   }
+}
+
+function closeQuietly(stream: ForwardStream): void {
+  try {
+    stream.close?.();
+  } catch {
+    // already closed
+  }
+}
+
+/**
+ * Moves bytes between a direct-tcpip channel and its TCP connection until both directions have ended (or
+ * either failed, which ends the other too). The channel's EOF closes `writable` (a half-close); the end of
+ * `readable` sends the channel's EOF.
+ */
+async function pumpForward(s: Session, stream: ForwardStream): Promise<void> {
+  await new Promise<void>((resolve) => {
+    // The channel or the connection closing ends it at once, whatever the streams are still doing.
+    if (s.signal.aborted) return resolve();
+    s.signal.addEventListener('abort', () => resolve(), { once: true });
+    let ended = 0;
+    const done = () => ++ended === 2 && resolve();
+    s.stdin.pipeTo(stream.writable).then(done, resolve);
+    stream.readable.pipeTo(s.stdout, { preventClose: true }).then(() => s.endOutput().then(done), resolve);
+  });
+  closeQuietly(stream);
 }
 
 /** RFC 4254 §8: opcode/uint32 pairs ending with TTY_OP_END; opcodes ≥ 160 stop the parse. */

@@ -17,7 +17,8 @@ export interface PtyInfo {
   modes: Record<number, number>;
 }
 
-export type SessionKind = 'shell' | 'exec' | 'subsystem';
+/** What a channel runs: a session's shell, exec or subsystem, or a direct-tcpip channel's TCP connection. */
+export type SessionKind = 'shell' | 'exec' | 'subsystem' | 'direct-tcpip';
 
 export interface SessionHooks {
   maxChunk(): number;
@@ -61,7 +62,7 @@ export class Session {
   pty: PtyInfo | null = null;
   env: Record<string, string> = {};
   kind: SessionKind | null = null;
-  /** The command of an `exec` request, or the name of a subsystem. */
+  /** The command of an `exec` request, the name of a subsystem, or a direct-tcpip channel's `host:port`. */
   command: string | null = null;
   readonly stdin: ReadableStream<Uint8Array>;
   /** Made on first use: a WritableStream costs ~1.5 KiB of heap in Node, and most sessions never write stderr. */
@@ -147,9 +148,19 @@ export class Session {
       // output failed because the channel closed; nothing left to flush
     }
     if (this.hooks.closed()) return;
-    this.hooks.sendExit(status);
+    if (this.kind !== 'direct-tcpip') this.hooks.sendExit(status);
     this.hooks.sendEof();
     this.hooks.close();
+  }
+
+  /** Sends EOF once the output written so far is out: nothing more will be written (stdout or stderr). */
+  async endOutput(): Promise<void> {
+    try {
+      await this.outPending;
+    } catch {
+      // the channel closed
+    }
+    if (!this.hooks.closed()) this.hooks.sendEof();
   }
 
   // ── what the connection layer calls ─────────────────────────────────────────────────────────────
@@ -181,6 +192,7 @@ export class Session {
   unsaveableReason(): string | null {
     if (this.inQueue.length) return 'input is waiting for the application';
     if (this.windowWaiters.length) return 'output is waiting for the window';
+    if (this.kind === 'direct-tcpip' && this.running) return 'a forwarded TCP connection is open';
     if (this.running && this.resumeState === undefined) return 'the application is busy';
     return null;
   }
@@ -226,11 +238,13 @@ export class Session {
       status = 1;
       if (!(err instanceof ChannelClosedError)) {
         this.hooks.error?.(err);
-        try {
-          this.hooks.sendData(new TextEncoder().encode('edgessh: internal error\r\n'), true);
-        } catch {
-          // the channel is gone
-        }
+        // Only a session has a stderr to say so on.
+        if (this.kind !== 'direct-tcpip')
+          try {
+            this.hooks.sendData(new TextEncoder().encode('edgessh: internal error\r\n'), true);
+          } catch {
+            // the channel is gone
+          }
       }
     }
     this.running = false;

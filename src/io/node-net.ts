@@ -1,5 +1,7 @@
 /** Node TCP adapter: each socket is one SSH connection. TCP_NODELAY on, as every SSH server does. */
 import net from 'node:net';
+import { Duplex } from 'node:stream';
+import type { ForwardRequest, ForwardStream } from '../connection/connection.ts';
 import type { SshServer } from '../server.ts';
 import type { Transport } from '../transport/transport.ts';
 import { SshClient, type ClientOptions } from '../client/client.ts';
@@ -39,6 +41,50 @@ export function attachSocket(server: SshServer, socket: net.Socket): Transport {
   socket.on('error', () => {});
   socket.on('close', () => transport.connectionLost());
   return transport;
+}
+
+/** How long a forward's TCP connection may take to open. */
+const FORWARD_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Why a connection could not be opened, in the words ssh prints after "connect failed:" (as sshd says it). */
+function connectError(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return 'Connection refused';
+    case 'ETIMEDOUT':
+      return 'Connection timed out';
+    case 'EHOSTUNREACH':
+      return 'No route to host';
+    case 'ENETUNREACH':
+      return 'Network is unreachable';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'Name or service not known';
+    default:
+      return e.message;
+  }
+}
+
+/**
+ * Opens the TCP connection of a direct-tcpip channel (ServerOptions.connectForward), TCP_NODELAY on; rejects
+ * with sshd's words ("Connection refused") when it cannot.
+ */
+export function connectTcpForward(req: ForwardRequest): Promise<ForwardStream> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: req.host, port: req.port, noDelay: true, allowHalfOpen: true });
+    const timer = setTimeout(() => s.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), FORWARD_CONNECT_TIMEOUT_MS);
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(connectError(e)));
+    });
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      s.on('error', () => {}); // reported through the streams
+      const { readable, writable } = Duplex.toWeb(s);
+      resolve({ readable: readable as ReadableStream<Uint8Array>, writable: writable as WritableStream<Uint8Array>, close: () => s.destroy() });
+    });
+  });
 }
 
 export function listenTcp(server: SshServer, host: string, port: number): Promise<net.Server> {

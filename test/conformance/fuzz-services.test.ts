@@ -132,4 +132,58 @@ describe('services fuzzing (seeded)', () => {
     expect(connections).toBeGreaterThan(1);
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
   }, 600_000);
+
+  it('direct-tcpip with forwarding allowed: 20,000 mutated messages; every TCP stream opened is closed', async () => {
+    const rnd = prng(0xf0f1);
+    const esc = trackEscapes();
+    const heapBefore = process.memoryUsage().heapUsed;
+    let opened = 0;
+    let closed = 0;
+    /** An echo "TCP connection"; every third one is refused, some only after a delay. */
+    const connectForward = async () => {
+      const n = rnd.int(6);
+      if (n >= 4) await new Promise((r) => setTimeout(r, n - 4));
+      if (n % 3 === 0) throw new Error('Connection refused');
+      opened++;
+      const echo = new TransformStream<Uint8Array, Uint8Array>();
+      let done = false;
+      return { readable: echo.readable, writable: echo.writable, close: () => void (done || ((done = true), closed++)) };
+    };
+    const fwd = (id: number, port = 5432) =>
+      new Writer().byte(MSG.CHANNEL_OPEN).string('direct-tcpip').uint32(id).uint32(65536).uint32(32768).string('db').uint32(port).string('10.0.0.1').uint32(4000).finish();
+    const on = (type: number, id: number) => new Writer().byte(type).uint32(id);
+    const corpus = [
+      fwd(1), fwd(2), fwd(3, 0xffffffff),
+      ...[0, 1].flatMap((id) => [
+        on(MSG.CHANNEL_DATA, id).bytes(new TextEncoder().encode('SELECT 1;')).finish(),
+        on(MSG.CHANNEL_DATA, id).bytes(new Uint8Array(30000)).finish(),
+        on(MSG.CHANNEL_WINDOW_ADJUST, id).uint32(4096).finish(),
+        on(MSG.CHANNEL_EOF, id).finish(),
+        on(MSG.CHANNEL_CLOSE, id).finish(),
+        on(MSG.CHANNEL_REQUEST, id).string('exec').boolean(true).string('true').finish(),
+      ]),
+      new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(9).uint32(65536).uint32(32768).finish(),
+    ];
+    let cases = 0;
+    while (cases < 20_000) {
+      const c = await connectTo({ failureDelayMs: 0, allowForward: () => true, connectForward, maxForwards: 4 });
+      await c.login();
+      for (let i = 0; i < 100 && !c.closed(); i++, cases++) {
+        const base = corpus[rnd.int(corpus.length)]!;
+        c.client.send(rnd.int(3) === 0 ? base : mutate(rnd, base));
+        if (i % 10 === 9) await settle(c);
+      }
+      await settle(c);
+      const end = c.closed() as { by?: string; reason: number; message: string } | null;
+      if (end && end.by !== 'lost') expect(end.message.length).toBeGreaterThan(0);
+      c.client.connectionLost();
+      c.server.connectionLost();
+      await new Promise((r) => setTimeout(r, 3)); // forwards still connecting finish, and are closed
+    }
+    esc.stop();
+    expect(esc.escaped).toEqual([]);
+    expect(opened).toBeGreaterThan(100);
+    expect(closed).toBe(opened);
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
+  }, 600_000);
 });

@@ -323,3 +323,147 @@ describe('ssh-connection', () => {
     await c.next(MSG.CHANNEL_FAILURE);
   });
 });
+
+describe('direct-tcpip (local port forwarding)', () => {
+  /** A TCP connection stand-in: what the server writes arrives at `sent`; `reply` feeds what it reads. */
+  function fakeTcp() {
+    const toTarget = new TransformStream<Uint8Array, Uint8Array>();
+    const fromTarget = new TransformStream<Uint8Array, Uint8Array>();
+    const sent: number[] = [];
+    let sentEnded = false;
+    void toTarget.readable.pipeTo(new WritableStream({ write: (c) => void sent.push(...c), close: () => void (sentEnded = true) })).catch(() => {});
+    const replier = fromTarget.writable.getWriter();
+    let closed = 0;
+    return {
+      stream: { readable: fromTarget.readable, writable: toTarget.writable, close: () => void closed++ },
+      sent,
+      sentEnded: () => sentEnded,
+      reply: (b: Uint8Array) => replier.write(b),
+      end: () => replier.close(),
+      fail: () => replier.abort(new Error('connection reset')),
+      closed: () => closed,
+    };
+  }
+  const open = (id: number, host = 'db.internal', port = 5432, window = 1 << 20) =>
+    new Writer().byte(MSG.CHANNEL_OPEN).string('direct-tcpip').uint32(id).uint32(window).uint32(32768).string(host).uint32(port).string('10.0.0.7').uint32(51000).finish();
+  const failure = (p: Uint8Array) => {
+    const r = new Reader(p, 1);
+    return { id: r.uint32(), code: r.uint32(), text: r.string() };
+  };
+
+  it('refused as OpenSSH words it unless allowed and connectable; the hook sees the target, origin and transport', async () => {
+    const seen: unknown[] = [];
+    const c = await connectTo({ allowForward: (req, t) => (seen.push({ ...req, user: t.currentService ? 'logged-in' : '' }), req.port === 5432) });
+    await c.login();
+    c.client.send(open(1, 'db.internal', 22));
+    expect(failure(await c.next(MSG.CHANNEL_OPEN_FAILURE))).toEqual({ id: 1, code: 1, text: 'open failed' });
+    c.client.send(open(2)); // allowed, but no connectForward: nothing could carry it
+    expect(failure(await c.next(MSG.CHANNEL_OPEN_FAILURE))).toEqual({ id: 2, code: 1, text: 'open failed' });
+    expect(seen[0]).toEqual({ kind: 'direct-tcpip', host: 'db.internal', port: 22, originHost: '10.0.0.7', originPort: 51000, user: 'logged-in' });
+  });
+
+  it('a connection that cannot be made is CONNECT_FAILED with its reason', async () => {
+    const c = await connectTo({ allowForward: () => true, connectForward: async () => Promise.reject(new Error('Connection refused')) });
+    await c.login();
+    c.client.send(open(3));
+    expect(failure(await c.next(MSG.CHANNEL_OPEN_FAILURE))).toEqual({ id: 3, code: 2, text: 'Connection refused' });
+  });
+
+  it('bytes both ways; EOF each way half-closes; CLOSE after both, with no exit-status; sessions still count apart', async () => {
+    const tcp = fakeTcp();
+    const c = await connectTo({ allowForward: () => true, connectForward: async () => tcp.stream, maxSessions: 1 });
+    await c.login();
+    c.client.send(open(5));
+    const conf = new Reader(await c.next(MSG.CHANNEL_OPEN_CONFIRMATION), 1);
+    expect(conf.uint32()).toBe(5);
+    const id = conf.uint32();
+    await c.openSession(); // a forward is not a session: MaxSessions 1 still allows one
+    c.client.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(id).bytes(new TextEncoder().encode('SELECT 1;')).finish());
+    c.client.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(id).finish());
+    await until(() => tcp.sentEnded());
+    expect(new TextDecoder().decode(new Uint8Array(tcp.sent))).toBe('SELECT 1;');
+    await tcp.reply(new TextEncoder().encode('1 row'));
+    const data = new Reader(await c.next(MSG.CHANNEL_DATA), 1);
+    expect([data.uint32(), new TextDecoder().decode(data.bytes())]).toEqual([5, '1 row']);
+    await tcp.end();
+    expect(new Reader(await c.next(MSG.CHANNEL_EOF), 1).uint32()).toBe(5);
+    expect(new Reader(await c.next(MSG.CHANNEL_CLOSE), 1).uint32()).toBe(5);
+    expect(tcp.closed()).toBeGreaterThan(0);
+  });
+
+  it('the TCP side failing closes the channel; the client closing it closes the TCP side', async () => {
+    const a = fakeTcp();
+    const b = fakeTcp();
+    const pending = [a, b];
+    const c = await connectTo({ allowForward: () => true, connectForward: async () => pending.shift()!.stream });
+    await c.login();
+    c.client.send(open(6));
+    const idA = new Reader(await c.next(MSG.CHANNEL_OPEN_CONFIRMATION), 5).uint32();
+    void a.fail();
+    expect(new Reader(await c.next(MSG.CHANNEL_EOF), 1).uint32()).toBe(6); // as sshd: EOF, then CLOSE
+    expect(new Reader(await c.next(MSG.CHANNEL_CLOSE), 1).uint32()).toBe(6);
+    await until(() => a.closed() > 0);
+    c.client.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(idA).finish());
+    c.client.send(open(7));
+    const idB = new Reader(await c.next(MSG.CHANNEL_OPEN_CONFIRMATION), 5).uint32();
+    c.client.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(idB).finish());
+    await c.next(MSG.CHANNEL_CLOSE);
+    await until(() => b.closed() > 0);
+  });
+
+  it('at most maxForwards at once (RESOURCE_SHORTAGE); one finished makes room; an open forward keeps the connection from being saved', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const streams: ReturnType<typeof fakeTcp>[] = [];
+    const c = await connectTo({
+      allowForward: () => true,
+      maxForwards: 2,
+      connectForward: async () => {
+        await gate;
+        const t = fakeTcp();
+        streams.push(t);
+        return t.stream;
+      },
+    });
+    await c.login();
+    c.client.send(open(10));
+    c.client.send(open(11));
+    c.client.send(open(12));
+    expect(failure(await c.next(MSG.CHANNEL_OPEN_FAILURE))).toEqual({ id: 12, code: 4, text: 'too many forwarded connections' });
+    expect(c.sshServer.save(c.server)).toEqual({ reason: 'a forwarded TCP connection is being opened' });
+    release();
+    const first = new Reader(await c.next(MSG.CHANNEL_OPEN_CONFIRMATION), 1);
+    expect(first.uint32()).toBe(10);
+    const id10 = first.uint32();
+    await c.next(MSG.CHANNEL_OPEN_CONFIRMATION);
+    expect(c.sshServer.save(c.server)).toEqual({ reason: 'channel 0: a forwarded TCP connection is open' });
+    await streams[0]!.end();
+    c.client.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(id10).finish());
+    await c.next(MSG.CHANNEL_EOF);
+    await c.next(MSG.CHANNEL_CLOSE);
+    c.client.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(id10).finish());
+    c.client.send(open(13));
+    expect(new Reader(await c.next(MSG.CHANNEL_OPEN_CONFIRMATION), 1).uint32()).toBe(13);
+  });
+
+  it('the connection ending while a forward connects closes what connected', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const tcp = fakeTcp();
+    const c = await connectTo({ allowForward: () => true, connectForward: async () => (await gate, tcp.stream) });
+    await c.login();
+    c.client.send(open(20));
+    await new Promise((r) => setTimeout(r, 5));
+    c.client.disconnect(DISCONNECT.BY_APPLICATION, 'bye');
+    await until(() => c.server.closed);
+    release();
+    await until(() => tcp.closed() > 0);
+  });
+
+  it('remote forwarding (tcpip-forward) is refused even when the policy would allow it: no listener exists', async () => {
+    const c = await connectTo({ allowForward: () => true });
+    await c.login();
+    c.client.send(new Writer().byte(MSG.GLOBAL_REQUEST).string('tcpip-forward').boolean(true).string('0.0.0.0').uint32(8080).finish());
+    await c.next(MSG.REQUEST_FAILURE);
+  });
+});

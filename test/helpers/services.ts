@@ -69,5 +69,5 @@ export async function connectTo(over: Partial<ServerOptions> = {}) {
     expect(r.uint32()).toBe(7);
     return r.uint32();
   };
-  return { client, server: serverT, next, got, events, login, hostKeysAnnounced, hostKey, openSession, closed: () => closed };
+  return { client, server: serverT, sshServer: server, next, got, events, login, hostKeysAnnounced, hostKey, openSession, closed: () => closed };
 }
