@@ -10,7 +10,7 @@ export { loopback } from './io/loopback.ts';
 export { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from './crypto/registry.ts';
 export type { PrivateKey, PublicKey } from './crypto/types.ts';
 export { DISCONNECT, MSG, SshError } from './wire/messages.ts';
-export { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from './apps/demo.ts';
+export { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession, parsePermitOpen } from './apps/demo.ts';
 export { runSftp, type SftpContext } from './apps/sftp.ts';
 export { MemoryStorage, type FileInfo, type FileStorage } from './apps/storage.ts';
 export { webSocketSink, feedFromWebSocket, WS_CLOSE, type WebSocketLike } from './io/websocket.ts';

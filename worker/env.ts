@@ -12,6 +12,11 @@ export interface Env {
   AUTHORIZED_KEYS?: string;
   /** Opt-in password for password and keyboard-interactive logins. */
   PASSWORD?: string;
+  /**
+   * Where logged-in users may forward to (`ssh -L`, `-W`, `-J`), in sshd's PermitOpen syntax
+   * (`host:port`, `*`, `any`), through the Workers TCP sockets API. Unset: no forwarding.
+   */
+  PERMIT_OPEN?: string;
   /** Banner shown before login. */
   BANNER?: string;
   /** '1' enables the /echo baseline used by the benchmark. */

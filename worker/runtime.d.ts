@@ -8,6 +8,18 @@ declare module 'cloudflare:workers' {
   }
 }
 
+declare module 'cloudflare:sockets' {
+  /** An outbound TCP connection (https://developers.cloudflare.com/workers/runtime-apis/tcp-sockets/). */
+  export interface Socket {
+    readonly readable: ReadableStream<Uint8Array>;
+    readonly writable: WritableStream<Uint8Array>;
+    readonly opened: Promise<unknown>;
+    readonly closed: Promise<void>;
+    close(): Promise<void>;
+  }
+  export function connect(address: { hostname: string; port: number }, options?: { secureTransport?: 'off' | 'on' | 'starttls'; allowHalfOpen?: boolean }): Socket;
+}
+
 declare module 'cloudflare:test' {
   export const SELF: { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> };
   export const env: import('./env.ts').Env;

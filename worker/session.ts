@@ -9,10 +9,12 @@
  * timer keeps the object in memory and retries, so nothing is lost either way.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { connect } from 'cloudflare:sockets';
 import { createServer, type SshServer } from '../src/server.ts';
 import { parsePrivateKey, fingerprint } from '../src/crypto/keys/index.ts';
 import type { PrivateKey } from '../src/crypto/types.ts';
-import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from '../src/apps/demo.ts';
+import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitOpen, runDemoSession } from '../src/apps/demo.ts';
+import type { ForwardRequest, ForwardStream } from '../src/connection/connection.ts';
 import { webSocketSink, WS_CLOSE, type WebSocketLike } from '../src/io/websocket.ts';
 import {
   AlarmTimers,
@@ -43,16 +45,28 @@ export async function loadHostKeys(env: Env): Promise<PrivateKey[]> {
   return keys;
 }
 
+/** A direct-tcpip channel's connection, through the Workers TCP sockets API (a Socket is a ForwardStream). */
+async function connectOutbound(req: ForwardRequest): Promise<ForwardStream> {
+  const socket = connect({ hostname: req.host, port: req.port }, { allowHalfOpen: true });
+  try {
+    await socket.opened;
+  } catch (e) {
+    throw new Error(e instanceof Error ? e.message : String(e)); // workerd: "proxy request failed, cannot connect to the specified address"
+  }
+  return socket;
+}
+
 let cachedServer: { key: string; server: Promise<SshServer> } | null = null;
 
 /** One SshServer per isolate and configuration (parsing keys costs more than a handshake). */
 function serverFor(env: Env): Promise<SshServer> {
-  const cacheKey = `${env.HOST_KEY}\u0000${env.AUTHORIZED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}`;
+  const cacheKey = `${env.HOST_KEY}\u0000${env.AUTHORIZED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
   if (cachedServer?.key === cacheKey) return cachedServer.server;
   const server = (async () => {
     const hostKeys = await loadHostKeys(env);
     const log = (line: string) => console.log(`edgessh: ${line}`);
-    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', password: env.PASSWORD || undefined, log });
+    const permitOpen = parsePermitOpen(env.PERMIT_OPEN ?? '');
+    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', password: env.PASSWORD || undefined, permitOpen, log });
     const storage = new DurableObjectFileStorage(env.FILES);
     const startedAt = Date.now();
     for (const k of hostKeys) log(`host key ${k.publicKey.type} ${fingerprint(k.publicKey)}`);
@@ -62,6 +76,8 @@ function serverFor(env: Env): Promise<SshServer> {
       authenticate: policy.authenticate,
       authMethods: policy.methods,
       subsystems: DEMO_SUBSYSTEMS,
+      allowForward: policy.allowForward,
+      connectForward: connectOutbound,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       onResume: (session, state) => runDemoSession(session, { storage, startedAt, policy }, state),
       // Measured through wrangler dev (bench section 6, 64 MiB uploads, medians of 3; chacha / aes-gcm):

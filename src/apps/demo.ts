@@ -6,10 +6,12 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import type { Authenticate } from '../auth/server.ts';
 import {
   findAuthorizedKey,
+  forwardingAllowed,
   parseAuthorizedKeys,
   ptyAllowed,
   type AuthorizedKeyOptions,
 } from '../auth/authorized-keys.ts';
+import type { ForwardRequest } from '../connection/connection.ts';
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
 import { parseShellState, runExec, runShell, type ShellContext, type ShellState } from './shell.ts';
@@ -21,7 +23,43 @@ export interface DemoPolicyOptions {
   authorizedKeys?: string;
   /** Opt-in password, for password and keyboard-interactive logins (any user name). */
   password?: string;
+  /**
+   * Where logged-in users may forward to (direct-tcpip: `ssh -L`, `-W`, `-J`), like sshd's PermitOpen:
+   * see parsePermitOpen. Empty (the default): no forwarding.
+   */
+  permitOpen?: readonly PermitOpen[];
   log?: (line: string) => void;
+}
+
+/** One PermitOpen entry; null host or port stands for `*`. */
+export interface PermitOpen {
+  host: string | null;
+  port: number | null;
+}
+
+/**
+ * sshd's PermitOpen syntax: `host:port` entries separated by spaces or commas, `*` for any host or any
+ * port, `[v6addr]:port`, `any` for everything, `none` for nothing. Throws on a malformed entry.
+ */
+export function parsePermitOpen(text: string): PermitOpen[] {
+  const out: PermitOpen[] = [];
+  for (const item of text.split(/[\s,]+/).filter(Boolean)) {
+    if (item === 'any') out.push({ host: null, port: null });
+    else if (item === 'none') continue;
+    else {
+      const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\*|\d{1,5})$/.exec(item);
+      const port = m?.[3] === '*' ? null : Number(m?.[3]);
+      if (!m || (port !== null && !(port > 0 && port < 65536))) throw new Error(`bad permit-open entry ${JSON.stringify(item)} (expected HOST:PORT, * for any, or any)`);
+      const host = m[1] ?? m[2]!;
+      out.push({ host: host === '*' ? null : host.toLowerCase(), port });
+    }
+  }
+  return out;
+}
+
+function permitted(list: readonly PermitOpen[], host: string, port: number): boolean {
+  const h = host.toLowerCase();
+  return list.some((p) => (p.host === null || p.host === h) && (p.port === null || p.port === port));
 }
 
 export interface DemoPolicy {
@@ -29,6 +67,8 @@ export interface DemoPolicy {
   methods: string[];
   /** The authorized_keys options of the key a connection logged in with. */
   keyOptions(transport: Transport | null): AuthorizedKeyOptions | undefined;
+  /** Whether a direct-tcpip request may go ahead: permitted by the server and by the login key's options. */
+  allowForward(request: ForwardRequest, transport: Transport): boolean;
 }
 
 /** Compares secrets in constant time (hashing first hides the length). */
@@ -67,7 +107,26 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
         return false;
     }
   };
-  return { authenticate, methods, keyOptions: (t) => t?.appData.keyOptions as AuthorizedKeyOptions | undefined };
+  const keyOptions = (t: Transport | null) => t?.appData.keyOptions as AuthorizedKeyOptions | undefined;
+  const permit = o.permitOpen ?? [];
+  const allowForward = (req: ForwardRequest, t: Transport): boolean => {
+    const ko = keyOptions(t);
+    let keyPermits = true;
+    if (ko) {
+      let keyList: PermitOpen[] = [];
+      try {
+        keyList = ko.permitOpen ? parsePermitOpen(ko.permitOpen.join(' ')) : [];
+      } catch {
+        keyPermits = false; // a malformed permitopen permits nothing
+      }
+      keyPermits &&= forwardingAllowed(ko) && (!ko.permitOpen || permitted(keyList, req.host, req.port));
+    }
+    const ok = keyPermits && permitted(permit, req.host, req.port);
+    // sshd's words, so the same log watchers work.
+    if (!ok) o.log?.(`refused local port forward: originator ${req.originHost} port ${req.originPort}, target ${req.host} port ${req.port}`);
+    return ok;
+  };
+  return { authenticate, methods, keyOptions, allowForward };
 }
 
 export interface DemoContext {

@@ -17,6 +17,10 @@ export interface AuthorizedKeyOptions {
   restrict?: boolean;
   noPty?: boolean;
   noPortForwarding?: boolean;
+  /** `port-forwarding`: allowed again after `restrict`. */
+  portForwarding?: boolean;
+  /** `permitopen="host:port"` (repeatable): the only targets this key may forward to. */
+  permitOpen?: string[];
   noAgentForwarding?: boolean;
   noX11Forwarding?: boolean;
   noUserRc?: boolean;
@@ -120,6 +124,12 @@ function parseOptions(text: string): AuthorizedKeyOptions {
       case 'no-port-forwarding':
         o.noPortForwarding = true;
         break;
+      case 'port-forwarding':
+        o.portForwarding = true;
+        break;
+      case 'permitopen':
+        (o.permitOpen ??= []).push(value ?? '');
+        break;
       case 'no-agent-forwarding':
         o.noAgentForwarding = true;
         break;
@@ -142,8 +152,10 @@ export function ptyAllowed(o: AuthorizedKeyOptions): boolean {
   return !(o.restrict || o.noPty);
 }
 
+/** Whether `restrict`/`no-port-forwarding` forbid port forwarding for this key (a later `port-forwarding` re-allows it). */
 export function forwardingAllowed(o: AuthorizedKeyOptions): boolean {
-  return !(o.restrict || o.noPortForwarding);
+  if (o.noPortForwarding) return false;
+  return !o.restrict || !!o.portForwarding;
 }
 
 /** Finds the entry for a key, comparing blobs. */

@@ -15,10 +15,10 @@ import {
 } from '../crypto/keys/index.ts';
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer } from '../server.ts';
-import { listenTcp } from '../io/node-net.ts';
+import { connectTcpForward, listenTcp } from '../io/node-net.ts';
 import { nodeProtection } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
-import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from '../apps/demo.ts';
+import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitOpen, runDemoSession } from '../apps/demo.ts';
 import { MemoryStorage } from '../apps/storage.ts';
 import { FolderStorage } from '../io/node-storage.ts';
 import { fail } from './util.ts';
@@ -70,6 +70,7 @@ export async function serve(argv: string[]): Promise<void> {
       'host-key': { type: 'string', multiple: true },
       'authorized-keys': { type: 'string', multiple: true },
       'password-env': { type: 'string' },
+      'permit-open': { type: 'string', multiple: true },
       data: { type: 'string' },
       kex: { type: 'string' },
       ciphers: { type: 'string' },
@@ -107,7 +108,13 @@ export async function serve(argv: string[]): Promise<void> {
     }
   });
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`edgessh: ${line}\n`);
-  const policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), password, log });
+  let permitOpen;
+  try {
+    permitOpen = parsePermitOpen((values['permit-open'] ?? []).join(' '));
+  } catch (e) {
+    fail(`--permit-open: ${(e as Error).message}`);
+  }
+  const policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), password, permitOpen, log });
 
   const algorithms: Partial<AlgorithmPrefs> = {};
   const withLegacy = (list: string[], legacy: string[]) => [...list, ...legacy];
@@ -139,6 +146,8 @@ export async function serve(argv: string[]): Promise<void> {
       authenticate: policy.authenticate,
       authMethods: policy.methods,
       subsystems: DEMO_SUBSYSTEMS,
+      allowForward: policy.allowForward,
+      connectForward: connectTcpForward,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       log,
     });

@@ -9,16 +9,17 @@ const USAGE = `edgessh ${EDGESSH_VERSION} — an SSH server that runs wherever J
 
 usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--authorized-keys FILE]
-                [--password-env VAR] [--data DIR] [--kex LIST] [--ciphers LIST] [--macs LIST]
-                [--host-key-algorithms LIST] [--compression yes|no] [--rekey-limit SIZE[:SECONDS]]
-                [--banner TEXT] [--crypto node|portable] [--quiet]
+                [--password-env VAR] [--permit-open HOST:PORT]... [--data DIR] [--kex LIST]
+                [--ciphers LIST] [--macs LIST] [--host-key-algorithms LIST] [--compression yes|no]
+                [--rekey-limit SIZE[:SECONDS]] [--banner TEXT] [--crypto node|portable] [--quiet]
   edgessh proxy URL                                  stdin/stdout ↔ WebSocket (a ProxyCommand)
   edgessh bridge [--listen HOST:PORT] --to URL       each TCP connection ↔ one WebSocket
   edgessh websockify [--listen HOST:PORT] --to HOST:PORT   each WebSocket ↔ one TCP connection
   edgessh keygen -t ed25519|ecdsa|rsa [-b BITS] -f FILE [-C COMMENT]
   edgessh fingerprint FILE
 
-LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables legacy algorithms).`;
+LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables legacy algorithms).
+--permit-open allows local port forwarding (ssh -L/-W/-J) to HOST:PORT (* for any host or port, or any).`;
 
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);

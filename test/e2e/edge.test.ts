@@ -12,12 +12,16 @@ const PY = '/usr/bin/python3';
 const base = fixedPorts(1);
 const SSH_PORT = base;
 const HTTP_PORT = base + 1;
+/** A TCP echo server the Worker may forward to (PERMIT_OPEN), and a permitted port where nothing listens. */
+const ECHO_PORT = base + 2;
+const DEAD_PORT = base + 3;
 const URL = `ws://127.0.0.1:${HTTP_PORT}/ssh`;
 const PROXY = `node ${resolve('bin/edgessh.mjs')} proxy ${URL}`;
 
 let fx: Fixture;
 let start: ChildProcess;
 let startOut = '';
+let echo: net.Server;
 
 beforeAll(async () => {
   fx = makeFixture();
@@ -27,7 +31,12 @@ beforeAll(async () => {
   copyFileSync(fx.userKeyRsa + '.pub', join(home, '.ssh', 'id_rsa.pub'));
   // The fixture's host key (so known_hosts checks it) and password, as .dev.vars would hold them.
   const esc = (v: string) => v.replace(/\n/g, '\\n');
-  writeFileSync(join(fx.dir, 'dev.vars'), `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\n`);
+  writeFileSync(
+    join(fx.dir, 'dev.vars'),
+    `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\nPERMIT_OPEN="127.0.0.1:${ECHO_PORT} 127.0.0.1:${DEAD_PORT}"\n`,
+  );
+  echo = net.createServer((sock) => sock.pipe(sock));
+  await new Promise<void>((r) => echo.listen(ECHO_PORT, '127.0.0.1', r));
   start = spawn('node', ['scripts/start.mjs'], {
     env: {
       ...process.env,
@@ -50,6 +59,7 @@ beforeAll(async () => {
 }, 150_000);
 
 afterAll(async () => {
+  echo?.close();
   if (!start) return;
   // Ctrl-C stops everything npm start started: afterwards neither port answers.
   start.kill('SIGINT');
@@ -102,7 +112,7 @@ describe.skipIf(!havePeer(ssh))(`${name} through edgessh ${path} and wrangler de
     const data = Uint8Array.from({ length: 16 << 20 }, (_, i) => (i * 7 + (i >> 13)) & 0xff);
     const digest = createHash('sha256').update(data).digest('hex');
     const up = await run(ssh, [...args(['-o', 'RekeyLimit=1M']), 'sha256sum'], { input: data, timeoutMs: 120_000 });
-    expect(up.stdout.toString()).toBe(`${digest}  -\n`);
+    expect(up.stdout.toString(), `ssh exited ${up.code}: ${up.stderr}`).toBe(`${digest}  -\n`);
     const down = await run(ssh, [...args(['-o', 'RekeyLimit=1M']), `head -c ${16 << 20} /dev/zero`], { timeoutMs: 120_000 });
     expect(down.stdout.length).toBe(16 << 20);
     expect(down.stdout.every((b) => b === 0)).toBe(true);
@@ -117,9 +127,11 @@ describe.skipIf(!havePeer(ssh))(`${name} through edgessh ${path} and wrangler de
 });
 
 describe('idle sessions', () => {
-  it('sessions left idle for 60 s still work afterwards: exec sessions kept awake, an interactive shell and an SFTP session hibernated and resumed (OpenSSH 9.2 and 10, proxy and bridge, at once)', async () => {
-    const one = async (args: string[], ssh = SSH9) => {
-      const p = spawn(ssh, [...args, 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  it('sessions left idle for 60 s still work afterwards: exec sessions and a forwarded connection kept awake, an interactive shell and an SFTP session hibernated and resumed (OpenSSH 9.2 and 10, proxy and bridge, at once)', async () => {
+    // `command` null: a forwarded TCP connection (ssh -W) instead of a session; its open socket keeps the
+    // object awake, as an exec session's running command does.
+    const one = async (args: string[], ssh = SSH9, command: string | null = 'cat') => {
+      const p = spawn(ssh, command === null ? args : [...args, command], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       p.stdout.on('data', (d: Buffer) => (out += d.toString()));
       const waitOut = async (s: string) => {
@@ -194,8 +206,29 @@ describe('idle sessions', () => {
       expect(readFileSync(back, 'utf8')).toBe('kept across hibernation\n');
       expect((startOut.match(/session of idlesftp resumed after hibernation/g) ?? []).length).toBeGreaterThanOrEqual(2);
     };
-    await Promise.all([one(viaProxy()), one(viaBridge()), ...(havePeer(SSH10) ? [one(viaProxy(), SSH10)] : []), shell(), sftp()]);
+    await Promise.all([
+      one(viaProxy()), one(viaBridge()), ...(havePeer(SSH10) ? [one(viaProxy(), SSH10)] : []), shell(), sftp(),
+      one(viaProxy(['-W', `127.0.0.1:${ECHO_PORT}`]), SSH9, null),
+    ]);
   }, 120_000);
+});
+
+describe('port forwarding through the Worker (PERMIT_OPEN, the Workers TCP sockets API)', () => {
+  it('ssh -W: 4 MiB to a permitted TCP server and back unchanged; a refused connection and a target outside PERMIT_OPEN get OpenSSH\'s messages', async () => {
+    const data = Uint8Array.from({ length: 4 << 20 }, (_, i) => (i * 11 + (i >> 12)) & 0xff);
+    const r = await run(SSH9, viaProxy(['-W', `127.0.0.1:${ECHO_PORT}`]), { input: data, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(createHash('sha256').update(r.stdout).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    // OpenSSH prints why a channel failed at LogLevel INFO (viaProxy quiets it to ERROR).
+    const loud = (target: string) => sshArgs(fx, 0, ['-o', 'LogLevel=INFO', '-o', `ProxyCommand=${PROXY}`, '-W', target]);
+    const dead = await run(SSH9, loud(`127.0.0.1:${DEAD_PORT}`), { input: new Uint8Array(0) });
+    expect(dead.code).toBe(255);
+    expect(dead.stderr.toString()).toContain('open failed: connect failed: ');
+    const outside = await run(SSH9, loud('127.0.0.1:22'), { input: new Uint8Array(0) });
+    expect(outside.code).toBe(255);
+    expect(outside.stderr.toString()).toContain('open failed: administratively prohibited: open failed');
+    expect(startOut).toContain('refused local port forward: originator 127.0.0.1 port 65535, target 127.0.0.1 port 22');
+  }, 180_000);
 });
 
 describe('through edgessh bridge (ssh -p)', () => {
