@@ -1,6 +1,5 @@
 /** Node TCP adapter: each socket is one SSH connection. TCP_NODELAY on, as every SSH server does. */
 import net from 'node:net';
-import { Duplex } from 'node:stream';
 import type { ForwardRequest, ForwardStream } from '../connection/connection.ts';
 import type { SshServer } from '../server.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -66,6 +65,50 @@ function connectError(e: NodeJS.ErrnoException): string {
 }
 
 /**
+ * A connected socket as the WHATWG streams a ForwardStream is: written without waiting for each write's
+ * callback (backpressure through 'drain'), read with pause/resume as the reader keeps up. Lighter than
+ * Duplex.toWeb, which waited for each write's callback: `ssh -W` 128 MiB up to a TCP sink, aes128-gcm,
+ * server CPU 3.9–4.5 → 3.0–3.6 ms per MiB (an exec upload: 2.9–3.4).
+ */
+function socketStreams(s: net.Socket): ForwardStream {
+  const readable = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        s.on('data', (d: Buffer) => {
+          c.enqueue(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+          if ((c.desiredSize ?? 0) <= 0) s.pause();
+        });
+        s.once('end', () => c.close());
+        s.once('error', (e) => c.error(e));
+      },
+      pull() {
+        s.resume();
+      },
+      cancel() {
+        s.destroy();
+      },
+    },
+    { highWaterMark: 4 },
+  );
+  const writable = new WritableStream<Uint8Array>(
+    {
+      write(chunk) {
+        if (s.destroyed) throw new Error('the connection closed');
+        if (!s.write(chunk)) return new Promise<void>((resolve) => s.once('drain', resolve).once('close', resolve));
+      },
+      close() {
+        return new Promise<void>((resolve) => s.end(resolve));
+      },
+      abort() {
+        s.destroy();
+      },
+    },
+    { highWaterMark: 4 },
+  );
+  return { readable, writable, close: () => s.destroy() };
+}
+
+/**
  * Opens the TCP connection of a direct-tcpip channel (ServerOptions.connectForward), TCP_NODELAY on; rejects
  * with sshd's words ("Connection refused") when it cannot.
  */
@@ -80,9 +123,8 @@ export function connectTcpForward(req: ForwardRequest): Promise<ForwardStream> {
     s.once('connect', () => {
       clearTimeout(timer);
       s.removeAllListeners('error');
-      s.on('error', () => {}); // reported through the streams
-      const { readable, writable } = Duplex.toWeb(s);
-      resolve({ readable: readable as ReadableStream<Uint8Array>, writable: writable as WritableStream<Uint8Array>, close: () => s.destroy() });
+      s.on('error', () => {}); // the streams report it
+      resolve(socketStreams(s));
     });
   });
 }

@@ -12,6 +12,8 @@
 //      wrangler dev the time to the echo of a keystroke on an awake object and on a hibernated one
 //   9. file transfer: a 16 MiB file up and down with OpenSSH's scp (SFTP, and the old protocol with -O),
 //      edgessh serve against Debian's sshd (sftp-server)
+//  10. port forwarding: 256 MiB up to a TCP sink and down from a TCP source through `ssh -W`, against the
+//      same three servers
 // BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections; BENCH_ROUNDS=… sets the rounds
 // of sections 3 and 6 (default 3 and 5).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -27,7 +29,10 @@ import { testKey } from '../helpers/transport.ts';
 import { pairHandshakes, serverHandshakes } from './kex-rounds.ts';
 import { processCpuMs, startWorkerd } from './workerd.ts';
 
-const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9').split(',').map(Number);
+const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,10').split(',').map(Number);
+/** Section 10's TCP targets, in this process: one discards what it gets, one sends MIB MiB and ends. */
+const SINK_PORT = 42210;
+const SOURCE_PORT = 42211;
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const fx = makeFixture();
 
@@ -167,9 +172,10 @@ function waitPort(port: number): Promise<void> {
 async function startServers(): Promise<ServerProc[]> {
   const dir = mkdtempSync(join(tmpdir(), 'edgessh-bench-'));
   const out: ServerProc[] = [];
-  const edge = spawn('node', ['--inspect-port=127.0.0.1:9241', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42201', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), '--quiet'], { stdio: 'ignore' });
+  const permit = ['--permit-open', `127.0.0.1:${SINK_PORT}`, '--permit-open', `127.0.0.1:${SOURCE_PORT}`];
+  const edge = spawn('node', ['--inspect-port=127.0.0.1:9241', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42201', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), ...permit, '--quiet'], { stdio: 'ignore' });
   out.push({ name: 'edgessh', port: 42201, user: 'tester', proc: edge, inspect: 9241 });
-  const portable = spawn('node', ['--inspect-port=127.0.0.1:9242', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42204', '--crypto', 'portable', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), '--quiet'], { stdio: 'ignore' });
+  const portable = spawn('node', ['--inspect-port=127.0.0.1:9242', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42204', '--crypto', 'portable', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), ...permit, '--quiet'], { stdio: 'ignore' });
   out.push({ name: 'portable', port: 42204, user: 'tester', proc: portable, inspect: 9242 });
   const s2 = spawn('node', ['--inspect-port=127.0.0.1:9243', 'test/bench/ssh2-server.mjs', '42202', fx.hostKeyFiles.ed25519, join(fx.dir, 'authorized_keys')], { stdio: ['ignore', 'ignore', 'inherit'] });
   out.push({ name: 'ssh2', port: 42202, user: 'tester', proc: s2, inspect: 9243 });
@@ -703,13 +709,87 @@ async function fileTransfer(servers: ServerProc[]): Promise<void> {
   table(`9. A ${(size / 2 ** 20).toFixed(2)} MiB file with OpenSSH 9.2's scp, chacha20-poly1305 (medians of ${ROUNDS}; connection time subtracted)`, rows);
 }
 
+/**
+ * Section 10. Local port forwarding: `ssh -W` carries MIB MiB up to a TCP sink and down from a TCP source
+ * (both in this process, the same for every server), per cipher, rounds and rotation as section 3. The
+ * time of an empty forward (`ssh -W` to the sink with nothing to send) to the same server in the same round
+ * is subtracted. edgessh serve runs with --permit-open for the two targets.
+ */
+async function forwarding(servers: ServerProc[]): Promise<void> {
+  const bytes = MIB * 1024 * 1024;
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+  const sinkFile = join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `edgessh-bench-fwd-${process.pid}`);
+  const sink = net.createServer((c) => {
+    c.resume();
+    c.on('end', () => c.end());
+    c.on('error', () => {});
+  });
+  const chunk = new Uint8Array(64 * 1024);
+  const source = net.createServer({ allowHalfOpen: true }, (c) => {
+    c.resume();
+    c.on('error', () => {});
+    let left = bytes;
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!c.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void c.once('drain', pump);
+      }
+      c.end();
+    };
+    pump();
+  });
+  await Promise.all([new Promise<void>((r) => sink.listen(SINK_PORT, '127.0.0.1', r)), new Promise<void>((r) => source.listen(SOURCE_PORT, '127.0.0.1', r))]);
+  const these = servers.filter((s) => s.name !== 'portable');
+  const rows: Record<string, string | number>[] = [];
+  try {
+    for (const cipher of ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com']) {
+      for (const way of ['up', 'down'] as const) {
+        const row: Record<string, string | number> = { cipher, direction: way };
+        const speeds = new Map<string, number[]>(these.map((s) => [s.name, []]));
+        const ratios = { sshd: [] as number[], ssh2: [] as number[] };
+        for (let round = 0; round < ROUNDS; round++) {
+          const here: Record<string, number> = {};
+          for (let i = 0; i < these.length; i++) {
+            const s = these[(i + round) % these.length]!;
+            const t0 = performance.now();
+            await run(SSH9, clientArgs(s, ['-c', cipher, '-W', `127.0.0.1:${SINK_PORT}`]), { input: new Uint8Array(0) });
+            const connect = (performance.now() - t0) / 1000;
+            const fwd = q(clientArgs(s, ['-c', cipher, '-W', `127.0.0.1:${way === 'up' ? SINK_PORT : SOURCE_PORT}`]));
+            const cmd = way === 'up' ? `head -c ${bytes} /dev/zero | ${SSH9} ${fwd}` : `${SSH9} ${fwd} < /dev/null > '${sinkFile}'`;
+            const t1 = performance.now();
+            const r = await run('sh', ['-c', cmd], { timeoutMs: 600_000 });
+            const secs = (performance.now() - t1) / 1000;
+            const got = way === 'down' && existsSync(sinkFile) ? statSync(sinkFile).size : bytes;
+            rmSync(sinkFile, { force: true });
+            if (r.code !== 0 || got !== bytes) row[s.name] = `failed (${got} bytes; ${r.stderr.trim().slice(0, 60)})`;
+            else speeds.get(s.name)!.push((here[s.name] = MIB / Math.max(secs - connect, 0.001)));
+          }
+          for (const other of ['sshd', 'ssh2'] as const) if (here.edgessh && here[other]) ratios[other].push(here.edgessh / here[other]);
+        }
+        for (const s of these) {
+          const v = speeds.get(s.name)!;
+          if (v.length === ROUNDS) row[s.name] = `${median(v).toFixed(0)} MiB/s`;
+        }
+        if (ratios.sshd.length) row['edgessh/sshd'] = spread(ratios.sshd);
+        if (ratios.ssh2.length) row['edgessh/ssh2'] = spread(ratios.ssh2);
+        rows.push(row);
+      }
+    }
+  } finally {
+    sink.close();
+    source.close();
+  }
+  table(`10. ${MIB} MiB through a forwarded TCP connection (ssh -W), OpenSSH 9.2 client (medians of ${ROUNDS}; connection time subtracted)`, rows);
+}
+
 async function main(): Promise<void> {
   console.log(`# edgessh bench — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} cores`);
   if (only.includes(1)) await cpuPerConnection();
   if (only.includes(2)) await ciphers();
   if (only.includes(6) || only.includes(8)) await edge();
   if (only.includes(7)) await browser();
-  if (only.some((n) => (n >= 3 && n <= 5) || n === 9)) {
+  if (only.some((n) => (n >= 3 && n <= 5) || n >= 9)) {
     const servers = await startServers();
     try {
       if (only.includes(3)) await throughput(servers);
@@ -718,6 +798,7 @@ async function main(): Promise<void> {
       if (only.includes(4)) await handshakes(servers.filter((s) => s.name !== 'portable'));
       if (only.includes(5)) await memory(servers);
       if (only.includes(9)) await fileTransfer(servers);
+      if (only.includes(10)) await forwarding(servers);
     } finally {
       for (const s of servers) s.proc.kill();
     }

@@ -1,6 +1,7 @@
 // A reference SSH server built on the ssh2 npm package, for side-by-side measurements.
 // Supports exec of `cat > /dev/null`, `head -c N /dev/zero` and `true`, like the edgessh demo shell.
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import ssh2 from 'ssh2';
 
 const [port, hostKeyFile, authorizedKeysFile] = process.argv.slice(2);
@@ -18,6 +19,16 @@ const server = new ssh2.Server({ hostKeys: [readFileSync(hostKeyFile)] }, (clien
     ctx.reject(['publickey']);
   });
   client.on('error', () => {});
+  // Local port forwarding (bench section 10): connect, then pipe both ways.
+  client.on('tcpip', (accept, reject, info) => {
+    const s = net.connect(info.destPort, info.destIP);
+    s.setNoDelay(true);
+    s.once('error', () => reject());
+    s.once('connect', () => {
+      const ch = accept();
+      ch.pipe(s).pipe(ch);
+    });
+  });
   client.on('ready', () => {
     client.on('session', (accept) => {
       const session = accept();
