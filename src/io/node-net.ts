@@ -74,11 +74,13 @@ function socketStreams(s: net.Socket): ForwardStream {
   const readable = new ReadableStream<Uint8Array>(
     {
       start(c) {
+        // After a cancel (the channel went away) nothing more may be enqueued: the socket is destroyed then.
         s.on('data', (d: Buffer) => {
+          if (s.destroyed) return;
           c.enqueue(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
           if ((c.desiredSize ?? 0) <= 0) s.pause();
         });
-        s.once('end', () => c.close());
+        s.once('end', () => s.destroyed || c.close());
         s.once('error', (e) => c.error(e));
       },
       pull() {
@@ -94,7 +96,14 @@ function socketStreams(s: net.Socket): ForwardStream {
     {
       write(chunk) {
         if (s.destroyed) throw new Error('the connection closed');
-        if (!s.write(chunk)) return new Promise<void>((resolve) => s.once('drain', resolve).once('close', resolve));
+        if (s.write(chunk)) return;
+        return new Promise<void>((resolve) => {
+          const go = () => {
+            s.off('drain', go).off('close', go);
+            resolve();
+          };
+          s.on('drain', go).on('close', go);
+        });
       },
       close() {
         return new Promise<void>((resolve) => s.end(resolve));
