@@ -1,5 +1,5 @@
 /** edgessh: the public API. Runtime-neutral: no Node built-ins below this point. */
-export { createServer, type ServerOptions, type SshServer, type AcceptInfo } from './server.ts';
+export { createServer, parseMaxStartups, DEFAULT_MAX_STARTUPS, type ServerOptions, type SshServer, type AcceptInfo, type MaxStartups } from './server.ts';
 export { Transport, type TransportOptions, type TransportEvent, type CloseInfo, type Service, type PacketTrace } from './transport/transport.ts';
 export { Session, ChannelClosedError, type PtyInfo, type SessionKind } from './connection/session.ts';
 export type { ForwardRequest, ForwardStream } from './connection/connection.ts';

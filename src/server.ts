@@ -57,10 +57,35 @@ export interface ServerOptions {
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   idleTimeoutMs?: number;
+  /**
+   * Like sshd's MaxStartups (default 10:30:100): past `start` connections that have not logged in yet, a
+   * new one is dropped before a byte is sent with probability `rate`%, rising linearly to 100% at `full`.
+   * `false` turns it off (the Worker does: each connection is its own object there).
+   */
+  maxStartups?: MaxStartups | false;
   /** One line per notable event, in OpenSSH's words; never secrets. */
   log?: (line: string) => void;
   /** Arms the server's timers (default setTimeout; the Durable Object passes alarms). */
   setTimer?: TimerFn;
+}
+
+export interface MaxStartups {
+  start: number;
+  rate: number;
+  full: number;
+}
+
+export const DEFAULT_MAX_STARTUPS: MaxStartups = { start: 10, rate: 30, full: 100 };
+
+/** sshd's "start:rate:full" (or one number, start = full). Throws on anything else. */
+export function parseMaxStartups(text: string): MaxStartups {
+  const m = /^(\d+)(?::(\d+):(\d+))?$/.exec(text.trim());
+  if (!m) throw new Error(`bad MaxStartups ${JSON.stringify(text)} (expected start:rate:full, like 10:30:100)`);
+  const start = Number(m[1]);
+  const rate = m[2] === undefined ? 100 : Number(m[2]);
+  const full = m[3] === undefined ? start : Number(m[3]);
+  if (start < 1 || rate > 100 || full < start) throw new Error(`bad MaxStartups ${text}: needs 1 ≤ start ≤ full and rate ≤ 100`);
+  return { start, rate, full };
 }
 
 /** A whole connection as plain data: what a hibernating Durable Object keeps (see worker/session.ts). */
@@ -92,6 +117,18 @@ export interface SshServer {
 export function createServer(options: ServerOptions): SshServer {
   if (!options.hostKeys.length) throw new Error('createServer: at least one host key is needed');
   const log = options.log ?? (() => {});
+  const startupLimit = options.maxStartups === false ? null : (options.maxStartups ?? DEFAULT_MAX_STARTUPS);
+  /** Connections that have not logged in yet (MaxStartups counts these). */
+  let startups = 0;
+  /** sshd's drop(): whether a new connection is turned away at this many startups. */
+  const drop = (): boolean => {
+    if (!startupLimit) return false;
+    const { start, rate, full } = startupLimit;
+    if (startups >= full) return true;
+    if (startups < start) return false;
+    const p = rate + ((100 - rate) * (startups - start)) / (full - start);
+    return Math.random() * 100 < p;
+  };
   const connectionFor = (username: string, t: Transport, who: string, setTimer: TimerFn | undefined, saved?: ConnectionState) =>
     new ConnectionServer(
       t,
@@ -150,6 +187,26 @@ export function createServer(options: ServerOptions): SshServer {
     },
     accept(sink, info = {}) {
       const who = info.peerAddress ?? 'unknown';
+      if (drop()) {
+        // As sshd: closed before the version line, so the client says "Connection closed by remote host".
+        log(`drop connection from ${who} past MaxStartups (${startups} not logged in yet)`);
+        const t = connectTransport({ role: 'server', hostKeys: options.hostKeys, onClose: info.onClose }, sink);
+        t.connectionLost('dropped past MaxStartups');
+        return t;
+      }
+      startups++;
+      let starting = true;
+      const started = () => {
+        if (starting) (starting = false), startups--;
+      };
+      const userClose = info.onClose;
+      info = {
+        ...info,
+        onClose: (c) => {
+          started();
+          userClose?.(c);
+        },
+      };
       const authenticate: Authenticate = async (req, ctx) => {
         const result = options.authenticate ? await options.authenticate(req, ctx) : false;
         const signedOrFinal = req.method !== 'publickey' || req.signed;
@@ -172,7 +229,7 @@ export function createServer(options: ServerOptions): SshServer {
                 failureDelayMs: options.failureDelayMs,
                 loginGraceTimeMs: options.loginGraceTimeMs,
                 setTimer: info.setTimer ?? options.setTimer,
-                onAuthenticated: (username, tt) => connectionFor(username, tt, who, info.setTimer ?? options.setTimer),
+                onAuthenticated: (username, tt) => (started(), connectionFor(username, tt, who, info.setTimer ?? options.setTimer)),
               }),
           },
         },

@@ -89,6 +89,10 @@ function serverFor(env: Env): Promise<SshServer> {
       // 128 KiB channel packets, three runs each, chacha / aes-gcm MiB/s (ssh's CPU): 512 KiB 37–50 / 49–60
       // (0.16–0.22 s), 1 MiB 47–60 / 59–64 (0.18–0.22 s), 2 MiB 31–38 / 36–46 (0.44–0.67 s).
       channelWindow: 1024 * 1024,
+      // Each connection is its own object here, and an object can be evicted without its close ever
+      // running: a count of connections not yet logged in could only drift. Floods meet Cloudflare's edge
+      // first, and every connection still has its login grace time.
+      maxStartups: false,
       log,
     });
   })();

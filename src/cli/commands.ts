@@ -14,7 +14,7 @@ import {
   serializeOpenSshPrivateKey,
 } from '../crypto/keys/index.ts';
 import type { PrivateKey } from '../crypto/types.ts';
-import { createServer } from '../server.ts';
+import { createServer, parseMaxStartups } from '../server.ts';
 import { connectTcpForward, listenTcp } from '../io/node-net.ts';
 import { nodeProtection } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
@@ -71,6 +71,7 @@ export async function serve(argv: string[]): Promise<void> {
       'authorized-keys': { type: 'string', multiple: true },
       'password-env': { type: 'string' },
       'permit-open': { type: 'string', multiple: true },
+      'max-startups': { type: 'string' },
       data: { type: 'string' },
       kex: { type: 'string' },
       ciphers: { type: 'string' },
@@ -133,6 +134,13 @@ export async function serve(argv: string[]): Promise<void> {
     rekey = { bytes: parseSize(size!), ...(secs ? { seconds: Number(secs) } : {}) };
   }
 
+  let maxStartups;
+  try {
+    maxStartups = values['max-startups'] ? parseMaxStartups(values['max-startups']) : undefined;
+  } catch (e) {
+    fail(`--max-startups: ${(e as Error).message}`);
+  }
+
   const storage = values.data ? new FolderStorage(values.data) : new MemoryStorage();
   const startedAt = Date.now();
   let server;
@@ -148,6 +156,7 @@ export async function serve(argv: string[]): Promise<void> {
       subsystems: DEMO_SUBSYSTEMS,
       allowForward: policy.allowForward,
       connectForward: connectTcpForward,
+      maxStartups,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       log,
     });

@@ -9,7 +9,8 @@ const USAGE = `edgessh ${EDGESSH_VERSION} — an SSH server that runs wherever J
 
 usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--authorized-keys FILE]
-                [--password-env VAR] [--permit-open HOST:PORT]... [--data DIR] [--kex LIST]
+                [--password-env VAR] [--permit-open HOST:PORT]... [--max-startups S:R:F]
+                [--data DIR] [--kex LIST]
                 [--ciphers LIST] [--macs LIST] [--host-key-algorithms LIST] [--compression yes|no]
                 [--rekey-limit SIZE[:SECONDS]] [--banner TEXT] [--crypto node|portable] [--quiet]
   edgessh proxy URL                                  stdin/stdout ↔ WebSocket (a ProxyCommand)
@@ -19,7 +20,8 @@ usage:
   edgessh fingerprint FILE
 
 LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables legacy algorithms).
---permit-open allows local port forwarding (ssh -L/-W/-J) to HOST:PORT (* for any host or port, or any).`;
+--permit-open allows local port forwarding (ssh -L/-W/-J) to HOST:PORT (* for any host or port, or any).
+--max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).`;
 
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);

@@ -173,9 +173,11 @@ async function startServers(): Promise<ServerProc[]> {
   const dir = mkdtempSync(join(tmpdir(), 'edgessh-bench-'));
   const out: ServerProc[] = [];
   const permit = ['--permit-open', `127.0.0.1:${SINK_PORT}`, '--permit-open', `127.0.0.1:${SOURCE_PORT}`];
-  const edge = spawn('node', ['--inspect-port=127.0.0.1:9241', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42201', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), ...permit, '--quiet'], { stdio: 'ignore' });
+  // Section 5 logs in 50 clients at a time: sshd's default MaxStartups (10:30:100) would turn some away.
+  const loadTest = ['--max-startups', '1000'];
+  const edge = spawn('node', ['--inspect-port=127.0.0.1:9241', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42201', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), ...permit, ...loadTest, '--quiet'], { stdio: 'ignore' });
   out.push({ name: 'edgessh', port: 42201, user: 'tester', proc: edge, inspect: 9241 });
-  const portable = spawn('node', ['--inspect-port=127.0.0.1:9242', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42204', '--crypto', 'portable', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), ...permit, '--quiet'], { stdio: 'ignore' });
+  const portable = spawn('node', ['--inspect-port=127.0.0.1:9242', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42204', '--crypto', 'portable', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), ...permit, ...loadTest, '--quiet'], { stdio: 'ignore' });
   out.push({ name: 'portable', port: 42204, user: 'tester', proc: portable, inspect: 9242 });
   const s2 = spawn('node', ['--inspect-port=127.0.0.1:9243', 'test/bench/ssh2-server.mjs', '42202', fx.hostKeyFiles.ed25519, join(fx.dir, 'authorized_keys')], { stdio: ['ignore', 'ignore', 'inherit'] });
   out.push({ name: 'ssh2', port: 42202, user: 'tester', proc: s2, inspect: 9243 });

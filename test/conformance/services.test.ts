@@ -1,6 +1,6 @@
 // Conformance of ssh-userauth (RFC 4252/4256) and ssh-connection (RFC 4254), driven message by message.
 import { describe, expect, it } from 'vitest';
-import { createServer, type ServerOptions } from '../../src/server.ts';
+import { createServer, parseMaxStartups, type ServerOptions } from '../../src/server.ts';
 import { Transport, type TransportEvent } from '../../src/transport/transport.ts';
 import { DISCONNECT, MSG } from '../../src/wire/messages.ts';
 import { Reader } from '../../src/wire/reader.ts';
@@ -465,5 +465,65 @@ describe('direct-tcpip (local port forwarding)', () => {
     await c.login();
     c.client.send(new Writer().byte(MSG.GLOBAL_REQUEST).string('tcpip-forward').boolean(true).string('0.0.0.0').uint32(8080).finish());
     await c.next(MSG.REQUEST_FAILURE);
+  });
+});
+
+describe('MaxStartups', () => {
+  it('past start:rate:full a new connection is closed before a byte is sent; logging in or going away frees a place', async () => {
+    const log: string[] = [];
+    const server = createServer({
+      hostKeys: [await testKey('ed25519')],
+      authenticate: (r) => r.method === 'password' && r.password === 'pw',
+      onSession: () => 0,
+      maxStartups: { start: 2, rate: 100, full: 2 },
+      failureDelayMs: 0,
+      log: (l) => log.push(l),
+    });
+    const idle = (peer: string) => {
+      const out: Uint8Array[] = [];
+      let ended = false;
+      const t = server.accept({ write: (b) => void out.push(b), end: () => void (ended = true) }, { peerAddress: peer });
+      return { t, out, ended: () => ended };
+    };
+    /** A client that logs in (and stays). */
+    const login = async () => {
+      const got: Uint8Array[] = [];
+      let serverT!: Transport;
+      const client = new Transport({ role: 'client', onSend: (b) => queueMicrotask(() => serverT.receive(b)) });
+      serverT = server.accept({ write: (b) => queueMicrotask(() => client.receive(b)), end: () => {} });
+      client.start();
+      await until(() => client.kexCount > 0);
+      await client.requestService('ssh-userauth', { handle: (_t, p) => (got.push(p.slice()), true) });
+      client.send(new Writer().byte(MSG.USERAUTH_REQUEST).string('alice').string('ssh-connection').string('password').boolean(false).string('pw').finish());
+      await until(() => got.some((p) => p[0] === MSG.USERAUTH_SUCCESS));
+    };
+    const a = idle('a port 1');
+    const loggingIn = login(); // the second place, until it has logged in
+    const c = idle('c port 3');
+    expect(a.out.length).toBeGreaterThan(0); // its version line
+    expect([c.out, c.ended(), c.t.closed]).toEqual([[], true, true]);
+    expect(log).toContain('drop connection from c port 3 past MaxStartups (2 not logged in yet)');
+    await loggingIn;
+    const d = idle('d port 4'); // the logged-in one no longer counts
+    expect(d.ended()).toBe(false);
+    expect(idle('e port 5').ended()).toBe(true);
+    a.t.connectionLost(); // a place freed by leaving
+    expect(idle('f port 6').ended()).toBe(false);
+  });
+
+  it('sshd\'s default, 10:30:100: ten connections not logged in are all let in', async () => {
+    const server = createServer({ hostKeys: [await testKey('ed25519')], onSession: () => 0 });
+    const ends = Array.from({ length: 10 }, () => {
+      let ended = false;
+      server.accept({ write: () => {}, end: () => void (ended = true) });
+      return () => ended;
+    });
+    expect(ends.map((e) => e())).toEqual(Array(10).fill(false));
+  });
+
+  it('parses sshd\'s syntax', () => {
+    expect(parseMaxStartups('10:30:100')).toEqual({ start: 10, rate: 30, full: 100 });
+    expect(parseMaxStartups('5')).toEqual({ start: 5, rate: 100, full: 5 });
+    for (const bad of ['', '10:30', '0', '10:101:100', '20:30:10', 'x']) expect(() => parseMaxStartups(bad)).toThrow(/bad MaxStartups/);
   });
 });

@@ -125,4 +125,28 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       await srv2.close();
     }
   });
+
+  it('MaxStartups: with connections waiting to log in, ssh is turned away as sshd turns it away, and let in once they go', async () => {
+    const srv2 = await startServer(fx, { maxStartups: { start: 2, rate: 100, full: 2 } }, ['ed25519']);
+    const { connect } = await import('node:net');
+    // Two connections that never log in hold both places.
+    const holders = await Promise.all([0, 1].map(() => new Promise<import('node:net').Socket>((r) => {
+      const s = connect(srv2.port, '127.0.0.1', () => r(s));
+      s.on('error', () => {});
+    })));
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const turned = await run(SSH9, [...sshArgs(fx, srv2.port, ['-o', 'LogLevel=ERROR']), 'echo in']);
+      expect(turned.code).toBe(255);
+      expect(turned.stderr.toString()).toMatch(/Connection closed by|closed by remote host/);
+      expect(srv2.log.join('\n')).toMatch(/drop connection from 127\.0\.0\.1 port \d+ past MaxStartups \(2 not logged in yet\)/);
+      for (const h of holders) h.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const ok = await run(SSH9, [...sshArgs(fx, srv2.port, ['-o', 'LogLevel=ERROR']), 'echo in']);
+      expect(ok.stdout.toString()).toBe('in\n');
+    } finally {
+      for (const h of holders) h.destroy();
+      await srv2.close();
+    }
+  });
 });
