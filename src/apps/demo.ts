@@ -7,6 +7,8 @@ import type { Authenticate } from '../auth/server.ts';
 import {
   findAuthorizedKey,
   forwardingAllowed,
+  ipBytes,
+  keyRefusal,
   parseAuthorizedKeys,
   ptyAllowed,
   type AuthorizedKeyOptions,
@@ -57,6 +59,12 @@ export function parsePermitOpen(text: string): PermitOpen[] {
   return out;
 }
 
+/** The client's IP address from an adapter's peer description ("1.2.3.4 port 5555", "::1 (WebSocket)"), or null. */
+export function peerIp(peerAddress: string | undefined): string | null {
+  const first = peerAddress?.split(/\s/, 1)[0] ?? '';
+  return ipBytes(first) ? first.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '') : null;
+}
+
 function permitted(list: readonly PermitOpen[], host: string, port: number): boolean {
   const h = host.toLowerCase();
   return list.some((p) => (p.host === null || p.host === h) && (p.port === null || p.port === port));
@@ -92,6 +100,12 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
       case 'publickey': {
         const entry = findAuthorizedKey(keys, req.key);
         if (!entry) return false;
+        // from= and expiry-time apply to a query too, as in sshd: a key that may not log in earns no PK_OK.
+        const refused = keyRefusal(entry.options, peerIp(ctx.transport.peerAddress), Date.now());
+        if (refused) {
+          o.log?.(`Authentication tried for ${req.username} with correct key but ${refused}`);
+          return false;
+        }
         // Kept with the connection (and saved with it across hibernation): command= and restrict apply later.
         if (req.signed) ctx.transport.appData.keyOptions = structuredClone(entry.options);
         return true;

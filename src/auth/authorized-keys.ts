@@ -25,8 +25,19 @@ export interface AuthorizedKeyOptions {
   noX11Forwarding?: boolean;
   noUserRc?: boolean;
   pty?: boolean;
+  /** `expiry-time`: the key stops working at this time (ms since the epoch). */
+  expiresAt?: number;
+  /** Options sshd knows that have nothing to do here (agent and X11 forwarding, tunnels, user rc…). */
   other: Record<string, string | true>;
 }
+
+/**
+ * Options sshd accepts that ask for something edgessh never does (so there is nothing to allow or forbid).
+ * Any option not known here or handled below makes the line invalid, as sshd skips a line with bad options.
+ */
+const HARMLESS_OPTIONS = new Set([
+  'agent-forwarding', 'x11-forwarding', 'user-rc', 'tunnel', 'permitlisten', 'no-touch-required', 'verify-required',
+]);
 
 const KEY_TYPES = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+|ssh-dss)$/;
 
@@ -107,8 +118,17 @@ function parseOptions(text: string): AuthorizedKeyOptions {
         o.command = value ?? '';
         break;
       case 'from':
-        o.from = value ?? '';
+        if (!value) throw new Error('from= needs a pattern list');
+        o.from = value;
         break;
+      case 'expiry-time':
+        o.expiresAt = parseExpiryTime(value ?? '');
+        break;
+      case 'cert-authority':
+      case 'principals':
+        // A CA key authorizes certificates it signed, never itself: taking it as a plain key would let the
+        // CA's holder in directly. edgessh does not accept certificates, so the line authorizes nothing.
+        throw new Error(`${name}: certificate authorities are not supported (the line authorizes nothing)`);
       case 'environment':
         (o.environment ??= []).push(value ?? '');
         break;
@@ -140,10 +160,83 @@ function parseOptions(text: string): AuthorizedKeyOptions {
         o.noUserRc = true;
         break;
       default:
+        if (!HARMLESS_OPTIONS.has(name)) throw new Error(`unknown option ${JSON.stringify(name)}`);
         o.other[name] = value ?? true;
     }
   }
   return o;
+}
+
+/** sshd's expiry-time: YYYYMMDD[HHMM[SS]], in the server's local time, or UTC with a trailing Z. */
+function parseExpiryTime(v: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?(Z?)$/i.exec(v);
+  if (!m) throw new Error(`bad expiry-time ${JSON.stringify(v)} (expected YYYYMMDD[HHMM[SS]][Z])`);
+  const [y, mo, d, h = '0', mi = '0', sec = '0'] = m.slice(1, 7).map((x) => x ?? '0') as string[];
+  const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)] as const;
+  const t = m[7] ? Date.UTC(...parts) : new Date(...parts).getTime();
+  if (!Number.isFinite(t)) throw new Error(`bad expiry-time ${JSON.stringify(v)}`);
+  return t;
+}
+
+/**
+ * Why a key whose line matched may not be used from this address now, or null: `from=` patterns (sshd's:
+ * `*` and `?` wildcards, CIDR blocks, `!` to exclude; any excluded match refuses), `expiry-time`. `ip` is
+ * the client's address as text, or null when the adapter does not know it (then `from=` refuses).
+ */
+export function keyRefusal(o: AuthorizedKeyOptions, ip: string | null, now: number): string | null {
+  if (o.expiresAt !== undefined && now >= o.expiresAt) return `the key expired at ${new Date(o.expiresAt).toISOString()}`;
+  if (o.from !== undefined && !(ip && addressMatches(ip, o.from))) return `not from a permitted host (ip=${ip ?? 'unknown'}, required=${o.from})`;
+  return null;
+}
+
+/** sshd's match_host_and_ip with UseDNS no (the host name is the address). */
+export function addressMatches(ip: string, patterns: string): boolean {
+  let matched = false;
+  for (const raw of patterns.split(',')) {
+    const negated = raw.startsWith('!');
+    const p = (negated ? raw.slice(1) : raw).trim();
+    const hit = p.includes('/') ? cidrMatches(ip, p) : wildcardMatches(ip.toLowerCase(), p.toLowerCase());
+    if (hit && negated) return false;
+    if (hit) matched = true;
+  }
+  return matched;
+}
+
+function wildcardMatches(s: string, p: string): boolean {
+  const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return re.test(s);
+}
+
+function cidrMatches(ip: string, cidr: string): boolean {
+  const [net, lenText] = cidr.split('/');
+  const a = ipBytes(ip);
+  const b = ipBytes(net ?? '');
+  const len = Number(lenText);
+  if (!a || !b || a.length !== b.length || !/^\d+$/.test(lenText ?? '') || len > a.length * 8) return false;
+  for (let i = 0; i < len; i++) {
+    const bit = 0x80 >> (i % 8);
+    if ((a[i >> 3]! & bit) !== (b[i >> 3]! & bit)) return false;
+  }
+  return true;
+}
+
+/** An IPv4 or IPv6 address as bytes (an IPv4-mapped IPv6 address as its IPv4 bytes), or null. */
+export function ipBytes(text: string): number[] | null {
+  const t = text.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(t)) {
+    const b = t.split('.').map(Number);
+    return b.every((x) => x <= 255) ? b : null;
+  }
+  if (!/^[0-9a-f:]+$/i.test(t) || (t.match(/::/g) ?? []).length > 1) return null;
+  const [head, tail] = t.includes('::') ? t.split('::') : [t, null];
+  const words = (x: string | undefined) => (x ? x.split(':') : []);
+  const h = words(head);
+  const tl = tail === null ? [] : words(tail);
+  const fill = tail === null ? 0 : 8 - h.length - tl.length;
+  if (fill < 0 || (tail === null && h.length !== 8)) return null;
+  const all = [...h, ...Array(fill).fill('0'), ...tl];
+  if (all.some((w) => w.length === 0 || w.length > 4)) return null;
+  return all.flatMap((w) => [parseInt(w, 16) >> 8, parseInt(w, 16) & 0xff]);
 }
 
 /** Whether `restrict`/`no-pty` forbid a pty for this key (a later `pty` re-allows it). */

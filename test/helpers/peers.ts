@@ -111,9 +111,9 @@ export interface RunningServer {
 export async function startServer(fx: Fixture, over: Partial<ServerOptions> = {}, keyTypes?: (keyof Fixture['hostKeyFiles'])[]): Promise<RunningServer> {
   const files = (keyTypes ?? (Object.keys(fx.hostKeyFiles) as (keyof Fixture['hostKeyFiles'])[])).map((t) => fx.hostKeyFiles[t]);
   const hostKeys = (await Promise.all(files.map((f) => parsePrivateKey(readFileSync(f, 'utf8'))))).flat();
-  const policy = makeDemoPolicy({ authorizedKeys: readFileSync(join(fx.dir, 'authorized_keys'), 'utf8'), password: fx.password });
-  const storage = new MemoryStorage();
   const log: string[] = [];
+  const policy = makeDemoPolicy({ authorizedKeys: readFileSync(join(fx.dir, 'authorized_keys'), 'utf8'), password: fx.password, log: (l) => log.push(l) });
+  const storage = new MemoryStorage();
   const conns: ConnRecord[] = [];
   const server = createServer({
     hostKeys,

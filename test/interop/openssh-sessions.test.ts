@@ -149,4 +149,31 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       await srv2.close();
     }
   });
+
+  it('authorized_keys from= and expiry-time: the key logs in only from a permitted address and before it expires', async () => {
+    const fx2 = makeFixture();
+    const pub = (f: string) => execFileSync('cat', [f + '.pub'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(fx2.dir, 'authorized_keys'), [
+      `from="127.0.0.0/8,!127.0.0.2" ${pub(fx2.userKey)}`,
+      `from="10.0.0.0/8" ${pub(fx2.userKeyRsa)}`,
+      `expiry-time="20200101" ${pub(fx2.userKeyEcdsa)}`,
+      `cert-authority ${pub(fx2.wrongKey)}`,
+      '',
+    ].join('\n'));
+    const srv2 = await startServer(fx2, {}, ['ed25519']);
+    try {
+      const as = (key: string) => run(SSH9, [...sshArgs(fx2, srv2.port, ['-o', 'LogLevel=ERROR'], key), 'echo in']);
+      expect((await as(fx2.userKey)).stdout.toString()).toBe('in\n');
+      for (const key of [fx2.userKeyRsa, fx2.userKeyEcdsa, fx2.wrongKey]) {
+        const r = await as(key);
+        expect(r.code).toBe(255);
+        expect(r.stderr.toString()).toContain('Permission denied (publickey');
+      }
+      const log = srv2.log.join('\n');
+      expect(log).toMatch(/Authentication tried for tester with correct key but not from a permitted host \(ip=127\.0\.0\.1, required=10\.0\.0\.0\/8\)/);
+      expect(log).toMatch(/Authentication tried for tester with correct key but the key expired at 2020-01-01/);
+    } finally {
+      await srv2.close();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 // The demo's forwarding policy: sshd's PermitOpen syntax, and the authorized_keys options that limit it.
 import { describe, expect, it } from 'vitest';
-import { parsePermitOpen } from '../../src/apps/demo.ts';
-import { forwardingAllowed, parseAuthorizedKeyLine } from '../../src/auth/authorized-keys.ts';
+import { parsePermitOpen, peerIp } from '../../src/apps/demo.ts';
+import { addressMatches, forwardingAllowed, keyRefusal, parseAuthorizedKeyLine } from '../../src/auth/authorized-keys.ts';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEUZzFeXqbFTllocoM2DD7fIgTDuJfY7M1n8ozCDPpBN me@here';
 
@@ -35,5 +35,41 @@ describe('authorized_keys forwarding options', () => {
 
   it('permitopen is repeatable', () => {
     expect(opts('permitopen="db:5432",permitopen="cache:6379"').permitOpen).toEqual(['db:5432', 'cache:6379']);
+  });
+});
+
+describe('authorized_keys: from=, expiry-time, and options sshd would refuse', () => {
+  const opts = (o: string) => parseAuthorizedKeyLine(`${o} ${KEY}`).options;
+  it('from= patterns: wildcards, CIDR (IPv4 and IPv6), negation, as sshd matches them', () => {
+    expect(addressMatches('10.1.2.3', '10.1.2.*')).toBe(true);
+    expect(addressMatches('10.1.2.3', '10.0.0.0/8')).toBe(true);
+    expect(addressMatches('11.1.2.3', '10.0.0.0/8')).toBe(false);
+    expect(addressMatches('10.1.2.3', '!10.1.2.3,10.0.0.0/8')).toBe(false);
+    expect(addressMatches('10.9.9.9', '!10.1.2.3,10.0.0.0/8')).toBe(true);
+    expect(addressMatches('2001:db8::7', '2001:db8::/32')).toBe(true);
+    expect(addressMatches('2001:db9::7', '2001:db8::/32')).toBe(false);
+    expect(addressMatches('::1', '127.0.0.1')).toBe(false);
+    expect(addressMatches('192.168.0.5', '192.168.0.?')).toBe(true);
+    expect(addressMatches('192.168.0.50', '192.168.0.?')).toBe(false);
+  });
+
+  it('keyRefusal: a from= the address misses, an unknown address, an expired key', () => {
+    const now = Date.UTC(2026, 10, 30);
+    expect(keyRefusal(opts('from="10.0.0.0/8"'), '10.2.3.4', now)).toBeNull();
+    expect(keyRefusal(opts('from="10.0.0.0/8"'), '192.0.2.1', now)).toBe('not from a permitted host (ip=192.0.2.1, required=10.0.0.0/8)');
+    expect(keyRefusal(opts('from="10.0.0.0/8"'), null, now)).toMatch(/ip=unknown/);
+    expect(keyRefusal(opts('expiry-time="20261129Z"'), null, now)).toBe('the key expired at 2026-11-29T00:00:00.000Z');
+    expect(keyRefusal(opts('expiry-time="202612010930Z"'), null, now)).toBeNull();
+  });
+
+  it('a line with an unknown option, cert-authority or principals authorizes nothing (sshd skips it too)', () => {
+    expect(() => opts('no-such-option')).toThrow('unknown option "no-such-option"');
+    expect(() => opts('cert-authority')).toThrow(/certificate authorities are not supported/);
+    expect(() => opts('cert-authority,principals="alice"')).toThrow(/certificate authorities/);
+    expect(() => opts('expiry-time="tomorrow"')).toThrow(/bad expiry-time/);
+    expect(opts('agent-forwarding,x11-forwarding').other).toEqual({ 'agent-forwarding': true, 'x11-forwarding': true });
+    expect(peerIp('::ffff:127.0.0.1 port 5555')).toBe('127.0.0.1');
+    expect(peerIp('203.0.113.9 (WebSocket)')).toBe('203.0.113.9');
+    expect(peerIp('unknown (WebSocket)')).toBeNull();
   });
 });
