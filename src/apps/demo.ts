@@ -9,11 +9,14 @@ import {
   forwardingAllowed,
   ipBytes,
   keyRefusal,
+  permitOpenAllows,
+  type PermitOpen,
   parseAuthorizedKeys,
   ptyAllowed,
   type AuthorizedKeyOptions,
 } from '../auth/authorized-keys.ts';
 import type { ForwardRequest } from '../connection/connection.ts';
+export { parsePermitOpen, type PermitOpen } from '../auth/authorized-keys.ts';
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
 import { parseShellState, runExec, runShell, type ShellContext, type ShellState } from './shell.ts';
@@ -33,42 +36,12 @@ export interface DemoPolicyOptions {
   log?: (line: string) => void;
 }
 
-/** One PermitOpen entry; null host or port stands for `*`. */
-export interface PermitOpen {
-  host: string | null;
-  port: number | null;
-}
-
-/**
- * sshd's PermitOpen syntax: `host:port` entries separated by spaces or commas, `*` for any host or any
- * port, `[v6addr]:port`, `any` for everything, `none` for nothing. Throws on a malformed entry.
- */
-export function parsePermitOpen(text: string): PermitOpen[] {
-  const out: PermitOpen[] = [];
-  for (const item of text.split(/[\s,]+/).filter(Boolean)) {
-    if (item === 'any') out.push({ host: null, port: null });
-    else if (item === 'none') continue;
-    else {
-      const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\*|\d{1,5})$/.exec(item);
-      const port = m?.[3] === '*' ? null : Number(m?.[3]);
-      if (!m || (port !== null && !(port > 0 && port < 65536))) throw new Error(`bad permit-open entry ${JSON.stringify(item)} (expected HOST:PORT, * for any, or any)`);
-      const host = m[1] ?? m[2]!;
-      out.push({ host: host === '*' ? null : host.toLowerCase(), port });
-    }
-  }
-  return out;
-}
-
 /** The client's IP address from an adapter's peer description ("1.2.3.4 port 5555", "::1 (WebSocket)"), or null. */
 export function peerIp(peerAddress: string | undefined): string | null {
   const first = peerAddress?.split(/\s/, 1)[0] ?? '';
   return ipBytes(first) ? first.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '') : null;
 }
 
-function permitted(list: readonly PermitOpen[], host: string, port: number): boolean {
-  const h = host.toLowerCase();
-  return list.some((p) => (p.host === null || p.host === h) && (p.port === null || p.port === port));
-}
 
 export interface DemoPolicy {
   authenticate: Authenticate;
@@ -127,15 +100,9 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
     const ko = keyOptions(t);
     let keyPermits = true;
     if (ko) {
-      let keyList: PermitOpen[] = [];
-      try {
-        keyList = ko.permitOpen ? parsePermitOpen(ko.permitOpen.join(' ')) : [];
-      } catch {
-        keyPermits = false; // a malformed permitopen permits nothing
-      }
-      keyPermits &&= forwardingAllowed(ko) && (!ko.permitOpen || permitted(keyList, req.host, req.port));
+      keyPermits = forwardingAllowed(ko) && (!ko.permitOpen || permitOpenAllows(ko.permitOpen, req.host, req.port));
     }
-    const ok = keyPermits && permitted(permit, req.host, req.port);
+    const ok = keyPermits && permitOpenAllows(permit, req.host, req.port);
     // sshd's words, so the same log watchers work.
     if (!ok) o.log?.(`refused local port forward: originator ${req.originHost} port ${req.originPort}, target ${req.host} port ${req.port}`);
     return ok;

@@ -20,7 +20,7 @@ export interface AuthorizedKeyOptions {
   /** `port-forwarding`: allowed again after `restrict`. */
   portForwarding?: boolean;
   /** `permitopen="host:port"` (repeatable): the only targets this key may forward to. */
-  permitOpen?: string[];
+  permitOpen?: PermitOpen[];
   noAgentForwarding?: boolean;
   noX11Forwarding?: boolean;
   noUserRc?: boolean;
@@ -148,7 +148,7 @@ function parseOptions(text: string): AuthorizedKeyOptions {
         o.portForwarding = true;
         break;
       case 'permitopen':
-        (o.permitOpen ??= []).push(value ?? '');
+        (o.permitOpen ??= []).push(...parsePermitOpen(value ?? '', true));
         break;
       case 'no-agent-forwarding':
         o.noAgentForwarding = true;
@@ -254,4 +254,38 @@ export function forwardingAllowed(o: AuthorizedKeyOptions): boolean {
 /** Finds the entry for a key, comparing blobs. */
 export function findAuthorizedKey(keys: readonly AuthorizedKey[], key: PublicKey): AuthorizedKey | undefined {
   return keys.find((k) => equalConstantTime(k.key.blob, key.blob));
+}
+
+/** One PermitOpen entry; null host or port stands for `*`. */
+export interface PermitOpen {
+  host: string | null;
+  port: number | null;
+}
+
+/**
+ * sshd's PermitOpen syntax: `host:port` entries separated by spaces or commas, `*` for any host or any
+ * port, `[v6addr]:port`, `any` for everything, `none` for nothing. Throws on a malformed entry. `one`: the
+ * text is a single entry (authorized_keys' `permitopen="host:port"`).
+ */
+export function parsePermitOpen(text: string, one = false): PermitOpen[] {
+  const out: PermitOpen[] = [];
+  const items = one ? [text] : text.split(/[\s,]+/).filter(Boolean);
+  for (const item of items) {
+    if (item === 'any') out.push({ host: null, port: null });
+    else if (item === 'none') continue;
+    else {
+      const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\*|\d{1,5})$/.exec(item);
+      const port = m?.[3] === '*' ? null : Number(m?.[3]);
+      if (!m || (port !== null && !(port > 0 && port < 65536))) throw new Error(`bad permit-open entry ${JSON.stringify(item)} (expected HOST:PORT, * for any, or any)`);
+      const host = m[1] ?? m[2]!;
+      out.push({ host: host === '*' ? null : host.toLowerCase(), port });
+    }
+  }
+  return out;
+}
+
+/** Whether a PermitOpen list lets a forward reach host:port (host names compared without case). */
+export function permitOpenAllows(list: readonly PermitOpen[], host: string, port: number): boolean {
+  const h = host.toLowerCase();
+  return list.some((p) => (p.host === null || p.host === h) && (p.port === null || p.port === port));
 }

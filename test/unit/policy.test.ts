@@ -33,8 +33,9 @@ describe('authorized_keys forwarding options', () => {
     expect(forwardingAllowed(opts('restrict,port-forwarding,no-port-forwarding'))).toBe(false);
   });
 
-  it('permitopen is repeatable', () => {
-    expect(opts('permitopen="db:5432",permitopen="cache:6379"').permitOpen).toEqual(['db:5432', 'cache:6379']);
+  it('permitopen is repeatable, and a malformed one makes the line invalid', () => {
+    expect(opts('permitopen="db:5432",permitopen="cache:6379"').permitOpen).toEqual([{ host: 'db', port: 5432 }, { host: 'cache', port: 6379 }]);
+    expect(() => opts('permitopen="db"')).toThrow(/bad permit-open entry/); // the line is skipped, as sshd skips it
   });
 });
 
