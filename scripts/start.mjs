@@ -126,6 +126,11 @@ say('or straight over the WebSocket, with edgessh as the ProxyCommand:');
 say(`  ssh -o ProxyCommand='node ${join(process.cwd(), 'bin/edgessh.mjs')} proxy ws://127.0.0.1:${httpPort}/ssh' ${user}@edgessh`);
 say(`Files, the same ones the shell's ls and cat see: scp -P ${sshPort} FILE ${user}@127.0.0.1:   or   sftp -P ${sshPort} ${user}@127.0.0.1`);
 say(`Web page: ${base}/`);
+say(
+  vars.PERMIT_OPEN
+    ? `Port forwarding (ssh -L, -W, -J) to: ${vars.PERMIT_OPEN}`
+    : `Port forwarding is off; to allow ssh -L/-W/-J, set PERMIT_OPEN="host:port ..." in ${devVars} and restart.`,
+);
 say('');
 if (pubKeys.length) say(`Logins: your keys from ${sshDir}/*.pub (${pubKeys.length}).`);
 if (newPassword) say(`Logins: no ~/.ssh/*.pub found, so a password was generated (shown only now; it is kept in ${devVars}): ${newPassword}`);

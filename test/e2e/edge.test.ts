@@ -90,6 +90,7 @@ describe('npm start', () => {
     expect(startOut).toContain(`scp -P ${SSH_PORT} FILE tester@127.0.0.1:`);
     expect(startOut).toContain(`Host key: ${fp}`);
     expect(startOut).toMatch(/Logins: your keys from .*\(2\)/);
+    expect(startOut).toContain(`Port forwarding (ssh -L, -W, -J) to: 127.0.0.1:${ECHO_PORT} 127.0.0.1:${DEAD_PORT}`);
   });
 });
 

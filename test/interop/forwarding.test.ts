@@ -1,5 +1,6 @@
 // Local port forwarding (direct-tcpip) with real clients: OpenSSH's -W, -L and -J (through edgessh serve's
-// code path to Debian's sshd), paramiko's open_channel; targets outside PermitOpen, a refused connection,
+// code path to Debian's sshd), paramiko's open_channel, AsyncSSH's open_connection; targets outside
+// PermitOpen, a refused connection,
 // and authorized_keys' restrict / permitopen are refused in OpenSSH's words.
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -126,5 +127,14 @@ describe.skipIf(!havePeer('/usr/bin/python3'))('paramiko port forwarding', () =>
     const r = await run('/usr/bin/python3', [join(import.meta.dirname, 'peers', 'paramiko_forward.py'), String(srv.port), fx.userKey, String(echoPort), String(closedPort)], { timeoutMs: 60_000 });
     expect(r.stdout.toString().split('\n')).toEqual(['echo True 1048576', 'refused 2 Connect failed', '']);
     expect(r.stderr.toString()).toBe('Secsh channel 1 open FAILED: Connection refused: Connect failed\n'); // our reason, in paramiko's log line
+  }, 90_000);
+});
+
+describe.skipIf(!havePeer('/usr/bin/python3'))('AsyncSSH port forwarding', () => {
+  it('open_connection: 1 MiB echoed with a checksum after a half-close; a refused target is a ChannelOpenError with our reason', async () => {
+    // -W ignore: Debian's AsyncSSH imports ciphers its cryptography calls deprecated, and says so on stderr.
+    const r = await run('/usr/bin/python3', ['-W', 'ignore', join(import.meta.dirname, 'peers', 'asyncssh_forward.py'), String(srv.port), fx.userKey, String(echoPort), String(closedPort)], { timeoutMs: 60_000 });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.toString().split('\n')).toEqual(['echo True 1048576', 'refused 2 Connection refused', '']);
   }, 90_000);
 });
