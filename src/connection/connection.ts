@@ -475,6 +475,7 @@ export class ConnectionServer implements Service {
       const originPort = r.uint32();
       r.done('CHANNEL_OPEN');
       if (maxPacket < 1) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'channel maximum packet size of 0');
+      if (port < 1 || port > 65535) return this.refuseOpen(remoteId, OPEN_FAILURE.CONNECT_FAILED, `invalid port ${port}`);
       const req: ForwardRequest = { kind: 'direct-tcpip', host, port, originHost, originPort };
       if (!this.o.allowForward?.(req, this.transport) || !this.o.connectForward)
         return this.refuseOpen(remoteId, OPEN_FAILURE.ADMINISTRATIVELY_PROHIBITED, 'open failed');

@@ -359,7 +359,10 @@ describe('direct-tcpip (local port forwarding)', () => {
     expect(failure(await c.next(MSG.CHANNEL_OPEN_FAILURE))).toEqual({ id: 1, code: 1, text: 'open failed' });
     c.client.send(open(2)); // allowed, but no connectForward: nothing could carry it
     expect(failure(await c.next(MSG.CHANNEL_OPEN_FAILURE))).toEqual({ id: 2, code: 1, text: 'open failed' });
+    c.client.send(open(4, 'db.internal', 70000)); // no TCP port: refused before any hook is asked
+    expect(failure(await c.next(MSG.CHANNEL_OPEN_FAILURE))).toEqual({ id: 4, code: 2, text: 'invalid port 70000' });
     expect(seen[0]).toEqual({ kind: 'direct-tcpip', host: 'db.internal', port: 22, originHost: '10.0.0.7', originPort: 51000, user: 'logged-in' });
+    expect(seen).toHaveLength(2);
   });
 
   it('a connection that cannot be made is CONNECT_FAILED with its reason', async () => {
