@@ -64,6 +64,13 @@ export class UserFiles extends DurableObject<Env> {
     });
   }
 
+  async setMtime(name: string, mtime: number): Promise<boolean> {
+    const meta = await this.ctx.storage.get<Meta>(`meta:${name}`);
+    if (!meta) return false;
+    await this.ctx.storage.put(`meta:${name}`, { ...meta, mtime } satisfies Meta);
+    return true;
+  }
+
   async remove(name: string): Promise<boolean> {
     const meta = await this.ctx.storage.get<Meta>(`meta:${name}`);
     if (!meta) return false;
@@ -93,5 +100,8 @@ export class DurableObjectFileStorage implements FileStorage {
   }
   stat(user: string, name: string): Promise<FileInfo | null> {
     return this.stub(user).stat(name);
+  }
+  setMtime(user: string, name: string, mtime: number): Promise<boolean> {
+    return this.stub(user).setMtime(name, mtime);
   }
 }

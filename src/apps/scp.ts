@@ -2,8 +2,8 @@
  * The other side of the old scp protocol (rcp's): `scp -t TARGET` receives files, `scp -f PATH…` sends
  * them, as OpenSSH's scp runs them with `scp -O`, older OpenSSH (before 9.0), PuTTY's `pscp -scp` and
  * other clients that still speak it. Files are the demo storage's (one flat directory, see
- * resolveStoragePath); directories (`-r`) are refused and times (`-p`) are read and ignored on the way
- * in, sent as the file's last write on the way out.
+ * resolveStoragePath); directories (`-r`) are refused; with `-p` the last-write time is kept both ways
+ * (the access time is not stored).
  *
  * The protocol, from OpenSSH's scp.c: the receiving side acknowledges each control line with a zero
  * byte, or answers `\x01scp: message\n` (the sender reports it and skips that file) or `\x02…` (fatal).
@@ -117,6 +117,8 @@ async function receive(target: string, flags: Set<string>, bytes: Bytes, io: Scp
     return 1;
   }
   let status = 0;
+  /** The time a `T` line gave the next file (scp -p). */
+  let mtime: number | undefined;
   await io.write(OK);
   for (;;) {
     const line = await bytes.line();
@@ -129,7 +131,9 @@ async function receive(target: string, flags: Set<string>, bytes: Bytes, io: Scp
       continue;
     }
     if (kind === 'T') {
-      if (!/^T\d+ \d+ \d+ \d+$/.test(line)) throw new ProtocolError('bad T line');
+      const t = /^T(\d+) \d+ \d+ \d+$/.exec(line);
+      if (!t) throw new ProtocolError('bad T line');
+      mtime = Number(t[1]) * 1000; // for the file that follows
       await io.write(OK);
       continue;
     }
@@ -165,8 +169,11 @@ async function receive(target: string, flags: Set<string>, bytes: Bytes, io: Scp
       status = 1;
       continue;
     }
+    const keepTime = mtime;
+    mtime = undefined;
     try {
       await io.storage.write(io.user, name, data);
+      if (keepTime !== undefined) await io.storage.setMtime(io.user, name, keepTime);
     } catch (e) {
       await io.write(`\x01scp: ${name}: ${(e as Error).message}\n`);
       status = 1;

@@ -107,6 +107,8 @@ interface FileHandle {
   dirty: boolean;
   /** A write went past the file size limit: like the shell's `cat > NAME`, nothing is stored at close. */
   tooLarge: boolean;
+  /** A last-write time set on the open file (FSETSTAT, as `scp -p` sends before closing), applied at close. */
+  setMtime?: number;
 }
 interface DirHandle {
   kind: 'dir';
@@ -142,21 +144,34 @@ function writeAttrs(w: Writer, info: FileInfo | 'dir'): Writer {
 }
 
 /** Reads an ATTRS structure; only a size is ever applied, the rest is parsed and skipped. */
-function readAttrs(r: Reader): { size?: number; other: boolean } {
+/** What a SETSTAT asks for; `owners` and `extended` are never possible here. */
+interface SetAttrs {
+  size?: number;
+  permissions?: number;
+  /** The modification time, ms (SFTP v3 carries seconds); the access time is not kept. */
+  mtime?: number;
+  owners: boolean;
+  extended: boolean;
+}
+
+function readAttrs(r: Reader): SetAttrs {
   const flags = r.uint32();
-  let size: number | undefined;
+  const a: SetAttrs = { owners: (flags & ATTR_UIDGID) !== 0, extended: (flags & ATTR_EXTENDED) !== 0 };
   if (flags & ATTR_SIZE) {
     const v = r.uint64();
-    size = v > BigInt(SFTP_LIMITS.file) ? Infinity : Number(v);
+    a.size = v > BigInt(SFTP_LIMITS.file) ? Infinity : Number(v);
   }
   if (flags & ATTR_UIDGID) r.raw(8);
-  if (flags & ATTR_PERMISSIONS) r.raw(4);
-  if (flags & ATTR_ACMODTIME) r.raw(8);
+  if (flags & ATTR_PERMISSIONS) a.permissions = r.uint32();
+  if (flags & ATTR_ACMODTIME) {
+    r.uint32(); // atime
+    a.mtime = r.uint32() * 1000;
+  }
   if (flags & ATTR_EXTENDED) {
     const n = r.uint32();
     for (let i = 0; i < n; i++) (r.bytes(), r.bytes());
   }
-  return { size, other: (flags & ~ATTR_SIZE) !== 0 };
+  return a;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -242,10 +257,12 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
     if (h.kind === 'file') held -= h.data.length;
   };
   const store = async (h: FileHandle) => {
-    if (!h.dirty || h.tooLarge) return;
-    h.dirty = false;
+    if (h.tooLarge) return;
     try {
-      await ctx.storage.write(ctx.user, h.name, h.data.subarray(0, h.size)); // every storage copies what it keeps
+      if (h.dirty) await ctx.storage.write(ctx.user, h.name, h.data.subarray(0, h.size)); // every storage copies what it keeps
+      h.dirty = false;
+      if (h.setMtime !== undefined) await ctx.storage.setMtime(ctx.user, h.name, h.setMtime);
+      h.setMtime = undefined;
     } catch (e) {
       throw new Status(FX.FAILURE, (e as Error).message);
     }
@@ -347,7 +364,7 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
       case FXP.FSTAT: {
         const h = handleOf(r);
         r.done();
-        const i: FileInfo | 'dir' = h.kind === 'dir' ? 'dir' : { size: h.size, mtime: h.dirty ? 0 : h.mtime };
+        const i: FileInfo | 'dir' = h.kind === 'dir' ? 'dir' : { size: h.size, mtime: h.setMtime ?? (h.dirty ? 0 : h.mtime) };
         return send(writeAttrs(reply(FXP.ATTRS, id), i));
       }
       case FXP.SETSTAT:
@@ -356,24 +373,45 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
         const path = handle ? null : resolvePath(r.string());
         const a = readAttrs(r);
         r.done();
-        if (a.other) throw new Status(FX.OP_UNSUPPORTED, 'Only a size can be set here (no owners, permissions or times)');
-        if (a.size === undefined) return statusReply(id, FX.OK, 'Success');
-        if (handle?.kind === 'dir' || path?.root) throw new Status(FX.FAILURE, 'Is a directory');
+        // Everything is checked before anything changes: a request is done whole or not at all.
+        if (a.owners || a.extended) throw new Status(FX.OP_UNSUPPORTED, 'Owners cannot be changed here');
+        const isDir = handle?.kind === 'dir' || !!path?.root;
+        // The one mode each kind has here may be "set" (scp -p sends the source's mode); any other may not.
+        if (a.permissions !== undefined && (a.permissions & 0o7777) !== (isDir ? 0o755 : 0o644))
+          throw new Status(FX.OP_UNSUPPORTED, `Permissions cannot be changed here (files are always rw-r--r--)`);
+        if (isDir) {
+          if (a.size !== undefined) throw new Status(FX.FAILURE, 'Is a directory');
+          if (a.mtime !== undefined) throw new Status(FX.OP_UNSUPPORTED, 'The directory\'s time cannot be changed here');
+          return statusReply(id, FX.OK, 'Success');
+        }
         if (handle?.kind === 'file') {
-          if (!handle.writable) throw new Status(FX.PERMISSION_DENIED, 'File not open for writing');
-          reserve(handle, a.size);
-          if (a.size > handle.size) handle.data.fill(0, handle.size, a.size);
-          handle.size = a.size;
-          handle.dirty = true;
+          if (a.size !== undefined) {
+            if (!handle.writable) throw new Status(FX.PERMISSION_DENIED, 'File not open for writing');
+            reserve(handle, a.size);
+            if (a.size > handle.size) handle.data.fill(0, handle.size, a.size);
+            handle.size = a.size;
+            handle.dirty = true;
+          }
+          // On a file open for writing the time waits for its contents (stored at close, after which the
+          // storage would stamp its own time); on one only read, it is set at once.
+          if (a.mtime !== undefined) {
+            if (handle.writable) handle.setMtime = a.mtime;
+            else if (!(await ctx.storage.setMtime(ctx.user, handle.name, a.mtime))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+            else handle.mtime = a.mtime;
+          }
           return statusReply(id, FX.OK, 'Success');
         }
         const name = (path as { name: string }).name;
-        const data = await ctx.storage.read(ctx.user, name);
-        if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-        if (a.size > SFTP_LIMITS.file) throw tooLarge();
-        const next = new Uint8Array(a.size);
-        next.set(data.subarray(0, a.size));
-        await ctx.storage.write(ctx.user, name, next);
+        if (a.size !== undefined) {
+          const data = await ctx.storage.read(ctx.user, name);
+          if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+          if (a.size > SFTP_LIMITS.file) throw tooLarge();
+          const next = new Uint8Array(a.size);
+          next.set(data.subarray(0, a.size));
+          await ctx.storage.write(ctx.user, name, next);
+        }
+        if (a.mtime !== undefined && !(await ctx.storage.setMtime(ctx.user, name, a.mtime))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        if (a.size === undefined && a.mtime === undefined && !(await ctx.storage.stat(ctx.user, name))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
         return statusReply(id, FX.OK, 'Success');
       }
       case FXP.OPENDIR: {

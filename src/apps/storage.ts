@@ -7,6 +7,8 @@ export interface FileStorage {
   remove(user: string, name: string): Promise<boolean>;
   /** A file's size and last write (ms since the epoch; 0 when the storage does not know), or null. */
   stat(user: string, name: string): Promise<FileInfo | null>;
+  /** Sets a file's last-write time (`scp -p`, SFTP's SETSTAT); false when there is no such file. */
+  setMtime(user: string, name: string, mtime: number): Promise<boolean>;
 }
 
 export interface FileInfo {
@@ -76,6 +78,11 @@ export class MemoryStorage implements FileStorage {
   async stat(user: string, name: string): Promise<FileInfo | null> {
     const f = this.files(user).get(name);
     return f ? { size: f.length, mtime: this.mtimes.get(f) ?? 0 } : null;
+  }
+  async setMtime(user: string, name: string, mtime: number): Promise<boolean> {
+    const f = this.files(user).get(name);
+    if (f) this.mtimes.set(f, mtime);
+    return !!f;
   }
   async remove(user: string, name: string): Promise<boolean> {
     return this.files(user).delete(name);

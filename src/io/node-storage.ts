@@ -1,5 +1,5 @@
 /** Demo-shell files in a Node folder: one subfolder per user, names validated. */
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validFileName, type FileInfo, type FileStorage } from '../apps/storage.ts';
 
@@ -44,6 +44,17 @@ export class FolderStorage implements FileStorage {
       return st.isFile() ? { size: st.size, mtime: st.mtimeMs } : null;
     } catch {
       return null;
+    }
+  }
+
+  async setMtime(user: string, name: string, mtime: number): Promise<boolean> {
+    try {
+      const p = this.path(user, name);
+      if (!(await stat(p)).isFile()) return false;
+      await utimes(p, mtime / 1000, mtime / 1000);
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -33,12 +33,15 @@ async function scp(args: string[], input: Uint8Array, storage = new MemoryStorag
 }
 
 describe('scp -t (receiving)', () => {
-  it('acknowledges, stores each file under its own name in the directory, ignores T lines', async () => {
+  it('acknowledges, stores each file under its own name in the directory; a T line gives the next file its time', async () => {
+    const t0 = Date.now();
     const r = await scp(['-p', '-t', '.'], cat('T1700000000 0 1700000000 0\n', 'C0644 5 a.txt\n', 'hello', '\0', 'C0600 0 empty\n', '\0'));
     expect(r.status).toBe(0);
     expect(r.out).toBe('\0\0\0\0\0\0');
     expect(new TextDecoder().decode((await r.storage.read('u', 'a.txt'))!)).toBe('hello');
     expect((await r.storage.read('u', 'empty'))!.length).toBe(0);
+    expect((await r.storage.stat('u', 'a.txt'))!.mtime).toBe(1_700_000_000_000);
+    expect((await r.storage.stat('u', 'empty'))!.mtime).toBeGreaterThanOrEqual(t0); // no T line before it
   });
 
   it('a file target names the file; a deeper path or -d on a file is refused', async () => {

@@ -176,6 +176,28 @@ describe('sftp: requests', () => {
     expect(await h.done).toBe(0);
   });
 
+  it('times as scp -p sets them: FSETSTAT on a file being written applies at close, SETSTAT at once; only the mode shown may be "set"', async () => {
+    const h = harness();
+    await h.init();
+    const t = Date.UTC(2020, 0, 2, 3, 4, 5) / 1000;
+    const times = (w: Writer, mode?: number) => (mode === undefined ? w.uint32(8) : w.uint32(4 | 8).uint32(mode)).uint32(t).uint32(t);
+    const wr = await h.handle(FXP.OPEN, open('p.txt', FXF.WRITE | FXF.CREAT | FXF.TRUNC));
+    await h.status(FXP.WRITE, (w) => w.bytes(wr).uint64(0n).bytes(new Uint8Array([1, 2, 3])));
+    expect(await h.status(FXP.FSETSTAT, (w) => times(w.bytes(wr), 0o100644))).toEqual([FX.OK, 'Success']);
+    expect(attrs((await h.ask(FXP.FSTAT, (w) => w.bytes(wr))).r).mtime).toBe(t);
+    await h.status(FXP.CLOSE, (w) => w.bytes(wr));
+    expect(await h.storage.stat('tester', 'p.txt')).toEqual({ size: 3, mtime: t * 1000 });
+    expect(await h.status(FXP.SETSTAT, (w) => w.string('p.txt').uint32(8).uint32(0).uint32(t - 60))).toEqual([FX.OK, 'Success']);
+    expect((await h.storage.stat('tester', 'p.txt'))!.mtime).toBe((t - 60) * 1000);
+    // A mode other than the one files have here: refused whole (the time is not set either).
+    expect(await h.status(FXP.SETSTAT, (w) => times(w.string('p.txt'), 0o100600))).toEqual([FX.OP_UNSUPPORTED, 'Permissions cannot be changed here (files are always rw-r--r--)']);
+    expect((await h.storage.stat('tester', 'p.txt'))!.mtime).toBe((t - 60) * 1000);
+    expect(await h.status(FXP.SETSTAT, (w) => times(w.string('/')))).toEqual([FX.OP_UNSUPPORTED, "The directory's time cannot be changed here"]);
+    expect(await h.status(FXP.SETSTAT, (w) => times(w.string('missing')))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
+    h.end();
+    await h.done;
+  });
+
   it('a READ answers at most 64 KiB; APPEND writes at the end; FSETSTAT sets a size', async () => {
     const h = harness();
     await h.init();
@@ -221,7 +243,7 @@ describe('sftp: requests', () => {
     expect(await h.status(FXP.EXTENDED, (w) => w.string('copy-data'))).toEqual([FX.OP_UNSUPPORTED, 'Unsupported extension copy-data']);
     expect((await h.status(FXP.EXTENDED, (w) => w.string('posix-rename@openssh.com')))[0]).toBe(FX.BAD_MESSAGE);
     expect(await h.status(99, (w) => w.uint32(1))).toEqual([FX.OP_UNSUPPORTED, 'Unsupported request 99']);
-    expect((await h.status(FXP.SETSTAT, (w) => w.string('b').uint32(8).uint32(1).uint32(2)))[0]).toBe(FX.OP_UNSUPPORTED);
+    expect((await h.status(FXP.SETSTAT, (w) => w.string('b').uint32(2).uint32(0).uint32(0)))[0]).toBe(FX.OP_UNSUPPORTED); // owners
     expect(await h.status(FXP.READ, (w) => w.bytes(new Uint8Array([0, 0, 0, 99])).uint64(0n).uint32(1))).toEqual([FX.FAILURE, 'Invalid handle']);
     // A read-only handle takes no writes.
     const ro = await h.handle(FXP.OPEN, open('b', FXF.READ));

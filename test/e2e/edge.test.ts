@@ -2,7 +2,7 @@
 // `edgessh proxy` and through the bridge.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -263,7 +263,7 @@ describe('other clients through edgessh proxy', () => {
 });
 
 describe('file transfer through edgessh proxy (SFTP; the files live in Durable Object storage)', () => {
-  it.skipIf(!havePeer('/usr/bin/scp'))('scp up and down 8 MiB with a checksum; sftp lists the file with its size and time', async () => {
+  it.skipIf(!havePeer('/usr/bin/scp'))('scp up and down 8 MiB with a checksum, scp -p keeps the time; sftp lists the file with its size and time', async () => {
     const data = Uint8Array.from({ length: 8 << 20 }, (_, i) => (i * 5 + (i >> 12)) & 0xff);
     const up = join(fx.dir, 'e2e-up.bin');
     const back = join(fx.dir, 'e2e-back.bin');
@@ -274,8 +274,14 @@ describe('file transfer through edgessh proxy (SFTP; the files live in Durable O
     expect(put.code).toBe(0);
     expect((await run('scp', [...opts, 'tester@edgessh-test:e2e.bin', back], { timeoutMs: 120_000 })).code).toBe(0);
     expect(createHash('sha256').update(readFileSync(back)).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    // scp -p: the time is kept in the Durable Object's file and comes back.
+    execFileSync('touch', ['-d', '2020-01-02 03:04:05 UTC', up]);
+    const timed = await run('scp', [...opts, '-p', up, 'tester@edgessh-test:timed.bin'], { timeoutMs: 120_000 });
+    expect([timed.code, timed.stderr.toString()]).toEqual([0, '']);
+    expect((await run('scp', [...opts, '-p', 'tester@edgessh-test:timed.bin', back], { timeoutMs: 120_000 })).code).toBe(0);
+    expect(statSync(back).mtime.toISOString()).toBe('2020-01-02T03:04:05.000Z');
     const batch = join(fx.dir, 'e2e-batch');
-    writeFileSync(batch, 'ls -l\nrm e2e.bin\n');
+    writeFileSync(batch, 'ls -l\nrm e2e.bin\nrm timed.bin\n');
     const ls = await run('sftp', [...opts, '-b', batch, 'tester@edgessh-test'], { timeoutMs: 60_000 });
     expect(ls.code).toBe(0);
     expect(ls.stdout.toString()).toMatch(new RegExp(`-rw-r--r-- +1 tester +tester +${8 << 20} \\w{3} [ \\d]\\d \\d\\d:\\d\\d e2e\\.bin`));

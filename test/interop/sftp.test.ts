@@ -127,3 +127,21 @@ describe.skipIf(!havePeer('/usr/bin/pscp'))("PuTTY's pscp and psftp", () => {
     expect(sha256(readFileSync(back))).toBe(sha256(data));
   }, 180_000);
 });
+
+describe.skipIf(!havePeer('/usr/bin/scp'))('OpenSSH scp -p', () => {
+  it('keeps the file\'s time both ways, over SFTP and the old protocol (-O), without a word on stderr', async () => {
+    const src = join(fx.dir, 'timed.txt');
+    writeFileSync(src, 'kept in time\n');
+    execFileSync('touch', ['-d', '2020-01-02 03:04:05 UTC', src]);
+    for (const old of [false, true]) {
+      const name = old ? 'timed-o.txt' : 'timed.txt';
+      const back = join(fx.dir, `back-${name}`);
+      const o = old ? ['-O'] : [];
+      const up = await run('scp', [...o, '-p', ...opts(), src, `tester@edgessh-test:${name}`]);
+      expect([up.code, up.stderr.toString()]).toEqual([0, '']);
+      const down = await run('scp', [...o, '-p', ...opts(), `tester@edgessh-test:${name}`, back]);
+      expect([down.code, down.stderr.toString()]).toEqual([0, '']);
+      expect(statSync(back).mtime.toISOString()).toBe('2020-01-02T03:04:05.000Z');
+    }
+  }, 60_000);
+});

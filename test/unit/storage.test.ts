@@ -38,6 +38,18 @@ for (const [kind, make] of kinds) {
       expect(await s.list('alice')).toEqual(['b.txt']);
     });
 
+    it('setMtime: a file keeps the time it is given (whole seconds survive), until it is written again', async () => {
+      const { s } = make();
+      await s.write('u', 'f', enc.encode('x'));
+      const t = Date.UTC(2020, 0, 2, 3, 4, 5);
+      expect(await s.setMtime('u', 'f', t)).toBe(true);
+      expect(await s.stat('u', 'f')).toEqual({ size: 1, mtime: t });
+      expect(await s.setMtime('u', 'missing', t)).toBe(false);
+      expect(await s.setMtime('u', '../x', t)).toBe(false);
+      await s.write('u', 'f', enc.encode('xy'));
+      expect((await s.stat('u', 'f'))!.mtime).toBeGreaterThan(t);
+    });
+
     it('keeps copies: changing the bytes given or read back does not change the file', async () => {
       const { s } = make();
       const data = enc.encode('abc');
