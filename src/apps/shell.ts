@@ -60,7 +60,8 @@ const HELP = `edgessh demo shell. Commands:
   ls, cat [NAME...], cat > NAME, rm NAME          files kept per user
   wc -c, sha256sum, cat > /dev/null               read standard input
   head -c N /dev/zero                             N zero bytes
-Files also move with scp and sftp from your machine (scp file you@host:).
+Join commands with ; && || as in sh (no pipes). Files also move with scp and sftp from your machine
+(scp file you@host:).
 `;
 
 class Interrupted extends Error {}
@@ -171,13 +172,31 @@ function toCrlf(b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Words with single and double quotes; an unquoted `>` is its own word. */
-export function tokenize(line: string): string[] | null {
-  const words: string[] = [];
+/** The word an unquoted `>` becomes (no file name can hold a NUL, so a quoted ">" stays a plain word). */
+export const REDIRECT = '\0>';
+
+/** An unquoted operator between commands. */
+export type ListOp = ';' | '&&' | '||';
+/** A command's words, or an operator between commands, or one this shell refuses (`|`, `&`). */
+export type Token = { word: string } | { op: ListOp | '|' | '&' };
+
+/**
+ * Words with single and double quotes; unquoted `>` (as REDIRECT), `;`, `&&`, `||`, `|` and `&` are tokens
+ * of their own; an unquoted `#` at the start of a word starts a comment. Null for an unterminated quote.
+ */
+export function tokenize(line: string): Token[] | null {
+  const out: Token[] = [];
   let cur = '';
   let inWord = false;
   let quote: string | null = null;
-  for (const c of line) {
+  const end = () => {
+    if (inWord) out.push({ word: cur });
+    cur = '';
+    inWord = false;
+  };
+  const chars = [...line];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
     if (quote) {
       if (c === quote) quote = null;
       else cur += c;
@@ -185,22 +204,29 @@ export function tokenize(line: string): string[] | null {
       quote = c;
       inWord = true;
     } else if (c === ' ' || c === '\t') {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
+      end();
+    } else if (c === '#' && !inWord) {
+      break;
     } else if (c === '>') {
-      if (inWord) words.push(cur);
-      words.push('>');
-      cur = '';
-      inWord = false;
+      end();
+      out.push({ word: REDIRECT });
+    } else if (c === ';') {
+      end();
+      out.push({ op: ';' });
+    } else if (c === '&' || c === '|') {
+      end();
+      if (chars[i + 1] === c) {
+        out.push({ op: c === '&' ? '&&' : '||' });
+        i++;
+      } else out.push({ op: c });
     } else {
       cur += c;
       inWord = true;
     }
   }
   if (quote) return null;
-  if (inWord) words.push(cur);
-  return words;
+  end();
+  return out;
 }
 
 interface Io {
@@ -227,15 +253,59 @@ async function drain(io: Io, each: (b: Uint8Array) => void | Promise<void>): Pro
   }
 }
 
-/** Runs one command line; returns its exit status, or { exit } for the `exit` builtin. */
+/**
+ * Runs one command line: commands joined by `;`, `&&` and `||` as sh runs them (each after the one
+ * before; `&&` only after a success, `||` only after a failure); the status is the last command's. `exit`
+ * ends the list. Pipes and background jobs are refused by name rather than run as something else.
+ */
 async function execute(line: string, io: Io, state: { exitRequested: number | null }): Promise<number> {
-  const words = tokenize(line);
-  if (!words) {
+  const tokens = tokenize(line);
+  if (!tokens) {
     await io.err.write('edgessh: unterminated quote\n');
     return 2;
   }
-  if (!words.length) return 0;
+  // Split into commands, checking the whole line first (sh reports a syntax error before running anything).
+  const commands: { words: string[]; after: ListOp | null }[] = [];
+  let words: string[] = [];
+  let after: ListOp | null = null;
+  for (const t of tokens) {
+    if ('word' in t) {
+      words.push(t.word);
+      continue;
+    }
+    if (t.op === '|' || t.op === '&') {
+      await io.err.write(`edgessh: ${t.op === '|' ? 'pipes (|) are' : 'background jobs (&) are'} not supported in this shell\n`);
+      return 2;
+    }
+    if (!words.length) {
+      await io.err.write(`edgessh: syntax error near unexpected token \`${t.op}'\n`);
+      return 2;
+    }
+    commands.push({ words, after });
+    words = [];
+    after = t.op;
+  }
+  if (words.length) commands.push({ words, after });
+  else if (after && after !== ';') {
+    await io.err.write(`edgessh: syntax error: the line ends with \`${after}'\n`);
+    return 2;
+  }
+  let status = 0;
+  for (const c of commands) {
+    if ((c.after === '&&' && status !== 0) || (c.after === '||' && status === 0)) continue;
+    status = await runCommand(c.words, io, state);
+    if (state.exitRequested !== null) break;
+  }
+  return status;
+}
+
+/** Runs one command: its words, the first being the command's name. */
+async function runCommand(words: string[], io: Io, state: { exitRequested: number | null }): Promise<number> {
   const [cmd, ...args] = words as [string, ...string[]];
+  if (words.indexOf(REDIRECT) !== (cmd === 'cat' ? 1 : -1) && words.includes(REDIRECT)) {
+    await io.err.write('edgessh: only `cat > NAME` writes a file in this shell\n');
+    return 2;
+  }
   const { ctx } = io;
   const now = ctx.now?.() ?? Date.now();
   switch (cmd) {
@@ -326,7 +396,7 @@ async function execute(line: string, io: Io, state: { exitRequested: number | nu
       return status;
     }
     case 'cat': {
-      if (args[0] === '>') {
+      if (args[0] === REDIRECT) {
         const name = args[1];
         if (!name || args.length > 2) {
           await io.err.write('edgessh: usage: cat > NAME\n');

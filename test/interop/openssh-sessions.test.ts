@@ -39,6 +39,26 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
     expect(r.stderr).toBe('edgessh: nosuchcmd: command not found\n');
   });
 
+  it('command lists as sh runs them: ;, && and ||, comments; pipes, background jobs and stray operators are refused by name', async () => {
+    const r = await ssh('echo a; false && echo skipped || echo "b;c" # a comment');
+    expect([r.code, r.stdout.toString(), r.stderr.toString()]).toEqual([0, 'a\nb;c\n', '']);
+    expect((await ssh('true && false')).code).toBe(1);
+    const ex = await ssh('echo before; exit 5; echo after');
+    expect([ex.code, ex.stdout.toString()]).toEqual([5, 'before\n']);
+    const written = await ssh('cat > list.txt && cat list.txt; rm list.txt', [], 'piped in\n');
+    expect(written.stdout.toString()).toBe('piped in\n');
+    for (const [line, message] of [
+      ['echo x | wc -c', 'edgessh: pipes (|) are not supported in this shell\n'],
+      ['sleep 1 &', 'edgessh: background jobs (&) are not supported in this shell\n'],
+      ['ls &&', "edgessh: syntax error: the line ends with `&&'\n"],
+      ['; ls', "edgessh: syntax error near unexpected token `;'\n"],
+      ['echo hi > f', 'edgessh: only `cat > NAME` writes a file in this shell\n'],
+    ]) {
+      const bad = await ssh(line!);
+      expect([bad.code, bad.stdout.toString(), bad.stderr.toString()]).toEqual([2, '', message]);
+    }
+  });
+
   it('logs in with RSA (rsa-sha2-512) and ECDSA user keys', async () => {
     expect((await ssh('whoami', [], undefined, fx.userKeyRsa)).stdout.toString()).toBe('tester\n');
     expect((await ssh('whoami', [], undefined, fx.userKeyEcdsa)).stdout.toString()).toBe('tester\n');
