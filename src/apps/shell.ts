@@ -60,7 +60,7 @@ const HELP = `edgessh demo shell. Commands:
   ls, cat [NAME...], cat > NAME, rm NAME          files kept per user
   wc -c, sha256sum, cat > /dev/null               read standard input
   head -c N /dev/zero                             N zero bytes
-Join commands with ; && || as in sh (no pipes). Files also move with scp and sftp from your machine
+Join commands with | ; && || as in sh. Files also move with scp and sftp from your machine
 (scp file you@host:).
 `;
 
@@ -72,6 +72,9 @@ class Input {
   private buf: Uint8Array[] = [];
   private pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
   private pendingSettled = false;
+  /** Readers waiting on the pending read, and the last result a reader took (see takenByReader). */
+  private waiting = 0;
+  private lastTaken: ReadableStreamReadResult<Uint8Array> | null = null;
   eof = false;
   constructor(stream: ReadableStream<Uint8Array>) {
     this.reader = stream.getReader();
@@ -92,8 +95,15 @@ class Input {
     const b = this.buf.shift();
     if (b) return b;
     if (this.eof) return null;
-    const r = await this.raw();
+    this.waiting++;
+    let r: ReadableStreamReadResult<Uint8Array>;
+    try {
+      r = await this.raw();
+    } finally {
+      this.waiting--;
+    }
     this.pending = null;
+    this.lastTaken = r;
     if (r.done) {
       this.eof = true;
       return null;
@@ -108,6 +118,14 @@ class Input {
   }
   consumedRaw(): void {
     this.pending = null;
+  }
+  /**
+   * For the interrupt watcher, which shares the pending read with a command that reads its input (a line
+   * such as `cat | wc -c` or `true; cat` has both): whether a reader takes this result itself, so the
+   * watcher must not queue it again. A reader either still waits for it, or (resumed first) has taken it.
+   */
+  takenByReader(r: ReadableStreamReadResult<Uint8Array>): boolean {
+    return this.waiting > 0 || this.lastTaken === r;
   }
   release(): void {
     try {
@@ -254,9 +272,9 @@ async function drain(io: Io, each: (b: Uint8Array) => void | Promise<void>): Pro
 }
 
 /**
- * Runs one command line: commands joined by `;`, `&&` and `||` as sh runs them (each after the one
- * before; `&&` only after a success, `||` only after a failure); the status is the last command's. `exit`
- * ends the list. Pipes and background jobs are refused by name rather than run as something else.
+ * Runs one command line as sh runs it: pipelines (`a | b`) joined by `;`, `&&` and `||` (each after the one
+ * before; `&&` only after a success, `||` only after a failure); the status is the last pipeline's. `exit`
+ * ends the list. Background jobs (`&`) are refused by name rather than run as something else.
  */
 async function execute(line: string, io: Io, state: { exitRequested: number | null }): Promise<number> {
   const tokens = tokenize(line);
@@ -264,8 +282,10 @@ async function execute(line: string, io: Io, state: { exitRequested: number | nu
     await io.err.write('edgessh: unterminated quote\n');
     return 2;
   }
-  // Split into commands, checking the whole line first (sh reports a syntax error before running anything).
-  const commands: { words: string[]; after: ListOp | null }[] = [];
+  // Split into pipelines of commands, checking the whole line first (sh reports a syntax error before
+  // running anything).
+  const pipelines: { stages: string[][]; after: ListOp | null }[] = [];
+  let stages: string[][] = [];
   let words: string[] = [];
   let after: ListOp | null = null;
   for (const t of tokens) {
@@ -273,30 +293,79 @@ async function execute(line: string, io: Io, state: { exitRequested: number | nu
       words.push(t.word);
       continue;
     }
-    if (t.op === '|' || t.op === '&') {
-      await io.err.write(`edgessh: ${t.op === '|' ? 'pipes (|) are' : 'background jobs (&) are'} not supported in this shell\n`);
+    if (t.op === '&') {
+      await io.err.write('edgessh: background jobs (&) are not supported in this shell\n');
       return 2;
     }
     if (!words.length) {
       await io.err.write(`edgessh: syntax error near unexpected token \`${t.op}'\n`);
       return 2;
     }
-    commands.push({ words, after });
+    stages.push(words);
     words = [];
+    if (t.op === '|') continue;
+    pipelines.push({ stages, after });
+    stages = [];
     after = t.op;
   }
-  if (words.length) commands.push({ words, after });
-  else if (after && after !== ';') {
-    await io.err.write(`edgessh: syntax error: the line ends with \`${after}'\n`);
+  if (words.length) pipelines.push({ stages: [...stages, words], after });
+  else if (stages.length || (after && after !== ';')) {
+    await io.err.write(`edgessh: syntax error: the line ends with \`${stages.length ? '|' : after}'\n`);
     return 2;
   }
   let status = 0;
-  for (const c of commands) {
-    if ((c.after === '&&' && status !== 0) || (c.after === '||' && status === 0)) continue;
-    status = await runCommand(c.words, io, state);
+  for (const p of pipelines) {
+    if ((p.after === '&&' && status !== 0) || (p.after === '||' && status === 0)) continue;
+    status = p.stages.length === 1 ? await runCommand(p.stages[0]!, io, state) : await runPipeline(p.stages, io);
     if (state.exitRequested !== null) break;
   }
   return status;
+}
+
+/** Status of a command whose output went away under it (sh reports 128 + SIGPIPE). */
+const BROKEN_PIPE = 141;
+
+/**
+ * `a | b | c`: the commands run at once, each one's standard output the next one's input through a small
+ * buffer (backpressure, never the whole output in memory). A command that ends closes its output (the
+ * next sees EOF) and stops reading its input (the one before stops with status 141, as SIGPIPE stops it).
+ * Each runs as in a subshell: `exit` ends only its own command. The status is the last command's.
+ */
+async function runPipeline(stages: string[][], io: Io): Promise<number> {
+  const pipes = stages.slice(1).map(() => new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 4 }, { highWaterMark: 4 }));
+  const readerGone = pipes.map(() => false);
+  const stop = () => {
+    for (const p of pipes) {
+      void p.readable.cancel().catch(() => {});
+      void p.writable.abort().catch(() => {});
+    }
+  };
+  const runs = stages.map(async (words, i) => {
+    const reader = i > 0 ? pipes[i - 1]!.readable.getReader() : null;
+    const out = i < pipes.length ? new Output(() => pipes[i]!.writable, false) : io.out;
+    const stdin = reader ? async () => ((r) => (r.done ? null : r.value))(await reader.read()) : io.stdin;
+    try {
+      return await runCommand(words, { ...io, stdin, out }, { exitRequested: null });
+    } catch (e) {
+      if (i < pipes.length && readerGone[i]) return BROKEN_PIPE;
+      throw e;
+    } finally {
+      if (out !== io.out) {
+        out.release();
+        await pipes[i]!.writable.close().catch(() => {}); // EOF for the next command
+      }
+      if (reader) {
+        readerGone[i - 1] = true;
+        await reader.cancel().catch(() => {}); // the command before stops at its next write
+      }
+    }
+  });
+  try {
+    return (await Promise.all(runs)).at(-1)!;
+  } catch (e) {
+    stop(); // an interrupt or a closed channel: nothing in the pipeline may go on
+    throw e;
+  }
 }
 
 /** Runs one command: its words, the first being the command's name. */
@@ -742,10 +811,11 @@ async function runInteractive(line: string, ctx: ShellContext, input: Input, fla
         while (!done) {
           const r = await Promise.race([input.raw(), stopWatch.then(() => null)]);
           if (!r || done) return;
-          input.consumedRaw();
           if (r.done) return;
           if (r.value.includes(0x03)) interrupt.abort();
-          else input.typeahead(r.value);
+          if (input.takenByReader(r)) continue;
+          input.consumedRaw();
+          if (!r.value.includes(0x03)) input.typeahead(r.value);
         }
       })();
   const io = makeIo(ctx, input, stdin, interrupt.signal);

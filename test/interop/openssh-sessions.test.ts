@@ -39,7 +39,7 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
     expect(r.stderr).toBe('edgessh: nosuchcmd: command not found\n');
   });
 
-  it('command lists as sh runs them: ;, && and ||, comments; pipes, background jobs and stray operators are refused by name', async () => {
+  it('command lists as sh runs them: pipelines, ;, && and ||, comments; background jobs and stray operators are refused by name', async () => {
     const r = await ssh('echo a; false && echo skipped || echo "b;c" # a comment');
     expect([r.code, r.stdout.toString(), r.stderr.toString()]).toEqual([0, 'a\nb;c\n', '']);
     expect((await ssh('true && false')).code).toBe(1);
@@ -47,8 +47,19 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
     expect([ex.code, ex.stdout.toString()]).toEqual([5, 'before\n']);
     const written = await ssh('cat > list.txt && cat list.txt; rm list.txt', [], 'piped in\n');
     expect(written.stdout.toString()).toBe('piped in\n');
+    // Pipelines: bytes through every stage, a stage that stops early stops the ones before it (SIGPIPE), the
+    // last stage's status counts, and exit ends only its own stage.
+    const data = Uint8Array.from({ length: 3 << 20 }, (_, i) => (i * 7 + (i >> 9)) & 0xff);
+    const piped = await ssh('cat | cat | sha256sum', [], data);
+    expect(piped.stdout.toString()).toBe(`${sha256(data)}  -\n`);
+    const counted = await ssh('head -c 100000 /dev/zero | wc -c');
+    expect([counted.code, counted.stdout.toString()]).toEqual([0, '100000\n']);
+    const early = await ssh('head -c 4000000000 /dev/zero | true && echo done');
+    expect([early.code, early.stdout.toString()]).toEqual([0, 'done\n']);
+    expect((await ssh('true | false')).code).toBe(1);
+    expect((await ssh('exit 3 | echo still')).stdout.toString()).toBe('still\n');
     for (const [line, message] of [
-      ['echo x | wc -c', 'edgessh: pipes (|) are not supported in this shell\n'],
+      ['echo x |', "edgessh: syntax error: the line ends with `|'\n"],
       ['sleep 1 &', 'edgessh: background jobs (&) are not supported in this shell\n'],
       ['ls &&', "edgessh: syntax error: the line ends with `&&'\n"],
       ['; ls', "edgessh: syntax error near unexpected token `;'\n"],
