@@ -9,6 +9,7 @@ import {
   forwardingAllowed,
   ipBytes,
   keyRefusal,
+  unmapIPv4,
   permitOpenAllows,
   type PermitOpen,
   parseAuthorizedKeys,
@@ -16,12 +17,13 @@ import {
   type AuthorizedKeyOptions,
 } from '../auth/authorized-keys.ts';
 import type { ForwardRequest } from '../connection/connection.ts';
-export { parsePermitOpen, type PermitOpen } from '../auth/authorized-keys.ts';
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
 import { parseShellState, runExec, runShell, type ShellContext, type ShellState } from './shell.ts';
 import { parseSftpState, runSftp, type SftpState } from './sftp.ts';
 import type { FileStorage } from './storage.ts';
+
+export { parsePermitOpen, type PermitOpen } from '../auth/authorized-keys.ts';
 
 export interface DemoPolicyOptions {
   /** authorized_keys text; every user may log in with these keys. */
@@ -39,9 +41,8 @@ export interface DemoPolicyOptions {
 /** The client's IP address from an adapter's peer description ("1.2.3.4 port 5555", "::1 (WebSocket)"), or null. */
 export function peerIp(peerAddress: string | undefined): string | null {
   const first = peerAddress?.split(/\s/, 1)[0] ?? '';
-  return ipBytes(first) ? first.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '') : null;
+  return ipBytes(first) ? unmapIPv4(first) : null;
 }
-
 
 export interface DemoPolicy {
   authenticate: Authenticate;
@@ -98,10 +99,7 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
   const permit = o.permitOpen ?? [];
   const allowForward = (req: ForwardRequest, t: Transport): boolean => {
     const ko = keyOptions(t);
-    let keyPermits = true;
-    if (ko) {
-      keyPermits = forwardingAllowed(ko) && (!ko.permitOpen || permitOpenAllows(ko.permitOpen, req.host, req.port));
-    }
+    const keyPermits = !ko || (forwardingAllowed(ko) && (!ko.permitOpen || permitOpenAllows(ko.permitOpen, req.host, req.port)));
     const ok = keyPermits && permitOpenAllows(permit, req.host, req.port);
     // sshd's words, so the same log watchers work.
     if (!ok) o.log?.(`refused local port forward: originator ${req.originHost} port ${req.originPort}, target ${req.host} port ${req.port}`);

@@ -143,8 +143,7 @@ function writeAttrs(w: Writer, info: FileInfo | 'dir'): Writer {
   return w;
 }
 
-/** Reads an ATTRS structure; only a size is ever applied, the rest is parsed and skipped. */
-/** What a SETSTAT asks for; `owners` and `extended` are never possible here. */
+/** What a SETSTAT asks for (an ATTRS structure); `owners` and `extended` are never possible here. */
 interface SetAttrs {
   size?: number;
   permissions?: number;
@@ -394,24 +393,24 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
           }
           // On a file open for writing the time waits for its contents (stored at close, after which the
           // storage would stamp its own time); on one only read, it is set at once.
-          if (a.mtime !== undefined) {
-            if (handle.writable) handle.setMtime = a.mtime;
-            else if (!(await ctx.storage.setMtime(ctx.user, handle.name, a.mtime))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-            else handle.mtime = a.mtime;
+          if (a.mtime !== undefined && handle.writable) handle.setMtime = a.mtime;
+          else if (a.mtime !== undefined) {
+            if (!(await ctx.storage.setMtime(ctx.user, handle.name, a.mtime))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+            handle.mtime = a.mtime;
           }
           return statusReply(id, FX.OK, 'Success');
         }
         const name = (path as { name: string }).name;
+        if (!(await ctx.storage.stat(ctx.user, name))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
         if (a.size !== undefined) {
+          if (a.size > SFTP_LIMITS.file) throw tooLarge();
           const data = await ctx.storage.read(ctx.user, name);
           if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-          if (a.size > SFTP_LIMITS.file) throw tooLarge();
           const next = new Uint8Array(a.size);
           next.set(data.subarray(0, a.size));
           await ctx.storage.write(ctx.user, name, next);
         }
-        if (a.mtime !== undefined && !(await ctx.storage.setMtime(ctx.user, name, a.mtime))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-        if (a.size === undefined && a.mtime === undefined && !(await ctx.storage.stat(ctx.user, name))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        if (a.mtime !== undefined) await ctx.storage.setMtime(ctx.user, name, a.mtime);
         return statusReply(id, FX.OK, 'Success');
       }
       case FXP.OPENDIR: {

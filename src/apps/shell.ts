@@ -343,7 +343,11 @@ async function runPipeline(stages: string[][], io: Io): Promise<number> {
   const runs = stages.map(async (words, i) => {
     const reader = i > 0 ? pipes[i - 1]!.readable.getReader() : null;
     const out = i < pipes.length ? new Output(() => pipes[i]!.writable, false) : io.out;
-    const stdin = reader ? async () => ((r) => (r.done ? null : r.value))(await reader.read()) : io.stdin;
+    const fromPipe = async () => {
+      const r = await reader!.read();
+      return r.done ? null : r.value;
+    };
+    const stdin = reader ? fromPipe : io.stdin;
     try {
       return await runCommand(words, { ...io, stdin, out }, { exitRequested: null });
     } catch (e) {
@@ -371,7 +375,8 @@ async function runPipeline(stages: string[][], io: Io): Promise<number> {
 /** Runs one command: its words, the first being the command's name. */
 async function runCommand(words: string[], io: Io, state: { exitRequested: number | null }): Promise<number> {
   const [cmd, ...args] = words as [string, ...string[]];
-  if (words.indexOf(REDIRECT) !== (cmd === 'cat' ? 1 : -1) && words.includes(REDIRECT)) {
+  const redirect = words.indexOf(REDIRECT);
+  if (redirect >= 0 && !(cmd === 'cat' && redirect === 1)) {
     await io.err.write('edgessh: only `cat > NAME` writes a file in this shell\n');
     return 2;
   }
@@ -812,10 +817,11 @@ async function runInteractive(line: string, ctx: ShellContext, input: Input, fla
           const r = await Promise.race([input.raw(), stopWatch.then(() => null)]);
           if (!r || done) return;
           if (r.done) return;
-          if (r.value.includes(0x03)) interrupt.abort();
+          const ctrlC = r.value.includes(0x03);
+          if (ctrlC) interrupt.abort();
           if (input.takenByReader(r)) continue;
           input.consumedRaw();
-          if (!r.value.includes(0x03)) input.typeahead(r.value);
+          if (!ctrlC) input.typeahead(r.value);
         }
       })();
   const io = makeIo(ctx, input, stdin, interrupt.signal);

@@ -220,9 +220,14 @@ function cidrMatches(ip: string, cidr: string): boolean {
   return true;
 }
 
+/** An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, as Node reports IPv4 peers on a dual-stack socket) as IPv4. */
+export function unmapIPv4(text: string): string {
+  return text.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+}
+
 /** An IPv4 or IPv6 address as bytes (an IPv4-mapped IPv6 address as its IPv4 bytes), or null. */
 export function ipBytes(text: string): number[] | null {
-  const t = text.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  const t = unmapIPv4(text);
   if (/^\d+\.\d+\.\d+\.\d+$/.test(t)) {
     const b = t.split('.').map(Number);
     return b.every((x) => x <= 255) ? b : null;

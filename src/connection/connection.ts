@@ -23,7 +23,7 @@ export interface ForwardRequest {
 
 /**
  * A connected TCP stream for a direct-tcpip channel, as WHATWG streams: a Workers `Socket` from
- * `connect()` fits as it is; in Node, `Duplex.toWeb(socket)` plus a `close` that destroys the socket.
+ * `connect()` fits as it is; in Node, `connectTcpForward` makes one from a socket.
  * Closing `writable` half-closes the connection (the client sent EOF); `readable` ending sends EOF.
  */
 export interface ForwardStream {
@@ -542,25 +542,20 @@ export class ConnectionServer implements Service {
    */
   private async openForward(req: ForwardRequest, remoteId: number, window: number, maxPacket: number): Promise<void> {
     this.forwards++;
-    this.forwardsConnecting++;
-    let stream: ForwardStream;
     try {
-      stream = await this.o.connectForward!(req, this.transport);
-    } catch (e) {
-      this.forwards--;
-      this.forwardsConnecting--;
-      if (!this.transport.closed) this.refuseOpen(remoteId, OPEN_FAILURE.CONNECT_FAILED, e instanceof Error ? e.message : String(e));
-      return;
-    }
-    this.forwardsConnecting--;
-    if (this.transport.closed) {
-      this.forwards--;
-      closeQuietly(stream);
-      return;
-    }
-    const ch = this.addChannel(remoteId, window, maxPacket);
-    ch.session.begin('direct-tcpip', `${req.host}:${req.port}`);
-    try {
+      let stream: ForwardStream;
+      this.forwardsConnecting++;
+      try {
+        stream = await this.o.connectForward!(req, this.transport);
+      } catch (e) {
+        if (!this.transport.closed) this.refuseOpen(remoteId, OPEN_FAILURE.CONNECT_FAILED, e instanceof Error ? e.message : String(e));
+        return;
+      } finally {
+        this.forwardsConnecting--;
+      }
+      if (this.transport.closed) return closeQuietly(stream);
+      const ch = this.addChannel(remoteId, window, maxPacket);
+      ch.session.begin('direct-tcpip', `${req.host}:${req.port}`);
       await ch.session.run((s) => pumpForward(s, stream));
     } finally {
       this.forwards--;
