@@ -2,7 +2,7 @@
  * The public server API: `createServer(options).accept(sink)` gives one SSH connection on the sans-I/O
  * core; adapters (Node TCP, WebSocket, loopback, Durable Object) only move bytes.
  */
-import type { PacketProtection, PrivateKey } from './crypto/types.ts';
+import type { PacketProtection, PrivateKey, X25519Factory } from './crypto/types.ts';
 import type { AlgorithmPrefs } from './crypto/registry.ts';
 import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent, TransportState } from './transport/transport.ts';
 import { UserauthServer, type Authenticate } from './auth/server.ts';
@@ -39,6 +39,8 @@ export interface ServerOptions {
    * `nodeProtection` (src/io/node-crypto.ts) does the same with OpenSSL, several times faster.
    */
   protection?: PacketProtection;
+  /** Who makes X25519 key pairs for the key exchange (default Web Crypto; in Node, `nodeX25519` is faster). */
+  x25519?: X25519Factory;
   maxSessions?: number;
   /** Each channel's receive window (default 2 MiB, as OpenSSH's); a larger one keeps high-latency paths full. */
   channelWindow?: number;
@@ -161,6 +163,7 @@ export function createServer(options: ServerOptions): SshServer {
     maxPacketSize: options.maxPacketSize,
     rekey: options.rekey,
     protection: options.protection,
+    x25519: options.x25519,
     peerAddress: info.peerAddress,
     onEvent: info.onEvent,
     onPacket: info.onPacket,

@@ -16,7 +16,7 @@ import {
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer, parseMaxStartups } from '../server.ts';
 import { connectTcpForward, listenTcp } from '../io/node-net.ts';
-import { nodeProtection } from '../io/node-crypto.ts';
+import { nodeProtection, nodeSigningKey, nodeX25519 } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitOpen, runDemoSession } from '../apps/demo.ts';
 import { MemoryStorage } from '../apps/storage.ts';
@@ -85,8 +85,8 @@ export async function serve(argv: string[]): Promise<void> {
     },
   });
   const m = /^(.*):(\d+)$/.exec(values.listen!);
-  // node: packets sealed and opened by OpenSSL (src/io/node-crypto.ts); portable: by Web Crypto and our
-  // JavaScript, as in the Worker and the browser.
+  // node: packets sealed and opened, X25519 and host key signatures done by OpenSSL (src/io/node-crypto.ts);
+  // portable: by Web Crypto and our JavaScript, as in the Worker and the browser.
   if (values.crypto !== 'node' && values.crypto !== 'portable') fail(`--crypto wants node or portable, got ${values.crypto}`);
   if (!m) fail(`--listen wants HOST:PORT, got ${values.listen}`);
   const [, host, port] = m;
@@ -97,7 +97,8 @@ export async function serve(argv: string[]): Promise<void> {
     if (!existsSync(def)) await writeKeyFiles(await generatePrivateKey('ed25519', undefined, 'edgessh host key'), def);
     keyFiles = [def];
   }
-  const hostKeys = (await Promise.all(keyFiles.map(loadKeys))).flat();
+  const loaded = (await Promise.all(keyFiles.map(loadKeys))).flat();
+  const hostKeys = values.crypto === 'node' ? loaded.map(nodeSigningKey) : loaded;
 
   const password = values['password-env'] ? process.env[values['password-env']] : undefined;
   if (values['password-env'] && !password) fail(`environment variable ${values['password-env']} is empty`);
@@ -150,7 +151,7 @@ export async function serve(argv: string[]): Promise<void> {
       algorithms,
       rekey,
       banner: values.banner,
-      protection: values.crypto === 'node' ? nodeProtection : undefined,
+      ...(values.crypto === 'node' ? { protection: nodeProtection, x25519: nodeX25519 } : {}),
       authenticate: policy.authenticate,
       authMethods: policy.methods,
       subsystems: DEMO_SUBSYSTEMS,

@@ -30,6 +30,7 @@ export interface ClientOptions {
   onEvent?: TransportOptions['onEvent'];
   rekey?: TransportOptions['rekey'];
   protection?: TransportOptions['protection'];
+  x25519?: TransportOptions['x25519'];
 }
 
 export class AuthFailedError extends Error {
@@ -317,6 +318,7 @@ export class SshClient {
       algorithms: o.algorithms,
       rekey: o.rekey,
       protection: o.protection,
+      x25519: o.x25519,
       onPacket: o.onPacket,
       onEvent: (e) => {
         o.onEvent?.(e);

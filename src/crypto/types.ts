@@ -32,8 +32,22 @@ export interface KexMethod {
   readonly valueEncoding: 'mpint' | 'string';
   /** Group exchange: the transport negotiates (p, g) first, then calls `group(p, g)` (RFC 4419). */
   readonly groupExchange?: boolean;
-  server(): Promise<KexServerSide>;
-  client(): Promise<KexClientSide>;
+  server(ctx?: KexContext): Promise<KexServerSide>;
+  client(ctx?: KexContext): Promise<KexClientSide>;
+}
+
+/** One X25519 key pair: its public value, and the raw shared secret with a peer's 32-byte value. */
+export interface X25519Pair {
+  readonly publicKey: Uint8Array;
+  shared(peer: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+/** Makes a fresh X25519 key pair for each key exchange (the default is Web Crypto's, else noble's). */
+export type X25519Factory = () => X25519Pair | Promise<X25519Pair>;
+
+/** What a key exchange may take from its runtime instead of the portable primitives. */
+export interface KexContext {
+  readonly x25519?: X25519Factory;
 }
 
 export interface KexServerSide {

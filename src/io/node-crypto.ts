@@ -13,7 +13,20 @@
  * Not in the runtime-neutral core: the Node CLI (`edgessh serve`) and Node applications pass it as
  * `createServer({ protection: nodeProtection })`.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, getCiphers, getHashes, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  generateKeyPairSync,
+  getCiphers,
+  getHashes,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import {
   CHACHA_FRAMING,
   CHACHA_OPENER_FRAMING,
@@ -35,7 +48,8 @@ import { poly1305Tag } from '../crypto/poly1305.ts';
 import { concatBytes, putUint32 } from '../wire/writer.ts';
 import { getUint32 } from '../wire/reader.ts';
 import { Slabs } from '../transport/packets.ts';
-import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer } from '../crypto/types.ts';
+import { privateJwk, privateParts, signingKey } from '../crypto/hostkey/index.ts';
+import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer, PrivateKey, X25519Factory } from '../crypto/types.ts';
 
 /** Below this many bytes after the length, chacha20-poly1305 packets are sealed and opened in JavaScript. */
 export const CHACHA_NODE_MIN = 8192;
@@ -289,3 +303,42 @@ export const nodeProtection: PacketProtection = {
     return kind ? NODE[kind].opener(keys, position) : PORTABLE_PROTECTION.createOpener(keys, position);
   },
 };
+
+// ── Key exchange and host key signatures ─────────────────────────────────────────────────────────────
+// Node's Web Crypto runs each X25519 and signing call as a job on its thread pool: a curve25519 key
+// exchange cost 0.43 ms of CPU that way against 0.15 ms synchronously, an Ed25519 signature 0.09 against
+// 0.04 (measured here). These do the same synchronously, with OpenSSL.
+
+/**
+ * X25519 key pairs made by OpenSSL, for `createServer({ x25519: nodeX25519 })`. Public values cross as JWK:
+ * OpenSSL's DER import and export cost 86 and 73 µs a call here, JWK 11 and 2.
+ */
+export const nodeX25519: X25519Factory = () => {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  return {
+    publicKey: bytes(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url')),
+    shared(peer) {
+      const x = Buffer.from(peer.buffer, peer.byteOffset, peer.length).toString('base64url');
+      return bytes(diffieHellman({ privateKey, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' }) }));
+    },
+  };
+};
+
+const NODE_HASH: Record<string, string> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+
+/**
+ * The same key, signing with OpenSSL (Ed25519, ECDSA and RSA alike). A key whose private parts are not
+ * at hand (made outside src/crypto/hostkey) is returned as it is.
+ */
+export function nodeSigningKey(key: PrivateKey): PrivateKey {
+  let parts;
+  try {
+    parts = privateParts(key);
+  } catch {
+    return key;
+  }
+  const k = createPrivateKey({ key: privateJwk(parts) as import('node:crypto').JsonWebKey, format: 'jwk' });
+  return signingKey(parts, key.comment, (hash, data) =>
+    bytes(hash ? sign(NODE_HASH[hash]!, data, { key: k, dsaEncoding: 'ieee-p1363' }) : sign(null, data, k)),
+  );
+}

@@ -9,12 +9,14 @@ import type {
   DirectionKeys,
   DirectionState,
   KexClientSide,
+  KexContext,
   KexMethod,
   PacketOpener,
   PacketProtection,
   PacketSealer,
   PrivateKey,
   PublicKey,
+  X25519Factory,
 } from '../crypto/types.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer, concatBytes, utf8Bytes } from '../wire/writer.ts';
@@ -118,6 +120,8 @@ export interface TransportOptions {
   rekey?: Partial<RekeyLimits>;
   /** Who makes the sealers and openers (default the portable one; see PacketProtection). */
   protection?: PacketProtection;
+  /** Who makes X25519 key pairs for curve25519 and mlkem768x25519 (default Web Crypto, else noble). */
+  x25519?: X25519Factory;
   /** A key exchange must finish within this many ms (default 120 s). */
   kexTimeoutMs?: number;
   /** Bytes of outgoing messages held back during a key exchange before the connection is ended. */
@@ -221,6 +225,8 @@ export class Transport {
   private readonly opts: TransportOptions;
   /** Makes each direction's sealer and opener (TransportOptions.protection, else the portable one). */
   private readonly protection: PacketProtection;
+  /** What the key exchange methods take from the runtime (TransportOptions.x25519). */
+  private readonly kexContext: KexContext;
   private readonly now: () => number;
   private readonly maxPacket: number;
   private readonly limits: RekeyLimits;
@@ -267,6 +273,7 @@ export class Transport {
   constructor(opts: TransportOptions) {
     this.opts = opts;
     this.protection = opts.protection ?? PORTABLE_PROTECTION;
+    this.kexContext = { x25519: opts.x25519 };
     this.role = opts.role;
     this.peerAddress = opts.peerAddress;
     this.now = opts.now ?? (() => Date.now());
@@ -950,7 +957,7 @@ export class Transport {
     r.done('key exchange init');
     const chosen = kex.negotiated!;
     const hostKey = (this.opts.hostKeys ?? []).find((k) => k.publicKey.signatureAlgorithms.includes(chosen.hostKey))!;
-    const side = await kex.method!.server();
+    const side = await kex.method!.server(this.kexContext);
     const { publicValue, K } = await side.respond(clientValue);
     const H = this.exchangeHash(hostKey.publicKey.blob, clientValue, publicValue, K);
     this.sessionId ??= H;
@@ -972,7 +979,7 @@ export class Transport {
         this.writePacket(new Writer().byte(MSG.KEX_DH_GEX_REQUEST).uint32(2048).uint32(n).uint32(8192).finish());
         return;
       }
-      kex.clientSide = await method.client();
+      kex.clientSide = await method.client(this.kexContext);
       this.writePacket(new Writer(2048).byte(MSG.KEXDH_INIT).bytes(kex.clientSide.publicValue).finish());
     } catch (err) {
       this.fail(err);
@@ -994,7 +1001,7 @@ export class Transport {
       kex.gex.g = g;
       const method = dhGroupMethod({ p, g, bits }, kex.method!.hash);
       kex.method = method;
-      kex.clientSide = await method.client();
+      kex.clientSide = await method.client(this.kexContext);
       this.writePacket(new Writer(2048).byte(MSG.KEX_DH_GEX_INIT).bytes(kex.clientSide.publicValue).finish());
       return;
     }

@@ -1,6 +1,6 @@
 // The in-memory key exchanges of bench section 1, run by Node (test/bench/run.ts) and by workerd
 // (test/bench/workerd-entry.ts) alike: our client and server back to back, and the server alone.
-import type { PrivateKey } from '../../src/crypto/types.ts';
+import type { PrivateKey, X25519Factory } from '../../src/crypto/types.ts';
 import { loopback } from '../../src/io/loopback.ts';
 import { Transport } from '../../src/transport/transport.ts';
 
@@ -32,7 +32,7 @@ export async function pairHandshakes(kex: string, n: number, hostKey: PrivateKey
  * sends before NEWKEYS depends on the server, so the server does all of its work: KEXINIT, its ephemeral key,
  * the shared secret, the exchange hash, the host key signature, key derivation.
  */
-export async function serverHandshakes(kex: string, n: number, hostKey: PrivateKey): Promise<void> {
+export async function serverHandshakes(kex: string, n: number, hostKey: PrivateKey, x25519?: X25519Factory): Promise<void> {
   const recorded = await pair(kex, hostKey);
   for (let i = 0; i < n; i++) {
     let finished!: () => void;
@@ -40,6 +40,7 @@ export async function serverHandshakes(kex: string, n: number, hostKey: PrivateK
     const server = new Transport({
       role: 'server',
       hostKeys: [hostKey],
+      x25519,
       onSend: () => {},
       onEvent: (e) => {
         if (e.type === 'kex-done') finished();

@@ -7,6 +7,7 @@ import type { AddressInfo, Server } from 'node:net';
 import { createServer, type ServerOptions } from '../../src/server.ts';
 import { listenTcp } from '../../src/io/node-net.ts';
 import { parsePrivateKey } from '../../src/crypto/keys/index.ts';
+import type { PrivateKey } from '../../src/crypto/types.ts';
 import type { CloseInfo, Transport, TransportEvent } from '../../src/transport/transport.ts';
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
 import { MemoryStorage } from '../../src/apps/storage.ts';
@@ -108,9 +109,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(fx: Fixture, over: Partial<ServerOptions> = {}, keyTypes?: (keyof Fixture['hostKeyFiles'])[]): Promise<RunningServer> {
+export async function startServer(
+  fx: Fixture,
+  over: Partial<ServerOptions> & { signWith?: (key: PrivateKey) => PrivateKey } = {},
+  keyTypes?: (keyof Fixture['hostKeyFiles'])[],
+): Promise<RunningServer> {
   const files = (keyTypes ?? (Object.keys(fx.hostKeyFiles) as (keyof Fixture['hostKeyFiles'])[])).map((t) => fx.hostKeyFiles[t]);
-  const hostKeys = (await Promise.all(files.map((f) => parsePrivateKey(readFileSync(f, 'utf8'))))).flat();
+  const { signWith = (k: PrivateKey) => k, ...options } = over;
+  const hostKeys = (await Promise.all(files.map((f) => parsePrivateKey(readFileSync(f, 'utf8'))))).flat().map(signWith);
   const log: string[] = [];
   const policy = makeDemoPolicy({ authorizedKeys: readFileSync(join(fx.dir, 'authorized_keys'), 'utf8'), password: fx.password, log: (l) => log.push(l) });
   const storage = new MemoryStorage();
@@ -123,7 +129,7 @@ export async function startServer(fx: Fixture, over: Partial<ServerOptions> = {}
     onSession: (s) => runDemoSession(s, { storage, startedAt: Date.now(), policy }),
     loginGraceTimeMs: 30_000,
     log: (l) => log.push(l),
-    ...over,
+    ...options,
   });
   const origAccept = server.accept.bind(server);
   server.accept = (sink, info = {}) => {

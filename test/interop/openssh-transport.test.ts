@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSH10, SSH9, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer } from '../helpers/peers.ts';
-import { nodeProtection } from '../../src/io/node-crypto.ts';
+import { nodeProtection, nodeSigningKey, nodeX25519 } from '../../src/io/node-crypto.ts';
 
 const KEX_92 = [
   'curve25519-sha256',
@@ -35,13 +35,16 @@ const MACS = ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 
 
 let fx: Fixture;
 let srv: RunningServer;
-/** The same server with packets sealed and opened by node:crypto (what `edgessh serve` runs by default). */
+/**
+ * The same server with node:crypto doing what it can (what `edgessh serve` runs by default): packets sealed
+ * and opened, X25519 key pairs made and host key signatures made by OpenSSL.
+ */
 let nodeSrv: RunningServer;
 
 beforeAll(async () => {
   fx = makeFixture();
   srv = await startServer(fx);
-  nodeSrv = await startServer(fx, { protection: nodeProtection });
+  nodeSrv = await startServer(fx, { protection: nodeProtection, x25519: nodeX25519, signWith: nodeSigningKey });
 });
 afterAll(async () => {
   await srv?.close();
@@ -104,6 +107,18 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH 9.2', () => {
 });
 
 describe.skipIf(!havePeer(SSH9))('OpenSSH 9.2 against the node:crypto protection', () => {
+  for (const kex of ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256']) {
+    for (const hk of HOST_KEYS) {
+      it(`kex ${kex} × host key ${hk}, X25519 and the signature by OpenSSL`, async () => {
+        const before = nodeSrv.conns.length;
+        const r = await run(SSH9, sshArgs(fx, nodeSrv.port, ['-o', `KexAlgorithms=${kex}`, '-o', `HostKeyAlgorithms=${hk}`, '-o', 'LogLevel=ERROR']).concat(['true']));
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        expect(nodeSrv.conns[before]!.transport.negotiated).toMatchObject({ kex, hostKey: hk });
+      });
+    }
+  }
+
   // 1 MiB each way with a rekey every 256 KiB: packets of every size (OpenSSH sends up to 32 KiB, the
   // channel's small messages ride alongside), on both sides of the chacha switch to JavaScript, and each
   // direction's cipher rebuilt at every NEWKEYS.
@@ -129,6 +144,14 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH 9.2 against the node:crypto protection
 });
 
 describe.skipIf(!havePeer(SSH10))('OpenSSH 10', () => {
+  it('mlkem768x25519-sha256 with X25519 and the host key signature by OpenSSL', async () => {
+    const before = nodeSrv.conns.length;
+    const r = await run(SSH10, sshArgs(fx, nodeSrv.port, ['-o', 'KexAlgorithms=mlkem768x25519-sha256', '-o', 'LogLevel=ERROR']).concat(['true']));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(nodeSrv.conns[before]!.transport.negotiated!.kex).toBe('mlkem768x25519-sha256');
+  });
+
   it('mlkem768x25519-sha256 (post-quantum hybrid)', async () => {
     const { r, conn } = await connect(SSH10, ['-o', 'KexAlgorithms=mlkem768x25519-sha256']);
     expect(r.stderr).toBe('');

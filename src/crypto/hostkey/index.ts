@@ -230,78 +230,100 @@ class SigningKey implements PrivateKey {
   }
 }
 
-export async function privateKeyFromParts(parts: PrivateParts, comment = ''): Promise<PrivateKey> {
-  let key: PrivateKey;
-  if (parts.kind === 'ed25519') {
-    const pub = new Ed25519Public(parts.pub);
-    let web: Promise<CryptoKey | null> | null = null;
-    key = new SigningKey(pub, comment, async (_alg, data) => {
-      if (await haveWebEd25519()) {
-        web ??= crypto.subtle
-          .importKey('jwk', { kty: 'OKP', crv: 'Ed25519', d: b64url(parts.seed), x: b64url(parts.pub) }, { name: 'Ed25519' }, false, ['sign'])
-          .catch(() => null);
-        const k = await web;
-        if (k) return new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, k, data));
-      }
-      return ed25519.sign(data, parts.seed);
-    });
-  } else if (parts.kind === 'ecdsa') {
+/** The private key as a JWK, which Web Crypto and node:crypto both import. */
+export function privateJwk(parts: PrivateParts): JsonWebKey {
+  if (parts.kind === 'ed25519') return { kty: 'OKP', crv: 'Ed25519', d: b64url(parts.seed), x: b64url(parts.pub) };
+  if (parts.kind === 'ecdsa') {
     const info = EC_BY_NAME[parts.curveName];
     if (!info) throw new Error(`unsupported ECDSA curve ${parts.curveName}`);
-    const pub = new EcdsaPublic(parts.curveName, parts.point);
     const size = info.size;
-    const jwk = {
+    return {
       kty: 'EC',
       crv: info.curve,
       d: b64url(fixedWidth(parts.d, size)!),
       x: b64url(parts.point.subarray(1, 1 + size)),
       y: b64url(parts.point.subarray(1 + size)),
     };
-    const k = crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: info.curve }, false, ['sign']);
-    await k; // fail at load time, not at the first handshake
-    key = new SigningKey(pub, comment, async (_alg, data) => {
-      const raw = new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: info.hash }, await k, data));
-      return new Writer(2 * size + 16)
-        .bytes(mpintFromUnsigned(raw.subarray(0, size)))
-        .bytes(mpintFromUnsigned(raw.subarray(size)))
-        .finish();
-    });
-  } else {
-    const pub = new RsaPublic(parts.e, parts.n);
-    const n = bytesToBigint(parts.n);
-    const d = bytesToBigint(parts.d);
-    const p = bytesToBigint(parts.p);
-    const q = bytesToBigint(parts.q);
-    void n;
-    const toB = (v: bigint) => {
-      let h = v.toString(16);
-      if (h.length % 2) h = '0' + h;
-      return Uint8Array.from(h.match(/../g)!, (x) => parseInt(x, 16));
-    };
-    const jwk = {
-      kty: 'RSA',
-      n: b64url(stripZeros(parts.n)),
-      e: b64url(stripZeros(parts.e)),
-      d: b64url(stripZeros(parts.d)),
-      p: b64url(stripZeros(parts.p)),
-      q: b64url(stripZeros(parts.q)),
-      dp: b64url(toB(d % (p - 1n))),
-      dq: b64url(toB(d % (q - 1n))),
-      qi: b64url(stripZeros(parts.iqmp)),
-    };
-    const keys = new Map<string, Promise<CryptoKey>>();
-    const get = (hash: string) => {
-      if (!keys.has(hash)) keys.set(hash, crypto.subtle.importKey('jwk', jwk, { name: 'RSASSA-PKCS1-v1_5', hash }, false, ['sign']));
-      return keys.get(hash)!;
-    };
-    await get('SHA-512');
-    key = new SigningKey(pub, comment, async (alg, data) => {
-      const k = await get(RSA_HASH[alg]!);
-      return new Uint8Array(await crypto.subtle.sign({ name: 'RSASSA-PKCS1-v1_5' }, k, data));
-    });
   }
+  const d = bytesToBigint(parts.d);
+  const p = bytesToBigint(parts.p);
+  const q = bytesToBigint(parts.q);
+  const toB = (v: bigint) => {
+    let h = v.toString(16);
+    if (h.length % 2) h = '0' + h;
+    return Uint8Array.from(h.match(/../g)!, (x) => parseInt(x, 16));
+  };
+  return {
+    kty: 'RSA',
+    n: b64url(stripZeros(parts.n)),
+    e: b64url(stripZeros(parts.e)),
+    d: b64url(stripZeros(parts.d)),
+    p: b64url(stripZeros(parts.p)),
+    q: b64url(stripZeros(parts.q)),
+    dp: b64url(toB(d % (p - 1n))),
+    dq: b64url(toB(d % (q - 1n))),
+    qi: b64url(stripZeros(parts.iqmp)),
+  };
+}
+
+/**
+ * Makes raw signatures for one key: Ed25519's 64 bytes, ECDSA's r || s (each the curve's size), RSA's
+ * PKCS #1 v1.5 signature. `hash` is the digest the signature algorithm uses, as Web Crypto names it
+ * ('SHA-256', 'SHA-384', 'SHA-512', 'SHA-1'), or null for Ed25519.
+ */
+export type RawSigner = (hash: string | null, data: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+
+/** What the key's signature algorithm hashes with (see RawSigner). */
+function signatureHash(parts: PrivateParts, algorithm: string): string | null {
+  if (parts.kind === 'ed25519') return null;
+  if (parts.kind === 'ecdsa') return EC_BY_NAME[parts.curveName]!.hash;
+  return RSA_HASH[algorithm]!;
+}
+
+/** A private key whose signatures `rawSign` makes, framed as SSH carries them (ECDSA's r and s as mpints). */
+export function signingKey(parts: PrivateParts, comment: string, rawSign: RawSigner): PrivateKey {
+  let pub: PublicKey;
+  let shape = (raw: Uint8Array) => raw;
+  if (parts.kind === 'ed25519') pub = new Ed25519Public(parts.pub);
+  else if (parts.kind === 'ecdsa') {
+    const info = EC_BY_NAME[parts.curveName];
+    if (!info) throw new Error(`unsupported ECDSA curve ${parts.curveName}`);
+    pub = new EcdsaPublic(parts.curveName, parts.point);
+    const size = info.size;
+    shape = (raw) => new Writer(2 * size + 16).bytes(mpintFromUnsigned(raw.subarray(0, size))).bytes(mpintFromUnsigned(raw.subarray(size))).finish();
+  } else pub = new RsaPublic(parts.e, parts.n);
+  const key = new SigningKey(pub, comment, async (alg, data) => shape(await rawSign(signatureHash(parts, alg), data)));
   PARTS.set(key, parts);
   return key;
+}
+
+/** A private key that signs with Web Crypto (noble for Ed25519 where Web Crypto lacks it). */
+export async function privateKeyFromParts(parts: PrivateParts, comment = ''): Promise<PrivateKey> {
+  const jwk = privateJwk(parts);
+  if (parts.kind === 'ed25519') {
+    let web: Promise<CryptoKey | null> | null = null;
+    return signingKey(parts, comment, async (_hash, data) => {
+      if (await haveWebEd25519()) {
+        web ??= crypto.subtle.importKey('jwk', jwk, { name: 'Ed25519' }, false, ['sign']).catch(() => null);
+        const k = await web;
+        if (k) return new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, k, data));
+      }
+      return ed25519.sign(data, parts.seed);
+    });
+  }
+  if (parts.kind === 'ecdsa') {
+    const curve = jwk.crv as EcCurve;
+    const k = crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: curve }, false, ['sign']);
+    await k; // fail at load time, not at the first handshake
+    return signingKey(parts, comment, async (hash, data) => new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: hash! }, await k, data)));
+  }
+  const keys = new Map<string, Promise<CryptoKey>>();
+  const get = (hash: string) => {
+    if (!keys.has(hash)) keys.set(hash, crypto.subtle.importKey('jwk', jwk, { name: 'RSASSA-PKCS1-v1_5', hash }, false, ['sign']));
+    return keys.get(hash)!;
+  };
+  await get('SHA-512');
+  return signingKey(parts, comment, async (hash, data) => new Uint8Array(await crypto.subtle.sign({ name: 'RSASSA-PKCS1-v1_5' }, await get(hash!), data)));
 }
 
 /** A new key pair made by Web Crypto (noble for Ed25519 where Web Crypto lacks it). */

@@ -5,7 +5,7 @@
 import { x25519 } from '@noble/curves/ed25519.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { DhGroup, Hash, KexClientSide, KexMethod, KexServerSide } from '../types.ts';
+import type { DhGroup, Hash, KexClientSide, KexContext, KexMethod, KexServerSide, X25519Factory } from '../types.ts';
 import { HASHES } from '../hash.ts';
 import { DISCONNECT, SshError } from '../../wire/messages.ts';
 import { Writer, mpintBytes, mpintFromUnsigned } from '../../wire/writer.ts';
@@ -27,11 +27,6 @@ function allZero(b: Uint8Array): boolean {
 
 // ── X25519 ────────────────────────────────────────────────────────────────────────────────────────
 
-interface X25519Pair {
-  publicKey: Uint8Array;
-  shared(peer: Uint8Array): Promise<Uint8Array>;
-}
-
 let webX25519: Promise<boolean> | null = null;
 function haveWebX25519(): Promise<boolean> {
   webX25519 ??= crypto.subtle
@@ -41,44 +36,40 @@ function haveWebX25519(): Promise<boolean> {
   return webX25519;
 }
 
-/** A fresh X25519 key pair; `shared` refuses a peer value of the wrong size or an all-zero result (RFC 8731 §3). */
-export async function x25519Pair(): Promise<X25519Pair> {
-  const check = (peer: Uint8Array) => {
-    if (peer.length !== 32) throw kexFail(`X25519 public value has ${peer.length} bytes, not 32`);
-  };
-  const checkResult = (s: Uint8Array) => {
-    if (allZero(s)) throw kexFail('X25519 shared secret is all zero (invalid peer value)');
-    return s;
-  };
+/** The portable X25519: Web Crypto where the runtime has it, else noble. */
+export const portableX25519: X25519Factory = async () => {
   if (await haveWebX25519()) {
     const kp = (await crypto.subtle.generateKey({ name: 'X25519' }, true, ['deriveBits'])) as CryptoKeyPair;
-    const publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', kp.publicKey));
     return {
-      publicKey,
+      publicKey: new Uint8Array(await crypto.subtle.exportKey('raw', kp.publicKey)),
       async shared(peer) {
-        check(peer);
-        try {
-          const pub = await crypto.subtle.importKey('raw', peer, { name: 'X25519' }, false, []);
-          const bits = await crypto.subtle.deriveBits({ name: 'X25519', public: pub } as unknown as AlgorithmIdentifier, kp.privateKey, 256);
-          return checkResult(new Uint8Array(bits));
-        } catch (e) {
-          if (e instanceof SshError) throw e;
-          throw kexFail('invalid X25519 public value');
-        }
+        const pub = await crypto.subtle.importKey('raw', peer, { name: 'X25519' }, false, []);
+        return new Uint8Array(await crypto.subtle.deriveBits({ name: 'X25519', public: pub } as unknown as AlgorithmIdentifier, kp.privateKey, 256));
       },
     };
   }
   const secret = x25519.utils.randomSecretKey();
+  return { publicKey: x25519.getPublicKey(secret), shared: (peer) => x25519.getSharedSecret(secret, peer) };
+};
+
+/**
+ * A fresh X25519 key pair from the context's factory (default portableX25519). Whoever made it, `shared`
+ * refuses a peer value of the wrong size, one the primitive rejects, and an all-zero result (RFC 8731 §3).
+ */
+export async function x25519Pair(ctx?: KexContext): Promise<{ publicKey: Uint8Array; shared(peer: Uint8Array): Promise<Uint8Array> }> {
+  const kp = await (ctx?.x25519 ?? portableX25519)();
   return {
-    publicKey: x25519.getPublicKey(secret),
+    publicKey: kp.publicKey,
     async shared(peer) {
-      check(peer);
+      if (peer.length !== 32) throw kexFail(`X25519 public value has ${peer.length} bytes, not 32`);
+      let s: Uint8Array;
       try {
-        return checkResult(x25519.getSharedSecret(secret, peer));
-      } catch (e) {
-        if (e instanceof SshError) throw e;
+        s = await kp.shared(peer);
+      } catch {
         throw kexFail('invalid X25519 public value');
       }
+      if (allZero(s)) throw kexFail('X25519 shared secret is all zero (invalid peer value)');
+      return s;
     },
   };
 }
@@ -88,16 +79,16 @@ function curve25519(name: string): KexMethod {
     name,
     hash: HASHES.sha256,
     valueEncoding: 'string',
-    async server(): Promise<KexServerSide> {
+    async server(ctx): Promise<KexServerSide> {
       return {
         async respond(peer) {
-          const kp = await x25519Pair();
+          const kp = await x25519Pair(ctx);
           return { publicValue: kp.publicKey, K: encodeMpintK(await kp.shared(peer)) };
         },
       };
     },
-    async client(): Promise<KexClientSide> {
-      const kp = await x25519Pair();
+    async client(ctx): Promise<KexClientSide> {
+      const kp = await x25519Pair(ctx);
       return { publicValue: kp.publicKey, finish: async (peer) => encodeMpintK(await kp.shared(peer)) };
     },
   };
@@ -234,7 +225,7 @@ const mlkemHybrid: KexMethod = {
   name: 'mlkem768x25519-sha256',
   hash: HASHES.sha256,
   valueEncoding: 'string',
-  async server() {
+  async server(ctx) {
     return {
       async respond(peer) {
         if (peer.length !== MLKEM_PK + 32) throw kexFail(`hybrid client value has ${peer.length} bytes, not ${MLKEM_PK + 32}`);
@@ -244,7 +235,7 @@ const mlkemHybrid: KexMethod = {
         } catch {
           throw kexFail('invalid ML-KEM-768 encapsulation key');
         }
-        const kp = await x25519Pair();
+        const kp = await x25519Pair(ctx);
         const kcl = await kp.shared(peer.subarray(MLKEM_PK));
         const reply = new Uint8Array(MLKEM_CT + 32);
         reply.set(enc.cipherText);
@@ -253,9 +244,9 @@ const mlkemHybrid: KexMethod = {
       },
     };
   },
-  async client() {
+  async client(ctx) {
     const { publicKey, secretKey } = ml_kem768.keygen();
-    const kp = await x25519Pair();
+    const kp = await x25519Pair(ctx);
     const init = new Uint8Array(MLKEM_PK + 32);
     init.set(publicKey);
     init.set(kp.publicKey, MLKEM_PK);
