@@ -1,15 +1,22 @@
 /**
  * The demo shell's files in Durable Object storage: one UserFiles object per user name, reached over RPC
- * from each connection's SshSession object. A file is stored in 64 KiB chunks (one storage value each).
+ * from each connection's SshSession object. A file is stored in 64 KiB chunks (one storage value each)
+ * under `data:PATH:i`, its size and time under `meta:PATH`; a directory is `dir:PATH`. PATH is a storage
+ * path (src/apps/storage.ts): components joined by '/'.
  */
 import { DurableObject } from 'cloudflare:workers';
-import { validFileName, type FileInfo, type FileStorage } from '../src/apps/storage.ts';
+import { baseName, parentPath, validPath, type FileInfo, type FileStorage } from '../src/apps/storage.ts';
 import type { Env } from './env.ts';
 
 const CHUNK = 64 * 1024;
 /** Like a small disk quota: the demo is not a file host. */
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/** Files and directories together. */
 export const MAX_FILES = 1000;
+
+interface DirMeta {
+  mtime: number;
+}
 
 interface Meta {
   size: number;
@@ -19,14 +26,50 @@ interface Meta {
 }
 
 export class UserFiles extends DurableObject<Env> {
-  async list(): Promise<string[]> {
-    const m = await this.ctx.storage.list<Meta>({ prefix: 'meta:' });
-    return [...m.keys()].map((k) => k.slice(5)).sort();
+  /** The names directly in directory `dir` ('' the top); [] when there is no such directory. */
+  async list(dir = ''): Promise<string[]> {
+    if (dir && !(await this.ctx.storage.get<DirMeta>(`dir:${dir}`))) return [];
+    const inside = dir ? `${dir}/` : '';
+    const names: string[] = [];
+    for (const kind of ['meta:', 'dir:'])
+      for (const k of (await this.ctx.storage.list({ prefix: kind + inside })).keys()) {
+        const p = k.slice(kind.length);
+        if (parentPath(p) === dir) names.push(baseName(p));
+      }
+    return names.sort();
+  }
+
+  /** Files and directories, for the limit. */
+  private async entries(): Promise<number> {
+    return (await this.ctx.storage.list({ prefix: 'meta:' })).size + (await this.ctx.storage.list({ prefix: 'dir:' })).size;
+  }
+
+  private async isDir(path: string): Promise<boolean> {
+    return path === '' || !!(await this.ctx.storage.get<DirMeta>(`dir:${path}`));
   }
 
   async stat(name: string): Promise<FileInfo | null> {
     const meta = await this.ctx.storage.get<Meta>(`meta:${name}`);
-    return meta ? { size: meta.size, mtime: meta.mtime ?? 0 } : null;
+    if (meta) return { size: meta.size, mtime: meta.mtime ?? 0 };
+    const dir = await this.ctx.storage.get<DirMeta>(`dir:${name}`);
+    return dir ? { size: 0, mtime: dir.mtime, dir: true } : null;
+  }
+
+  // A refusal comes back as its message, not thrown: an exception leaving an RPC method is logged by the
+  // runtime as uncaught, and these are ordinary answers. DurableObjectFileStorage throws them as Errors.
+
+  /** True when made; false when something is there or the parent is no directory; else why not. */
+  async mkdir(path: string): Promise<boolean | string> {
+    if (!path || !validPath(path) || !(await this.isDir(parentPath(path))) || (await this.stat(path))) return false;
+    if ((await this.entries()) >= MAX_FILES) return `too many files (limit ${MAX_FILES})`;
+    await this.ctx.storage.put(`dir:${path}`, { mtime: Date.now() } satisfies DirMeta);
+    return true;
+  }
+
+  async rmdir(path: string): Promise<boolean> {
+    if (!path || !(await this.ctx.storage.get<DirMeta>(`dir:${path}`))) return false;
+    for (const kind of ['meta:', 'dir:']) if ((await this.ctx.storage.list({ prefix: `${kind}${path}/`, limit: 1 })).size) return false;
+    return this.ctx.storage.delete(`dir:${path}`);
   }
 
   async read(name: string): Promise<Uint8Array | null> {
@@ -47,11 +90,14 @@ export class UserFiles extends DurableObject<Env> {
     return out;
   }
 
-  async write(name: string, data: Uint8Array): Promise<void> {
-    if (!validFileName(name)) throw new Error(`invalid file name ${JSON.stringify(name)}`);
-    if (data.length > MAX_FILE_BYTES) throw new Error(`file too large (limit ${MAX_FILE_BYTES} bytes)`);
+  /** Null when stored, else why not. */
+  async write(name: string, data: Uint8Array): Promise<string | null> {
+    if (!name || !validPath(name)) return `invalid file name ${JSON.stringify(name)}`;
+    if (data.length > MAX_FILE_BYTES) return `file too large (limit ${MAX_FILE_BYTES} bytes)`;
+    if (!(await this.isDir(parentPath(name)))) return 'No such directory';
+    if (await this.ctx.storage.get<DirMeta>(`dir:${name}`)) return 'Is a directory';
     const old = await this.ctx.storage.get<Meta>(`meta:${name}`);
-    if (!old && (await this.list()).length >= MAX_FILES) throw new Error(`too many files (limit ${MAX_FILES})`);
+    if (!old && (await this.entries()) >= MAX_FILES) return `too many files (limit ${MAX_FILES})`;
     const chunks = Math.ceil(data.length / CHUNK);
     await this.ctx.storage.transaction(async (tx) => {
       if (old) await tx.delete(Array.from({ length: old.chunks }, (_, i) => `data:${name}:${i}`));
@@ -62,12 +108,14 @@ export class UserFiles extends DurableObject<Env> {
       }
       await tx.put(`meta:${name}`, { size: data.length, chunks, mtime: Date.now() } satisfies Meta);
     });
+    return null;
   }
 
   async setMtime(name: string, mtime: number): Promise<boolean> {
     const meta = await this.ctx.storage.get<Meta>(`meta:${name}`);
-    if (!meta) return false;
-    await this.ctx.storage.put(`meta:${name}`, { ...meta, mtime } satisfies Meta);
+    if (meta) await this.ctx.storage.put(`meta:${name}`, { ...meta, mtime } satisfies Meta);
+    else if (name && (await this.ctx.storage.get<DirMeta>(`dir:${name}`))) await this.ctx.storage.put(`dir:${name}`, { mtime } satisfies DirMeta);
+    else return false;
     return true;
   }
 
@@ -85,15 +133,24 @@ export class DurableObjectFileStorage implements FileStorage {
   private stub(user: string) {
     return this.ns.get(this.ns.idFromName(user));
   }
-  list(user: string): Promise<string[]> {
-    return this.stub(user).list();
+  list(user: string, dir?: string): Promise<string[]> {
+    return this.stub(user).list(dir);
+  }
+  async mkdir(user: string, path: string): Promise<boolean> {
+    const r = await this.stub(user).mkdir(path);
+    if (typeof r === 'string') throw new Error(r);
+    return r;
+  }
+  rmdir(user: string, path: string): Promise<boolean> {
+    return this.stub(user).rmdir(path);
   }
   async read(user: string, name: string): Promise<Uint8Array | null> {
     const b = await this.stub(user).read(name);
     return b ? new Uint8Array(b) : null;
   }
-  write(user: string, name: string, data: Uint8Array): Promise<void> {
-    return this.stub(user).write(name, data);
+  async write(user: string, name: string, data: Uint8Array): Promise<void> {
+    const why = await this.stub(user).write(name, data);
+    if (why) throw new Error(why);
   }
   remove(user: string, name: string): Promise<boolean> {
     return this.stub(user).remove(name);

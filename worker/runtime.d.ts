@@ -47,7 +47,7 @@ interface DurableObjectNamespace<T = unknown> {
 interface DurableObjectStorage {
   get<T>(key: string): Promise<T | undefined>;
   get<T>(keys: string[]): Promise<Map<string, T>>;
-  list<T>(options?: { prefix?: string }): Promise<Map<string, T>>;
+  list<T>(options?: { prefix?: string; limit?: number }): Promise<Map<string, T>>;
   put<T>(key: string, value: T): Promise<void>;
   put<T>(entries: Record<string, T>): Promise<void>;
   delete(key: string): Promise<boolean>;

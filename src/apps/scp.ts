@@ -1,9 +1,9 @@
 /**
  * The other side of the old scp protocol (rcp's): `scp -t TARGET` receives files, `scp -f PATH…` sends
  * them, as OpenSSH's scp runs them with `scp -O`, older OpenSSH (before 9.0), PuTTY's `pscp -scp` and
- * other clients that still speak it. Files are the demo storage's (one flat directory, see
- * resolveStoragePath); directories (`-r`) are refused; with `-p` the last-write time is kept both ways
- * (the access time is not stored).
+ * other clients that still speak it. Files and directories are the demo storage's (see storagePath);
+ * directories go both ways with `-r`; with `-p` the last-write time is kept both ways, of files and
+ * directories (the access time is not stored).
  *
  * The protocol, from OpenSSH's scp.c: the receiving side acknowledges each control line with a zero
  * byte, or answers `\x01scp: message\n` (the sender reports it and skips that file) or `\x02…` (fatal).
@@ -11,7 +11,7 @@
  * a `C` with -p, `D…`/`E` around a directory. A control line is at most 1 KiB here; a file at most 16 MiB.
  */
 import { concatBytes } from '../wire/writer.ts';
-import { resolveStoragePath, validFileName, type FileStorage } from './storage.ts';
+import { baseName, joinPath, parentPath, storagePath, validFileName, validPath, type FileStorage } from './storage.ts';
 
 export interface ScpIo {
   user: string;
@@ -108,17 +108,26 @@ export async function runScp(args: string[], io: ScpIo): Promise<number> {
   }
 }
 
-/** `scp -t TARGET`: files arrive. */
+/** `scp -t TARGET`: files arrive (and directories, with -r). */
 async function receive(target: string, flags: Set<string>, bytes: Bytes, io: ScpIo): Promise<number> {
-  const where = resolveStoragePath(target);
-  const intoDir = where?.root === true;
-  if (!where || (flags.has('d') && !intoDir)) {
-    await io.write(`\x02scp: ${target}: ${where ? 'Not a directory' : 'No such file or directory'}\n`);
+  const where = storagePath(target);
+  const info = where === null ? null : where === '' ? { dir: true } : await io.storage.stat(io.user, where);
+  const intoDir = info?.dir === true;
+  if (where === null || (flags.has('d') && !intoDir)) {
+    await io.write(`\x02scp: ${target}: ${where === null ? 'No such file or directory' : 'Not a directory'}\n`);
     return 1;
   }
   let status = 0;
-  /** The time a `T` line gave the next file (scp -p). */
+  /** The time a `T` line gave the next file or directory (scp -p). */
   let mtime: number | undefined;
+  /** The directories a `D` line opened and no `E` has closed yet, innermost last, with the time for each. */
+  const open: { path: string; mtime?: number }[] = [];
+  /** Where an entry called `sent` goes: into the open directory, else into the target or as the target. */
+  const destination = (sent: string) => (open.length ? joinPath(open.at(-1)!.path, sent) : intoDir ? joinPath(where, sent) : where);
+  const refuse = async (what: string, why: string) => {
+    await io.write(`\x01scp: ${what}: ${why}\n`);
+    status = 1;
+  };
   await io.write(OK);
   for (;;) {
     const line = await bytes.line();
@@ -133,30 +142,64 @@ async function receive(target: string, flags: Set<string>, bytes: Bytes, io: Scp
     if (kind === 'T') {
       const t = /^T(\d+) \d+ \d+ \d+$/.exec(line);
       if (!t) throw new ProtocolError('bad T line');
-      mtime = Number(t[1]) * 1000; // for the file that follows
+      mtime = Number(t[1]) * 1000; // for the file or directory that follows
       await io.write(OK);
       continue;
     }
-    if (kind === 'D') {
-      // A directory (scp -r): refused, so the sender skips it and everything in it (and sends no E).
-      await io.write(`\x01scp: ${line.split(' ').slice(2).join(' ')}: directories are not supported here\n`);
-      status = 1;
+    if (kind === 'E') {
+      if (line !== 'E' || !open.length) throw new ProtocolError(line === 'E' ? 'E without a directory' : 'bad E line');
+      const dir = open.pop()!;
+      if (dir.mtime !== undefined) await io.storage.setMtime(io.user, dir.path, dir.mtime);
+      await io.write(OK);
       continue;
     }
-    if (kind !== 'C') throw new ProtocolError(`unexpected control line ${JSON.stringify(line.slice(0, 40))}`);
-    const m = /^C([0-7]{4}) (\d+) (.+)$/.exec(line);
-    if (!m) throw new ProtocolError('bad C line');
-    const size = Number(m[2]);
-    const sent = m[3]!;
-    const name = intoDir ? sent : (where as { name: string }).name;
-    if (!validFileName(sent) || !validFileName(name)) {
-      await io.write(`\x01scp: ${sent}: Invalid file name\n`);
-      status = 1;
+    const m = /^([CD])([0-7]{4}) (\d+) (.+)$/.exec(line);
+    if (!m) throw new ProtocolError(kind === 'C' || kind === 'D' ? `bad ${kind} line` : `unexpected control line ${JSON.stringify(line.slice(0, 40))}`);
+    const size = Number(m[3]);
+    const sent = m[4]!;
+    const path = destination(sent);
+    const keepTime = mtime;
+    mtime = undefined;
+    // A refused directory is skipped by the sender with everything in it (and no E comes for it).
+    if (!validFileName(sent) || !validPath(path)) {
+      await refuse(sent, 'Invalid file name');
+      continue;
+    }
+    if (kind === 'D') {
+      const st = await io.storage.stat(io.user, path);
+      if (st && !st.dir) {
+        await refuse(path, 'Not a directory');
+        continue;
+      }
+      if (!st) {
+        let made = false;
+        try {
+          made = await io.storage.mkdir(io.user, path);
+        } catch (e) {
+          await refuse(path, (e as Error).message);
+          continue;
+        }
+        if (!made) {
+          await refuse(path, 'No such file or directory');
+          continue;
+        }
+      }
+      open.push({ path, mtime: keepTime });
+      await io.write(OK);
       continue;
     }
     if (size > SCP_LIMITS.file) {
-      await io.write(`\x01scp: ${name}: File too large (limit ${SCP_LIMITS.file} bytes)\n`);
-      status = 1;
+      await refuse(path, `File too large (limit ${SCP_LIMITS.file} bytes)`);
+      continue;
+    }
+    // Refused before the bytes come: no directory to put it in, or a directory in its place.
+    const parent = parentPath(path);
+    if (parent && !(await io.storage.stat(io.user, parent))?.dir) {
+      await refuse(path, 'No such file or directory');
+      continue;
+    }
+    if ((await io.storage.stat(io.user, path))?.dir) {
+      await refuse(path, 'Is a directory');
       continue;
     }
     await io.write(OK);
@@ -169,21 +212,18 @@ async function receive(target: string, flags: Set<string>, bytes: Bytes, io: Scp
       status = 1;
       continue;
     }
-    const keepTime = mtime;
-    mtime = undefined;
     try {
-      await io.storage.write(io.user, name, data);
-      if (keepTime !== undefined) await io.storage.setMtime(io.user, name, keepTime);
+      await io.storage.write(io.user, path, data);
+      if (keepTime !== undefined) await io.storage.setMtime(io.user, path, keepTime);
     } catch (e) {
-      await io.write(`\x01scp: ${name}: ${(e as Error).message}\n`);
-      status = 1;
+      await refuse(path, (e as Error).message);
       continue;
     }
     await io.write(OK);
   }
 }
 
-/** `scp -f PATH…`: files leave. */
+/** `scp -f PATH…`: files leave (and directories, with -r). */
 async function send(paths: string[], flags: Set<string>, bytes: Bytes, io: ScpIo): Promise<number> {
   let status = 0;
   /** The receiver's answer to what was sent: true for go on, false when it refused (it said why). */
@@ -199,29 +239,50 @@ async function send(paths: string[], flags: Set<string>, bytes: Bytes, io: ScpIo
     }
     throw new ProtocolError(b === null ? 'input ended' : `unexpected answer byte ${b}`);
   };
-  if (!(await answer())) return 1; // the receiver is ready
-  for (const path of paths) {
-    const where = resolveStoragePath(path);
-    const problem = !where ? 'No such file or directory' : where.root ? 'not a regular file' : null;
-    const name = where && !where.root ? where.name : '';
-    const info = problem ? null : await io.storage.stat(io.user, name);
-    const data = info && info.size <= SCP_LIMITS.file ? await io.storage.read(io.user, name) : null;
-    if (problem || !data) {
-      const why = problem ?? (info ? `File too large (limit ${SCP_LIMITS.file} bytes)` : 'No such file or directory');
-      await io.write(`\x01scp: ${path}: ${why}\n`);
-      status = 1;
-      continue;
-    }
-    if (flags.has('p')) {
-      const t = Math.floor((info?.mtime ?? 0) / 1000);
-      await io.write(`T${t} 0 ${t} 0\n`);
-      if (!(await answer())) continue;
-    }
+  const problem = async (shown: string, why: string) => {
+    await io.write(`\x01scp: ${shown}: ${why}\n`);
+    status = 1;
+  };
+  /** With -p, the T line for what is sent next; false when the receiver refused it. */
+  const time = async (mtime: number) => {
+    if (!flags.has('p')) return true;
+    const t = Math.floor(mtime / 1000);
+    await io.write(`T${t} 0 ${t} 0\n`);
+    return answer();
+  };
+  const sendFile = async (path: string, shown: string, name: string) => {
+    const info = await io.storage.stat(io.user, path);
+    const data = info && !info.dir && info.size <= SCP_LIMITS.file ? await io.storage.read(io.user, path) : null;
+    if (!info || !data) return problem(shown, info?.dir ? 'not a regular file' : info ? `File too large (limit ${SCP_LIMITS.file} bytes)` : 'No such file or directory');
+    if (!(await time(info.mtime))) return;
     await io.write(`C0644 ${data.length} ${name}\n`);
-    if (!(await answer())) continue;
+    if (!(await answer())) return;
     await io.write(data);
     await io.write(OK);
     await answer();
+  };
+  /** A directory and everything in it, as D … E (scp -r). */
+  const sendDir = async (path: string, name: string, mtime: number): Promise<void> => {
+    if (!(await time(mtime))) return;
+    await io.write(`D0755 0 ${name}\n`);
+    if (!(await answer())) return; // refused: nothing inside is sent
+    for (const entry of await io.storage.list(io.user, path)) {
+      const inner = joinPath(path, entry);
+      const st = await io.storage.stat(io.user, inner);
+      if (st?.dir) await sendDir(inner, entry, st.mtime);
+      else await sendFile(inner, inner, entry);
+    }
+    await io.write('E\n');
+    await answer();
+  };
+  if (!(await answer())) return 1; // the receiver is ready
+  for (const arg of paths) {
+    const path = storagePath(arg);
+    const info = path === null ? null : path === '' ? { size: 0, mtime: 0, dir: true } : await io.storage.stat(io.user, path);
+    if (path === null || !info) await problem(arg, 'No such file or directory');
+    else if (!info.dir) await sendFile(path, arg, baseName(path));
+    else if (!flags.has('r')) await problem(arg, 'not a regular file');
+    else await sendDir(path, path ? baseName(path) : io.user, info.mtime);
   }
   return status;
 }

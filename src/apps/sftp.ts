@@ -1,8 +1,9 @@
 /**
  * The demo's SFTP server: protocol version 3 (draft-ietf-secsh-filexfer-02), what OpenSSH's `sftp` and
  * `scp` (which speaks SFTP since OpenSSH 9.0), paramiko and AsyncSSH use. It serves the user's files in
- * the demo storage, a single flat directory shown as `/` (also the home directory): files can be listed,
- * read, written, renamed and removed; there are no subdirectories, links or permissions to change.
+ * the demo storage, shown as `/` (also the home directory): files can be listed, read, written, renamed
+ * and removed, directories made, listed and removed (not renamed); there are no links, owners or
+ * permissions to change.
  *
  * A file open for writing is gathered in memory and stored when it is closed (or when the session ends),
  * since the storage keeps whole files. Everything is bounded: a message is at most 256 KiB (as OpenSSH's
@@ -13,7 +14,7 @@
  */
 import { Reader, WireError, getUint32 } from '../wire/reader.ts';
 import { Writer, putUint32 } from '../wire/writer.ts';
-import { canonicalPath, resolveStoragePath, validFileName, type FileInfo, type FileStorage } from './storage.ts';
+import { canonicalPath, joinPath, parentPath, storagePath, validPath, type FileInfo, type FileStorage } from './storage.ts';
 
 export interface SftpContext {
   user: string;
@@ -29,13 +30,14 @@ export interface SftpContext {
 }
 
 /**
- * What an idle SFTP server needs to carry on: its open handles by number (a directory's read position; a
- * file open for reading, whose contents are read again from storage) and the next handle number.
+ * What an idle SFTP server needs to carry on: its open handles by number (a directory's read position and
+ * path, '' the top; a file open for reading, whose contents are read again from storage) and the next
+ * handle number. A directory saved without its path (before there were subdirectories) is the top.
  */
 export interface SftpState {
   sftp: 1;
   next: number;
-  handles: ([number, 'dir', number] | [number, 'read', string])[];
+  handles: ([number, 'dir', number, string?] | [number, 'read', string])[];
 }
 
 /** A saved SftpState, checked field by field (it comes back from storage); null when it does not fit. */
@@ -46,9 +48,10 @@ export function parseSftpState(x: unknown): SftpState | null {
   if (o.handles.length > SFTP_LIMITS.handles) return null;
   const seen = new Set<number>();
   for (const h of o.handles as unknown[]) {
-    if (!Array.isArray(h) || h.length !== 3 || !Number.isSafeInteger(h[0]) || h[0] < 1 || h[0] >= (o.next as number) || seen.has(h[0])) return null;
+    if (!Array.isArray(h) || h.length < 3 || h.length > 4 || !Number.isSafeInteger(h[0]) || h[0] < 1 || h[0] >= (o.next as number) || seen.has(h[0])) return null;
     seen.add(h[0]);
-    if (h[1] === 'dir' ? !(Number.isSafeInteger(h[2]) && h[2] >= 0) : h[1] !== 'read' || typeof h[2] !== 'string' || !validFileName(h[2])) return null;
+    const path = (v: unknown) => typeof v === 'string' && validPath(v);
+    if (h[1] === 'dir' ? !(Number.isSafeInteger(h[2]) && h[2] >= 0 && (h.length === 3 || path(h[3]))) : h[1] !== 'read' || h.length !== 3 || !path(h[2]) || !h[2]) return null;
   }
   return { sftp: 1, next: o.next as number, handles: o.handles as SftpState['handles'] };
 }
@@ -112,6 +115,8 @@ interface FileHandle {
 }
 interface DirHandle {
   kind: 'dir';
+  /** The directory's storage path ('' the top). */
+  path: string;
   names: string[] | null;
   pos: number;
 }
@@ -128,17 +133,21 @@ class Status extends Error {
 
 const tooLarge = () => new Status(FX.FAILURE, `File too large (limit ${SFTP_LIMITS.file} bytes)`);
 
-/** Where a path points (see resolveStoragePath); a path that cannot name a file here is NO_SUCH_FILE. */
-function resolvePath(path: string): { root: true } | { root: false; name: string } {
-  const p = resolveStoragePath(path);
-  if (!p) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+/** The storage path a client's path names (see storagePath); one that cannot name a file here is NO_SUCH_FILE. */
+function resolvePath(path: string): string {
+  const p = storagePath(path);
+  if (p === null) throw new Status(FX.NO_SUCH_FILE, 'No such file');
   return p;
 }
 
-function writeAttrs(w: Writer, info: FileInfo | 'dir'): Writer {
-  if (info === 'dir') return w.uint32(ATTR_PERMISSIONS).uint32(S_IFDIR | 0o755);
-  const flags = ATTR_SIZE | ATTR_PERMISSIONS | (info.mtime ? ATTR_ACMODTIME : 0);
-  w.uint32(flags).uint64(BigInt(info.size)).uint32(S_IFREG | 0o644);
+/** The top directory, which the storage keeps no record of. */
+const TOP: FileInfo = { size: 0, mtime: 0, dir: true };
+
+function writeAttrs(w: Writer, info: FileInfo): Writer {
+  const flags = (info.dir ? 0 : ATTR_SIZE) | ATTR_PERMISSIONS | (info.mtime ? ATTR_ACMODTIME : 0);
+  w.uint32(flags);
+  if (!info.dir) w.uint64(BigInt(info.size));
+  w.uint32(info.dir ? S_IFDIR | 0o755 : S_IFREG | 0o644);
   if (info.mtime) w.uint32(Math.floor(info.mtime / 1000)).uint32(Math.floor(info.mtime / 1000));
   return w;
 }
@@ -176,10 +185,10 @@ function readAttrs(r: Reader): SetAttrs {
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** The `ls -l` line SFTP v3 sends beside each name (OpenSSH's format; UTC). */
-export function longName(name: string, info: FileInfo | 'dir', user: string, now = Date.now()): string {
-  const mode = info === 'dir' ? 'drwxr-xr-x' : '-rw-r--r--';
-  const size = info === 'dir' ? 0 : info.size;
-  const t = new Date(info === 'dir' ? 0 : info.mtime);
+export function longName(name: string, info: FileInfo, user: string, now = Date.now()): string {
+  const mode = info.dir ? 'drwxr-xr-x' : '-rw-r--r--';
+  const size = info.dir ? 0 : info.size;
+  const t = new Date(info.mtime);
   const recent = Math.abs(now - t.getTime()) < 182 * 86400_000;
   const day = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2)}`;
   const when = recent
@@ -266,28 +275,36 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
       throw new Status(FX.FAILURE, (e as Error).message);
     }
   };
-  const info = async (name: string): Promise<FileInfo> => {
-    const i = await ctx.storage.stat(ctx.user, name);
+  /** What is at a storage path (the top included), or null. */
+  const lookup = (path: string): Promise<FileInfo | null> => (path === '' ? Promise.resolve(TOP) : ctx.storage.stat(ctx.user, path));
+  const info = async (path: string): Promise<FileInfo> => {
+    const i = await lookup(path);
     if (!i) throw new Status(FX.NO_SUCH_FILE, 'No such file');
     return i;
   };
-  const attrsReply = async (id: number, path: string) => {
-    const p = resolvePath(path);
-    return send(writeAttrs(reply(FXP.ATTRS, id), p.root ? 'dir' : await info(p.name)));
+  /** Throws NO_SUCH_FILE unless the directory a new entry at `path` goes into is there. */
+  const parentExists = async (path: string) => {
+    if (!(await lookup(parentPath(path)))?.dir) throw new Status(FX.NO_SUCH_FILE, 'No such file');
   };
+  const attrsReply = async (id: number, path: string) => send(writeAttrs(reply(FXP.ATTRS, id), await info(resolvePath(path))));
 
-  /** RENAME (v3: refused when the target exists) or posix-rename@openssh.com (replaces it). */
+  /** RENAME (v3: refused when the target exists) or posix-rename@openssh.com (replaces a file there). */
   const rename = async (id: number, r: Reader, replace: boolean) => {
     const from = resolvePath(r.string());
     const to = resolvePath(r.string());
     r.done();
-    if (from.root || to.root) throw new Status(FX.FAILURE, 'Is a directory');
-    const data = await ctx.storage.read(ctx.user, from.name);
+    const src = await info(from);
+    if (src.dir) throw new Status(FX.OP_UNSUPPORTED, 'Directories cannot be renamed here');
+    if (from === to) return statusReply(id, FX.OK, 'Success');
+    const there = await lookup(to);
+    if (there?.dir) throw new Status(FX.FAILURE, 'Is a directory');
+    if (there && !replace) throw new Status(FX.FAILURE, 'File exists');
+    await parentExists(to);
+    const data = await ctx.storage.read(ctx.user, from);
     if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-    if (from.name === to.name) return statusReply(id, FX.OK, 'Success');
-    if (!replace && (await ctx.storage.stat(ctx.user, to.name))) throw new Status(FX.FAILURE, 'File exists');
-    await ctx.storage.write(ctx.user, to.name, data);
-    await ctx.storage.remove(ctx.user, from.name);
+    await ctx.storage.write(ctx.user, to, data);
+    if (src.mtime) await ctx.storage.setMtime(ctx.user, to, src.mtime); // a rename keeps the time, as on a disk
+    await ctx.storage.remove(ctx.user, from);
     return statusReply(id, FX.OK, 'Success');
   };
 
@@ -300,20 +317,21 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
         readAttrs(r);
         r.done();
         const p = resolvePath(path);
-        if (p.root) throw new Status(FX.FAILURE, 'Is a directory');
         if (!(flags & (FXF.READ | FXF.WRITE))) throw new Status(FX.BAD_MESSAGE, 'Open for neither reading nor writing');
         const writable = (flags & FXF.WRITE) !== 0;
-        const st = await ctx.storage.stat(ctx.user, p.name);
+        const st = await lookup(p);
+        if (st?.dir) throw new Status(FX.FAILURE, 'Is a directory');
         if (writable && st && flags & FXF.CREAT && flags & FXF.EXCL) throw new Status(FX.FAILURE, 'File exists');
         if (!st && !(writable && flags & FXF.CREAT)) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        if (!st) await parentExists(p);
         const keep = st !== null && !(writable && flags & FXF.TRUNC);
         // Checked before reading (a file put in a storage folder by other means may be larger) and after
         // (it may have changed in between).
         if (keep) admit(st.size);
-        const data = keep ? ((await ctx.storage.read(ctx.user, p.name)) ?? new Uint8Array(0)) : new Uint8Array(0);
+        const data = keep ? ((await ctx.storage.read(ctx.user, p)) ?? new Uint8Array(0)) : new Uint8Array(0);
         admit(data.length);
         const mtime = keep ? st.mtime : 0;
-        const h: FileHandle = { kind: 'file', name: p.name, data, size: data.length, mtime, writable, append: (flags & FXF.APPEND) !== 0, dirty: writable && !keep, tooLarge: false };
+        const h: FileHandle = { kind: 'file', name: p, data, size: data.length, mtime, writable, append: (flags & FXF.APPEND) !== 0, dirty: writable && !keep, tooLarge: false };
         const handle = newHandle(h);
         held += data.length;
         return send(reply(FXP.HANDLE, id).bytes(handle));
@@ -363,7 +381,7 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
       case FXP.FSTAT: {
         const h = handleOf(r);
         r.done();
-        const i: FileInfo | 'dir' = h.kind === 'dir' ? 'dir' : { size: h.size, mtime: h.setMtime ?? (h.dirty ? 0 : h.mtime) };
+        const i: FileInfo = h.kind === 'dir' ? await info(h.path) : { size: h.size, mtime: h.setMtime ?? (h.dirty ? 0 : h.mtime) };
         return send(writeAttrs(reply(FXP.ATTRS, id), i));
       }
       case FXP.SETSTAT:
@@ -374,13 +392,17 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
         r.done();
         // Everything is checked before anything changes: a request is done whole or not at all.
         if (a.owners || a.extended) throw new Status(FX.OP_UNSUPPORTED, 'Owners cannot be changed here');
-        const isDir = handle?.kind === 'dir' || !!path?.root;
+        const target = handle?.kind === 'dir' ? handle.path : path;
+        const isDir = target !== null && (await info(target)).dir === true;
         // The one mode each kind has here may be "set" (scp -p sends the source's mode); any other may not.
         if (a.permissions !== undefined && (a.permissions & 0o7777) !== (isDir ? 0o755 : 0o644))
-          throw new Status(FX.OP_UNSUPPORTED, `Permissions cannot be changed here (files are always rw-r--r--)`);
+          throw new Status(FX.OP_UNSUPPORTED, `Permissions cannot be changed here (files are always rw-r--r--, directories rwxr-xr-x)`);
         if (isDir) {
           if (a.size !== undefined) throw new Status(FX.FAILURE, 'Is a directory');
-          if (a.mtime !== undefined) throw new Status(FX.OP_UNSUPPORTED, 'The directory\'s time cannot be changed here');
+          if (a.mtime !== undefined) {
+            if (target === '') throw new Status(FX.OP_UNSUPPORTED, 'The top directory\'s time cannot be changed here');
+            if (!(await ctx.storage.setMtime(ctx.user, target!, a.mtime))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+          }
           return statusReply(id, FX.OK, 'Success');
         }
         if (handle?.kind === 'file') {
@@ -400,8 +422,7 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
           }
           return statusReply(id, FX.OK, 'Success');
         }
-        const name = (path as { name: string }).name;
-        if (!(await ctx.storage.stat(ctx.user, name))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        const name = path!;
         if (a.size !== undefined) {
           if (a.size > SFTP_LIMITS.file) throw tooLarge();
           const data = await ctx.storage.read(ctx.user, name);
@@ -417,23 +438,20 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
         const path = r.string();
         r.done();
         const p = resolvePath(path);
-        if (!p.root) {
-          await info(p.name); // NO_SUCH_FILE when missing
-          throw new Status(FX.FAILURE, 'Not a directory');
-        }
-        return send(reply(FXP.HANDLE, id).bytes(newHandle({ kind: 'dir', names: null, pos: 0 })));
+        if (!(await info(p)).dir) throw new Status(FX.FAILURE, 'Not a directory');
+        return send(reply(FXP.HANDLE, id).bytes(newHandle({ kind: 'dir', path: p, names: null, pos: 0 })));
       }
       case FXP.READDIR: {
         const h = handleOf(r);
         r.done();
         if (h.kind !== 'dir') throw new Status(FX.FAILURE, 'Not a directory');
-        h.names ??= ['.', '..', ...(await ctx.storage.list(ctx.user))];
+        h.names ??= ['.', '..', ...(await ctx.storage.list(ctx.user, h.path))];
         if (h.pos >= h.names.length) return statusReply(id, FX.EOF, 'End of directory');
         const batch = h.names.slice(h.pos, h.pos + SFTP_LIMITS.names);
         h.pos += batch.length;
-        const entries: [string, FileInfo | 'dir'][] = [];
+        const entries: [string, FileInfo][] = [];
         for (const name of batch) {
-          const i = name === '.' || name === '..' ? 'dir' : await ctx.storage.stat(ctx.user, name);
+          const i = name === '.' ? await lookup(h.path) : name === '..' ? await lookup(parentPath(h.path)) : await lookup(joinPath(h.path, name));
           if (i) entries.push([name, i]); // else removed since the listing
         }
         const w = reply(FXP.NAME, id).uint32(entries.length);
@@ -443,8 +461,8 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
       case FXP.REMOVE: {
         const p = resolvePath(r.string());
         r.done();
-        if (p.root) throw new Status(FX.FAILURE, 'Is a directory');
-        if (!(await ctx.storage.remove(ctx.user, p.name))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
+        if ((await info(p)).dir) throw new Status(FX.FAILURE, 'Is a directory');
+        if (!(await ctx.storage.remove(ctx.user, p))) throw new Status(FX.NO_SUCH_FILE, 'No such file');
         return statusReply(id, FX.OK, 'Success');
       }
       case FXP.RENAME:
@@ -465,9 +483,24 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
         const c = canonicalPath(path);
         return send(reply(FXP.NAME, id).uint32(1).string(c).string(c).uint32(0));
       }
-      case FXP.MKDIR:
-      case FXP.RMDIR:
-        throw new Status(FX.OP_UNSUPPORTED, 'The demo storage has no subdirectories');
+      case FXP.MKDIR: {
+        const p = resolvePath(r.string());
+        const a = readAttrs(r); // the mode asked for: directories here are always rwxr-xr-x
+        r.done();
+        if (a.owners || a.extended) throw new Status(FX.OP_UNSUPPORTED, 'Owners cannot be changed here');
+        if (await lookup(p)) throw new Status(FX.FAILURE, 'File exists');
+        await parentExists(p);
+        if (!(await ctx.storage.mkdir(ctx.user, p))) throw new Status(FX.FAILURE, 'Failure');
+        return statusReply(id, FX.OK, 'Success');
+      }
+      case FXP.RMDIR: {
+        const p = resolvePath(r.string());
+        r.done();
+        if (p === '') throw new Status(FX.PERMISSION_DENIED, 'The top directory cannot be removed');
+        if (!(await info(p)).dir) throw new Status(FX.FAILURE, 'Not a directory');
+        if (!(await ctx.storage.rmdir(ctx.user, p))) throw new Status(FX.FAILURE, 'Directory not empty');
+        return statusReply(id, FX.OK, 'Success');
+      }
       case FXP.READLINK:
       case FXP.SYMLINK:
         throw new Status(FX.OP_UNSUPPORTED, 'The demo storage has no links');
@@ -505,7 +538,7 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
   const snapshot = (): SftpState | null => {
     const saved: SftpState['handles'] = [];
     for (const [n, h] of handles) {
-      if (h.kind === 'dir') saved.push([n, 'dir', h.pos]);
+      if (h.kind === 'dir') saved.push(h.path ? [n, 'dir', h.pos, h.path] : [n, 'dir', h.pos]);
       else if (h.writable) return null;
       else saved.push([n, 'read', h.name]);
     }
@@ -517,8 +550,8 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
       // Carried on after a hibernation: the handles come back, files open for reading read again.
       initialized = true;
       nextHandle = resume.next;
-      for (const [n, kind, arg] of resume.handles) {
-        if (kind === 'dir') handles.set(n, { kind: 'dir', names: null, pos: arg });
+      for (const [n, kind, arg, dir] of resume.handles) {
+        if (kind === 'dir') handles.set(n, { kind: 'dir', path: dir ?? '', names: null, pos: arg });
         else {
           const st = await ctx.storage.stat(ctx.user, arg);
           const data = st && st.size <= SFTP_LIMITS.file ? ((await ctx.storage.read(ctx.user, arg)) ?? new Uint8Array(0)) : new Uint8Array(0);

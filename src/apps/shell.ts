@@ -5,7 +5,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { FileStorage } from './storage.ts';
-import { validFileName } from './storage.ts';
+import { parentPath, storagePath } from './storage.ts';
 import { runScp } from './scp.ts';
 
 export interface ShellContext {
@@ -57,12 +57,36 @@ const enc = new TextEncoder();
 
 const HELP = `edgessh demo shell. Commands:
   help, echo ARGS, whoami, date, uptime, env, clear, true, false, exit [N], stty size
-  ls, cat [NAME...], cat > NAME, rm NAME          files kept per user
+  ls [DIR], cat [FILE...], cat > FILE, rm FILE    files kept per user
+  mkdir DIR, rmdir DIR                            (paths start at your top directory)
   wc -c, sha256sum, cat > /dev/null               read standard input
   head -c N /dev/zero                             N zero bytes
 Join commands with | ; && || as in sh. Files also move with scp and sftp from your machine
 (scp file you@host:).
 `;
+
+/** rm, mkdir or rmdir of one path: null when done, else why not (as coreutils words it). */
+async function fileCommand(command: string, arg: string, ctx: { user: string; storage: FileStorage }): Promise<string | null> {
+  const path = storagePath(arg);
+  const st = path === null ? null : path === '' ? { dir: true } : await ctx.storage.stat(ctx.user, path);
+  if (command === 'mkdir') {
+    if (st) return 'File exists';
+    if (path === null) return 'Invalid file name';
+    const parent = parentPath(path) ? await ctx.storage.stat(ctx.user, parentPath(path)) : { dir: true };
+    if (!parent) return 'No such file or directory';
+    if (!parent.dir) return 'Not a directory';
+    try {
+      return (await ctx.storage.mkdir(ctx.user, path)) ? null : 'File exists';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  if (!st || path === null) return 'No such file or directory';
+  if (command === 'rm') return st.dir ? 'Is a directory' : (await ctx.storage.remove(ctx.user, path)) ? null : 'No such file or directory';
+  if (!st.dir) return 'Not a directory';
+  if (path === '') return 'Device or resource busy';
+  return (await ctx.storage.rmdir(ctx.user, path)) ? null : 'Directory not empty';
+}
 
 class Interrupted extends Error {}
 
@@ -451,19 +475,38 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
       });
     }
     case 'ls': {
-      const files = await ctx.storage.list(ctx.user);
-      if (files.length) await io.out.write(files.join('\n') + '\n');
-      return 0;
+      let status = 0;
+      const many = args.length > 1;
+      for (const [i, arg] of (args.length ? args : ['']).entries()) {
+        const path = storagePath(arg);
+        const st = path === null ? null : path === '' ? { dir: true } : await ctx.storage.stat(ctx.user, path);
+        if (!st) {
+          await io.err.write(`ls: cannot access '${arg}': No such file or directory\n`);
+          status = 2;
+          continue;
+        }
+        if (!st.dir) {
+          await io.out.write(`${arg}\n`);
+          continue;
+        }
+        const names = await ctx.storage.list(ctx.user, path!);
+        await io.out.write((many ? `${i ? '\n' : ''}${arg}:\n` : '') + names.map((n) => n + '\n').join(''));
+      }
+      return status;
     }
-    case 'rm': {
+    case 'rm':
+    case 'mkdir':
+    case 'rmdir': {
       if (!args.length) {
-        await io.err.write('rm: missing operand\n');
+        await io.err.write(`${cmd}: missing operand\n`);
         return 1;
       }
       let status = 0;
-      for (const name of args) {
-        if (!(await ctx.storage.remove(ctx.user, name))) {
-          await io.err.write(`rm: cannot remove '${name}': No such file or directory\n`);
+      for (const arg of args) {
+        const why = await fileCommand(cmd, arg, ctx);
+        if (why) {
+          const verb = cmd === 'rm' ? 'cannot remove' : cmd === 'mkdir' ? 'cannot create directory' : 'failed to remove';
+          await io.err.write(`${cmd}: ${verb} '${arg}': ${why}\n`);
           status = 1;
         }
       }
@@ -480,8 +523,9 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
           await drain(io, () => {});
           return 0;
         }
-        if (!validFileName(name)) {
-          await io.err.write(`cat: ${name}: Invalid file name\n`);
+        const path = storagePath(name);
+        if (!path) {
+          await io.err.write(`cat: ${name}: ${path === '' ? 'Is a directory' : 'Invalid file name'}\n`);
           await drain(io, () => {});
           return 1;
         }
@@ -500,7 +544,12 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
         const data = new Uint8Array(size);
         let o = 0;
         for (const p of parts) (data.set(p, o), (o += p.length));
-        await ctx.storage.write(ctx.user, name, data);
+        try {
+          await ctx.storage.write(ctx.user, path, data);
+        } catch (e) {
+          await io.err.write(`cat: ${name}: ${(e as Error).message}\n`);
+          return 1;
+        }
         return 0;
       }
       if (!args.length) {
@@ -509,9 +558,11 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
       }
       let status = 0;
       for (const name of args) {
-        const data = validFileName(name) ? await ctx.storage.read(ctx.user, name) : null;
+        const path = storagePath(name);
+        const data = path ? await ctx.storage.read(ctx.user, path) : null;
         if (!data) {
-          await io.err.write(`cat: ${name}: No such file or directory\n`);
+          const dir = path === '' || (path && (await ctx.storage.stat(ctx.user, path))?.dir);
+          await io.err.write(`cat: ${name}: ${dir ? 'Is a directory' : 'No such file or directory'}\n`);
           status = 1;
           continue;
         }

@@ -1,20 +1,39 @@
-/** Per-user files for the demo shell, behind a small interface: memory, a Node folder, or Durable Object storage. */
+/**
+ * Per-user files for the demo shell, SFTP and scp, behind a small interface: memory, a Node folder, or
+ * Durable Object storage. A path names a file or directory below the user's top directory: its components
+ * joined by '/', '' for the top itself (see storagePath).
+ */
 export interface FileStorage {
-  list(user: string): Promise<string[]>;
-  read(user: string, name: string): Promise<Uint8Array | null>;
-  /** Stores a copy of `data` (the caller may reuse its memory once this resolves). */
-  write(user: string, name: string, data: Uint8Array): Promise<void>;
-  remove(user: string, name: string): Promise<boolean>;
-  /** A file's size and last write (ms since the epoch; 0 when the storage does not know), or null. */
-  stat(user: string, name: string): Promise<FileInfo | null>;
-  /** Sets a file's last-write time (`scp -p`, SFTP's SETSTAT); false when there is no such file. */
-  setMtime(user: string, name: string, mtime: number): Promise<boolean>;
+  /** The names directly inside directory `dir` (default the top), sorted; [] when there is no such directory. */
+  list(user: string, dir?: string): Promise<string[]>;
+  read(user: string, path: string): Promise<Uint8Array | null>;
+  /**
+   * Stores a copy of `data` (the caller may reuse its memory once this resolves). Throws when the parent is
+   * not a directory or `path` is one.
+   */
+  write(user: string, path: string, data: Uint8Array): Promise<void>;
+  /** Removes a file; false when there is no file at `path` (a directory is not removed). */
+  remove(user: string, path: string): Promise<boolean>;
+  /** A file's or directory's size and last write (ms since the epoch; 0 when the storage does not know), or null. */
+  stat(user: string, path: string): Promise<FileInfo | null>;
+  /** Sets a file's or directory's last-write time (`scp -p`, SFTP's SETSTAT); false when there is none. */
+  setMtime(user: string, path: string, mtime: number): Promise<boolean>;
+  /** Makes a directory; false when something is at `path` already or its parent is not a directory. */
+  mkdir(user: string, path: string): Promise<boolean>;
+  /** Removes an empty directory; false when `path` is not one. */
+  rmdir(user: string, path: string): Promise<boolean>;
 }
 
 export interface FileInfo {
   size: number;
   mtime: number;
+  /** A directory (size 0). */
+  dir?: boolean;
 }
+
+/** How deep paths go and how long they are, in every storage (a Durable Object key is at most 2 KiB). */
+export const MAX_PATH_DEPTH = 16;
+export const MAX_PATH_BYTES = 1024;
 
 /** A file name must be one path component: no '/', no NUL, not '.' or '..', at most 255 bytes. */
 export function validFileName(name: string): boolean {
@@ -45,46 +64,87 @@ export function canonicalPath(path: string): string {
 }
 
 /**
- * Where a path points in a user's files, one flat directory shown as `/` (relative paths start there):
- * the directory itself, one file name, or null (a deeper path, or a name no file can have).
+ * The storage path a client's path names (see FileStorage): relative paths start at the top, `..` stops
+ * there. Null for a name no file can have, or a path deeper or longer than the limits.
  */
-export function resolveStoragePath(path: string): { root: true } | { root: false; name: string } | null {
+export function storagePath(path: string): string | null {
   const parts = pathParts(path);
-  if (parts.length === 0) return { root: true };
-  if (parts.length > 1 || !validFileName(parts[0]!)) return null;
-  return { root: false, name: parts[0]! };
+  if (parts.length > MAX_PATH_DEPTH || !parts.every(validFileName)) return null;
+  const p = parts.join('/');
+  return new TextEncoder().encode(p).length <= MAX_PATH_BYTES ? p : null;
+}
+
+/** The directory a storage path is in ('' for the top). */
+export const parentPath = (path: string): string => path.slice(0, Math.max(0, path.lastIndexOf('/')));
+/** A storage path's last component. */
+export const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+/** `name` inside directory `dir` (both storage paths). */
+export const joinPath = (dir: string, name: string): string => (dir ? `${dir}/${name}` : name);
+
+/** Whether a storage path is well formed: what storagePath gives back for it. */
+export function validPath(path: string): boolean {
+  return path === '' || storagePath(path) === path;
+}
+
+interface MemoryUser {
+  files: Map<string, { data: Uint8Array; mtime: number }>;
+  /** Directories below the top, with their last-write times. */
+  dirs: Map<string, number>;
 }
 
 export class MemoryStorage implements FileStorage {
-  private users = new Map<string, Map<string, Uint8Array>>();
-  private mtimes = new WeakMap<Uint8Array, number>();
-  private files(user: string): Map<string, Uint8Array> {
-    let m = this.users.get(user);
-    if (!m) this.users.set(user, (m = new Map()));
-    return m;
+  private users = new Map<string, MemoryUser>();
+  private of(user: string): MemoryUser {
+    let u = this.users.get(user);
+    if (!u) this.users.set(user, (u = { files: new Map(), dirs: new Map() }));
+    return u;
   }
-  async list(user: string): Promise<string[]> {
-    return [...this.files(user).keys()].sort();
+  private isDir(u: MemoryUser, path: string): boolean {
+    return path === '' || u.dirs.has(path);
   }
-  async read(user: string, name: string): Promise<Uint8Array | null> {
-    return this.files(user).get(name)?.slice() ?? null;
+  async list(user: string, dir = ''): Promise<string[]> {
+    const u = this.of(user);
+    if (!this.isDir(u, dir)) return [];
+    const names: string[] = [];
+    for (const p of [...u.files.keys(), ...u.dirs.keys()]) if (parentPath(p) === dir) names.push(baseName(p));
+    return names.sort();
   }
-  async write(user: string, name: string, data: Uint8Array): Promise<void> {
-    if (!validFileName(name)) throw new Error(`invalid file name ${JSON.stringify(name)}`);
-    const copy = data.slice();
-    this.mtimes.set(copy, Date.now());
-    this.files(user).set(name, copy);
+  async read(user: string, path: string): Promise<Uint8Array | null> {
+    return this.of(user).files.get(path)?.data.slice() ?? null;
   }
-  async stat(user: string, name: string): Promise<FileInfo | null> {
-    const f = this.files(user).get(name);
-    return f ? { size: f.length, mtime: this.mtimes.get(f) ?? 0 } : null;
+  async write(user: string, path: string, data: Uint8Array): Promise<void> {
+    if (!validPath(path) || path === '') throw new Error(`invalid file name ${JSON.stringify(path)}`);
+    const u = this.of(user);
+    if (!this.isDir(u, parentPath(path))) throw new Error('No such directory');
+    if (u.dirs.has(path)) throw new Error('Is a directory');
+    u.files.set(path, { data: data.slice(), mtime: Date.now() });
   }
-  async setMtime(user: string, name: string, mtime: number): Promise<boolean> {
-    const f = this.files(user).get(name);
-    if (f) this.mtimes.set(f, mtime);
-    return !!f;
+  async stat(user: string, path: string): Promise<FileInfo | null> {
+    const u = this.of(user);
+    const f = u.files.get(path);
+    if (f) return { size: f.data.length, mtime: f.mtime };
+    return u.dirs.has(path) ? { size: 0, mtime: u.dirs.get(path)!, dir: true } : null;
   }
-  async remove(user: string, name: string): Promise<boolean> {
-    return this.files(user).delete(name);
+  async setMtime(user: string, path: string, mtime: number): Promise<boolean> {
+    const u = this.of(user);
+    const f = u.files.get(path);
+    if (f) f.mtime = mtime;
+    else if (u.dirs.has(path)) u.dirs.set(path, mtime);
+    else return false;
+    return true;
+  }
+  async remove(user: string, path: string): Promise<boolean> {
+    return this.of(user).files.delete(path);
+  }
+  async mkdir(user: string, path: string): Promise<boolean> {
+    const u = this.of(user);
+    if (!validPath(path) || this.isDir(u, path) || u.files.has(path) || !this.isDir(u, parentPath(path))) return false;
+    u.dirs.set(path, Date.now());
+    return true;
+  }
+  async rmdir(user: string, path: string): Promise<boolean> {
+    const u = this.of(user);
+    if (!u.dirs.has(path) || (await this.list(user, path)).length) return false;
+    return u.dirs.delete(path);
   }
 }

@@ -1,7 +1,7 @@
-/** Demo-shell files in a Node folder: one subfolder per user, names validated. */
-import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+/** Demo-shell files in a Node folder: one subfolder per user, paths validated, directories real folders. */
+import { mkdir, readdir, readFile, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { validFileName, type FileInfo, type FileStorage } from '../apps/storage.ts';
+import { parentPath, validFileName, validPath, type FileInfo, type FileStorage } from '../apps/storage.ts';
 
 export class FolderStorage implements FileStorage {
   constructor(private readonly root: string) {}
@@ -11,46 +11,56 @@ export class FolderStorage implements FileStorage {
     return join(this.root, user);
   }
 
-  private path(user: string, name: string): string {
-    if (!validFileName(name)) throw new Error(`invalid file name ${JSON.stringify(name)}`);
-    return join(this.dir(user), name);
+  /** The folder path of a storage path ('' is the user's folder). */
+  private path(user: string, path: string): string {
+    if (!validPath(path)) throw new Error(`invalid file name ${JSON.stringify(path)}`);
+    return path ? join(this.dir(user), ...path.split('/')) : this.dir(user);
   }
 
-  async list(user: string): Promise<string[]> {
+  async list(user: string, dir = ''): Promise<string[]> {
     try {
-      return (await readdir(this.dir(user))).sort();
+      return (await readdir(this.path(user, dir))).sort();
     } catch {
       return [];
     }
   }
 
-  async read(user: string, name: string): Promise<Uint8Array | null> {
+  async read(user: string, path: string): Promise<Uint8Array | null> {
     try {
-      return new Uint8Array(await readFile(this.path(user, name)));
+      return new Uint8Array(await readFile(this.path(user, path)));
     } catch {
       return null;
     }
   }
 
-  async write(user: string, name: string, data: Uint8Array): Promise<void> {
-    const p = this.path(user, name);
-    await mkdir(this.dir(user), { recursive: true });
-    await writeFile(p, data);
+  async write(user: string, path: string, data: Uint8Array): Promise<void> {
+    if (!path) throw new Error('Is a directory');
+    const p = this.path(user, path);
+    const parent = parentPath(path);
+    if (parent === '') await mkdir(this.dir(user), { recursive: true });
+    else if (!(await this.stat(user, parent))?.dir) throw new Error('No such directory');
+    try {
+      await writeFile(p, data);
+    } catch (e) {
+      throw new Error((e as NodeJS.ErrnoException).code === 'EISDIR' ? 'Is a directory' : `cannot write: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
   }
 
-  async stat(user: string, name: string): Promise<FileInfo | null> {
+  async stat(user: string, path: string): Promise<FileInfo | null> {
     try {
-      const st = await stat(this.path(user, name));
+      const st = await stat(this.path(user, path));
+      if (st.isDirectory()) return { size: 0, mtime: st.mtimeMs, dir: true };
       return st.isFile() ? { size: st.size, mtime: st.mtimeMs } : null;
     } catch {
       return null;
     }
   }
 
-  async setMtime(user: string, name: string, mtime: number): Promise<boolean> {
+  async setMtime(user: string, path: string, mtime: number): Promise<boolean> {
     try {
-      const p = this.path(user, name);
-      if (!(await stat(p)).isFile()) return false;
+      const p = this.path(user, path);
+      const st = await stat(p);
+      if (!path || !(st.isFile() || st.isDirectory())) return false;
       await utimes(p, mtime / 1000, mtime / 1000);
       return true;
     } catch {
@@ -58,9 +68,32 @@ export class FolderStorage implements FileStorage {
     }
   }
 
-  async remove(user: string, name: string): Promise<boolean> {
+  async remove(user: string, path: string): Promise<boolean> {
     try {
-      await rm(this.path(user, name));
+      const p = this.path(user, path);
+      if (!path || !(await stat(p)).isFile()) return false;
+      await rm(p);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async mkdir(user: string, path: string): Promise<boolean> {
+    try {
+      if (!path) return false;
+      if (parentPath(path) === '') await mkdir(this.dir(user), { recursive: true });
+      await mkdir(this.path(user, path));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async rmdir(user: string, path: string): Promise<boolean> {
+    try {
+      if (!path) return false;
+      await rmdir(this.path(user, path));
       return true;
     } catch {
       return false;

@@ -250,6 +250,10 @@ describe('an SFTP session saved and resumed', () => {
 
     const rh = (await f.ask(FXP.OPEN, (w) => w.string('data.bin').uint32(FXF.READ).uint32(0))).m.bytes().slice();
     const dh = (await f.ask(FXP.OPENDIR, (w) => w.string('/'))).m.bytes().slice();
+    expect((await f.ask(FXP.MKDIR, (w) => w.string('sub').uint32(0))).m.uint32()).toBe(FX.OK);
+    const wsub = (await f.ask(FXP.OPEN, (w) => w.string('sub/x').uint32(FXF.WRITE | FXF.CREAT).uint32(0))).m.bytes().slice();
+    expect((await f.ask(FXP.CLOSE, (w) => w.bytes(wsub))).m.uint32()).toBe(FX.OK);
+    const sh = (await f.ask(FXP.OPENDIR, (w) => w.string('sub'))).m.bytes().slice();
     const first = await f.ask(FXP.READ, (w) => w.bytes(rh).uint64(0n).uint32(4));
     expect(dec.decode(first.m.bytes())).toBe('0123');
     await s.hibernate();
@@ -259,8 +263,12 @@ describe('an SFTP session saved and resumed', () => {
     expect(dec.decode(rest.m.bytes())).toBe('456789');
     const names = await f.ask(FXP.READDIR, (w) => w.bytes(dh));
     expect(names.type).toBe(FXP.NAME);
-    expect(names.m.uint32()).toBe(3); // ., .., data.bin
+    expect(names.m.uint32()).toBe(4); // ., .., data.bin, sub
     await s.hibernate();
+    const inSub = await f.ask(FXP.READDIR, (w) => w.bytes(sh)); // a directory below the top, after three hibernations
+    expect(inSub.type).toBe(FXP.NAME);
+    expect(inSub.m.uint32()).toBe(3); // ., .., x
+    expect((await f.ask(FXP.CLOSE, (w) => w.bytes(sh))).m.uint32()).toBe(FX.OK);
     expect((await f.ask(FXP.READDIR, (w) => w.bytes(dh))).m.uint32()).toBe(FX.EOF);
     expect((await f.ask(FXP.CLOSE, (w) => w.bytes(rh))).m.uint32()).toBe(FX.OK);
     expect((await f.ask(FXP.CLOSE, (w) => w.bytes(dh))).m.uint32()).toBe(FX.OK);
@@ -272,6 +280,7 @@ describe('an SFTP session saved and resumed', () => {
 
   it('a saved SFTP state is checked field by field', () => {
     expect(parseSftpState({ sftp: 1, next: 3, handles: [[1, 'dir', 0], [2, 'read', 'a.txt']] })).not.toBeNull();
+    expect(parseSftpState({ sftp: 1, next: 3, handles: [[1, 'dir', 0, 'd/e'], [2, 'read', 'd/a.txt']] })).not.toBeNull();
     for (const bad of [
       null,
       { sftp: 2, next: 1, handles: [] },
@@ -281,6 +290,10 @@ describe('an SFTP session saved and resumed', () => {
       { sftp: 1, next: 2, handles: [[1, 'read', '../x']] },
       { sftp: 1, next: 2, handles: [[1, 'write', 'x']] },
       { sftp: 1, next: 2, handles: [[1, 'dir', -1]] },
+      { sftp: 1, next: 2, handles: [[1, 'dir', 0, '/d']] },
+      { sftp: 1, next: 2, handles: [[1, 'dir', 0, 'd/../e']] },
+      { sftp: 1, next: 2, handles: [[1, 'read', '']] },
+      { sftp: 1, next: 2, handles: [[1, 'read', 'a', 'b']] },
       { sftp: 1, next: 99, handles: Array.from({ length: 40 }, (_, i) => [i + 1, 'dir', 0]) },
     ])
       expect(parseSftpState(bad)).toBeNull();

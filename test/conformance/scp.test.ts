@@ -44,25 +44,59 @@ describe('scp -t (receiving)', () => {
     expect((await r.storage.stat('u', 'empty'))!.mtime).toBeGreaterThanOrEqual(t0); // no T line before it
   });
 
-  it('a file target names the file; a deeper path or -d on a file is refused', async () => {
+  it('a file target names the file; one in a missing directory, or -d on a file, is refused', async () => {
     const r = await scp(['-t', '/renamed'], cat('C0644 2 whatever\n', 'hi', '\0'));
     expect(r.status).toBe(0);
     expect(await r.storage.list('u')).toEqual(['renamed']);
-    expect((await scp(['-t', 'a/b'], new Uint8Array(0))).out).toBe('\x02scp: a/b: No such file or directory\n');
+    const deeper = await scp(['-t', 'a/b'], cat('C0644 2 whatever\n')); // refused: the bytes are not sent
+    expect(deeper.out).toBe('\0\x01scp: a/b: No such file or directory\n');
+    expect(deeper.status).toBe(1);
     expect((await scp(['-d', '-t', 'x'], new Uint8Array(0))).out).toBe('\x02scp: x: Not a directory\n');
+    expect((await scp(['-t', 'a/\0'], new Uint8Array(0))).out).toBe('\x02scp: a/\0: No such file or directory\n');
   });
 
-  it('refuses a directory, a bad name and a file over 16 MiB, each with a message the sender shows, and goes on', async () => {
-    const r = await scp(['-r', '-t', '.'], cat('D0755 0 sub\n', `C0644 ${SCP_LIMITS.file + 1} big\n`, 'C0644 1 ..\n', 'C0644 1 ok\n', 'k', '\0'));
+  it('-r: directories are made (or entered when there), their files stored inside, and -p times kept for both', async () => {
+    const storage = new MemoryStorage();
+    await storage.mkdir('u', 'have');
+    const r = await scp(
+      ['-r', '-p', '-t', '.'],
+      cat(
+        'T1600000000 0 1600000000 0\n', 'D0755 0 top\n',
+        'C0644 2 f\n', 'hi', '\0',
+        'D0700 0 inner\n', 'T1500000000 0 1500000000 0\n', 'C0644 1 g\n', 'g', '\0', 'E\n',
+        'E\n',
+        'D0755 0 have\n', 'C0644 1 h\n', 'h', '\0', 'E\n',
+      ),
+      storage,
+    );
+    expect(r.status).toBe(0);
+    expect(r.out).toBe('\0'.repeat(1 + 2 + 2 + 1 + 1 + 2 + 1 + 1 + 1 + 2 + 1));
+    expect(await storage.list('u')).toEqual(['have', 'top']);
+    expect(await storage.list('u', 'top')).toEqual(['f', 'inner']);
+    expect(new TextDecoder().decode((await storage.read('u', 'top/inner/g'))!)).toBe('g');
+    expect((await storage.stat('u', 'top'))!.mtime).toBe(1600000000_000);
+    expect((await storage.stat('u', 'top/inner/g'))!.mtime).toBe(1500000000_000);
+    expect(await storage.list('u', 'have')).toEqual(['h']);
+    // Into a target that is not there yet: the directory sent becomes it (scp -r dir host:new).
+    const n = await scp(['-r', '-t', 'new'], cat('D0755 0 whatever\n', 'C0644 1 x\n', 'x', '\0', 'E\n'), storage);
+    expect(n.status).toBe(0);
+    expect(await storage.list('u', 'new')).toEqual(['x']);
+  });
+
+  it('refuses a directory over a file, a bad name and a file over 16 MiB, each with a message the sender shows, and goes on', async () => {
+    const storage = new MemoryStorage();
+    await storage.write('u', 'plain', enc.encode('p'));
+    const r = await scp(['-r', '-t', '.'], cat('D0755 0 plain\n', `C0644 ${SCP_LIMITS.file + 1} big\n`, 'C0644 1 ..\n', 'D0755 0 a/b\n', 'C0644 1 ok\n', 'k', '\0'), storage);
     expect(r.status).toBe(1);
     expect(r.out).toBe(
       '\0' +
-        '\x01scp: sub: directories are not supported here\n' +
+        '\x01scp: plain: Not a directory\n' +
         `\x01scp: big: File too large (limit ${SCP_LIMITS.file} bytes)\n` +
         '\x01scp: ..: Invalid file name\n' +
+        '\x01scp: a/b: Invalid file name\n' +
         '\0\0',
     );
-    expect(await r.storage.list('u')).toEqual(['ok']);
+    expect(await storage.list('u')).toEqual(['ok', 'plain']);
   });
 
   it('a file the sender could not finish (non-zero end byte) is not kept', async () => {
@@ -75,7 +109,9 @@ describe('scp -t (receiving)', () => {
     for (const [input, why] of [
       [cat('X nonsense\n'), 'unexpected control line "X nonsense"'],
       [cat('C0644 abc f\n'), 'bad C line'],
-      [cat('E\n'), 'unexpected control line "E"'],
+      [cat('E\n'), 'E without a directory'],
+      [cat('D0755 0 d\n', 'Ex\n'), 'bad E line'],
+      [cat('D0755 x d\n'), 'bad D line'],
       [cat('C', 'x'.repeat(2000), '\n'), `a control line longer than ${SCP_LIMITS.line} bytes`],
       [cat('C0644 10 f\n', 'abc'), 'input ended inside a file'],
       [cat('C0644 1 f'), 'input ended inside a control line'],
@@ -104,6 +140,33 @@ describe('scp -f (sending)', () => {
     const r = await scp(['-p', '-f', '/a', 'a'], cat('\0', '\0\0\0', '\0\0\0'), storage);
     expect(r.status).toBe(0);
     expect(r.out).toBe(`T${mtime} 0 ${mtime} 0\nC0644 3 a\nxyz\0`.repeat(2));
+  });
+
+  it('-r sends a directory as D, its files and directories, E; -p with times; without -r it is refused', async () => {
+    const storage = new MemoryStorage();
+    await storage.mkdir('u', 'd');
+    await storage.mkdir('u', 'd/e');
+    await storage.write('u', 'd/a', enc.encode('A'));
+    await storage.write('u', 'd/e/b', enc.encode('BB'));
+    await storage.setMtime('u', 'd', 1600000000_000);
+    await storage.setMtime('u', 'd/e', 1500000000_000);
+    await storage.setMtime('u', 'd/a', 1400000000_000);
+    await storage.setMtime('u', 'd/e/b', 1300000000_000);
+    const r = await scp(['-r', '-p', '-f', 'd'], cat('\0', '\0'.repeat(20)), storage);
+    expect(r.status).toBe(0);
+    expect(r.out).toBe(
+      'T1600000000 0 1600000000 0\nD0755 0 d\n' +
+        'T1400000000 0 1400000000 0\nC0644 1 a\nA\0' +
+        'T1500000000 0 1500000000 0\nD0755 0 e\n' +
+        'T1300000000 0 1300000000 0\nC0644 2 b\nBB\0' +
+        'E\nE\n',
+    );
+    // The top directory goes by the user's name; a refused D skips all inside it.
+    const top = await scp(['-r', '-f', '/'], cat('\0', '\x01scp: u: Permission denied\n'), storage);
+    expect(top.out).toBe('D0755 0 u\n');
+    expect(top.status).toBe(1);
+    const plain = await scp(['-f', 'd'], cat('\0'), storage);
+    expect(plain.out).toBe('\x01scp: d: not a regular file\n');
   });
 
   it('a missing file, the directory itself and a deeper path are each reported; the rest still goes', async () => {
@@ -137,6 +200,14 @@ describe('scp: hostile input', () => {
       const r = await scp(['-t', '.'], mutate(rnd, base), storage, 1 + rnd.int(20));
       expect([0, 1]).toContain(r.status);
     }
-    for (const n of await storage.list('u')) expect((await storage.stat('u', n))!.size).toBeLessThanOrEqual(SCP_LIMITS.file);
+    const walk = async (dir: string): Promise<void> => {
+      for (const n of await storage.list('u', dir)) {
+        const p = dir ? `${dir}/${n}` : n;
+        const st = (await storage.stat('u', p))!;
+        if (st.dir) await walk(p);
+        else expect(st.size).toBeLessThanOrEqual(SCP_LIMITS.file);
+      }
+    };
+    await walk('');
   }, 60_000);
 });

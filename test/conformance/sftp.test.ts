@@ -190,9 +190,9 @@ describe('sftp: requests', () => {
     expect(await h.status(FXP.SETSTAT, (w) => w.string('p.txt').uint32(8).uint32(0).uint32(t - 60))).toEqual([FX.OK, 'Success']);
     expect((await h.storage.stat('tester', 'p.txt'))!.mtime).toBe((t - 60) * 1000);
     // A mode other than the one files have here: refused whole (the time is not set either).
-    expect(await h.status(FXP.SETSTAT, (w) => times(w.string('p.txt'), 0o100600))).toEqual([FX.OP_UNSUPPORTED, 'Permissions cannot be changed here (files are always rw-r--r--)']);
+    expect(await h.status(FXP.SETSTAT, (w) => times(w.string('p.txt'), 0o100600))).toEqual([FX.OP_UNSUPPORTED, 'Permissions cannot be changed here (files are always rw-r--r--, directories rwxr-xr-x)']);
     expect((await h.storage.stat('tester', 'p.txt'))!.mtime).toBe((t - 60) * 1000);
-    expect(await h.status(FXP.SETSTAT, (w) => times(w.string('/')))).toEqual([FX.OP_UNSUPPORTED, "The directory's time cannot be changed here"]);
+    expect(await h.status(FXP.SETSTAT, (w) => times(w.string('/')))).toEqual([FX.OP_UNSUPPORTED, "The top directory's time cannot be changed here"]);
     expect(await h.status(FXP.SETSTAT, (w) => times(w.string('missing')))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
     h.end();
     await h.done;
@@ -238,7 +238,6 @@ describe('sftp: requests', () => {
     expect(await h.status(FXP.OPEN, open('/sub/dir/x', WRITE_NEW))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
     expect(await h.status(FXP.OPEN, open('/', FXF.READ))).toEqual([FX.FAILURE, 'Is a directory']);
     expect(await h.status(FXP.OPENDIR, (w) => w.string('b'))).toEqual([FX.FAILURE, 'Not a directory']);
-    expect((await h.status(FXP.MKDIR, (w) => noAttrs(w.string('d'))))[0]).toBe(FX.OP_UNSUPPORTED);
     expect((await h.status(FXP.SYMLINK, (w) => w.string('b').string('l')))[0]).toBe(FX.OP_UNSUPPORTED);
     expect(await h.status(FXP.EXTENDED, (w) => w.string('copy-data'))).toEqual([FX.OP_UNSUPPORTED, 'Unsupported extension copy-data']);
     expect((await h.status(FXP.EXTENDED, (w) => w.string('posix-rename@openssh.com')))[0]).toBe(FX.BAD_MESSAGE);
@@ -248,6 +247,72 @@ describe('sftp: requests', () => {
     // A read-only handle takes no writes.
     const ro = await h.handle(FXP.OPEN, open('b', FXF.READ));
     expect((await h.status(FXP.WRITE, (w) => w.bytes(ro).uint64(0n).bytes(new Uint8Array(1))))[0]).toBe(FX.PERMISSION_DENIED);
+    h.end();
+    expect(await h.done).toBe(0);
+  });
+
+  it('directories: MKDIR, files and directories inside, READDIR and STAT of them, RMDIR when empty; the refusals', async () => {
+    const h = harness();
+    await h.init();
+    const t = Date.UTC(2021, 1, 2, 3, 4, 5) / 1000;
+    expect(await h.status(FXP.MKDIR, (w) => noAttrs(w.string('/d')))).toEqual([FX.OK, 'Success']);
+    expect(await h.status(FXP.MKDIR, (w) => w.string('d/e').uint32(4).uint32(0o700))).toEqual([FX.OK, 'Success']); // any mode asked: 0755 here
+    expect(await h.status(FXP.MKDIR, (w) => noAttrs(w.string('d')))).toEqual([FX.FAILURE, 'File exists']);
+    expect(await h.status(FXP.MKDIR, (w) => noAttrs(w.string('/')))).toEqual([FX.FAILURE, 'File exists']);
+    expect(await h.status(FXP.MKDIR, (w) => noAttrs(w.string('x/y')))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
+    await put(h, 'd/e/f.txt', new Uint8Array([1, 2, 3]));
+    await put(h, 'd/g', new Uint8Array([4]));
+    expect(await h.storage.list('tester', 'd')).toEqual(['e', 'g']);
+    expect(await h.status(FXP.MKDIR, (w) => noAttrs(w.string('d/g/h')))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
+    expect(await h.status(FXP.OPEN, open('d/g/h', WRITE_NEW))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
+    expect(await h.status(FXP.OPEN, open('d/e', WRITE_NEW))).toEqual([FX.FAILURE, 'Is a directory']);
+    // STAT of a directory: a directory, with its time; REALPATH through it.
+    const st = attrs((await h.ask(FXP.STAT, (w) => w.string('/d/e'))).r);
+    expect(st.perm).toBe(0o040755);
+    expect(Math.abs(st.mtime! - Date.now() / 1000)).toBeLessThan(60);
+    const real = (await h.ask(FXP.REALPATH, (w) => w.string('d/e/../e/./f.txt'))).r;
+    expect(real.uint32()).toBe(1);
+    expect(real.string()).toBe('/d/e/f.txt');
+    // Listing a directory inside: '.', '..' and its entries, each with what it is.
+    const dir = await h.handle(FXP.OPENDIR, (w) => w.string('d'));
+    const names = await h.ask(FXP.READDIR, (w) => w.bytes(dir));
+    const got: [string, string][] = [];
+    for (let i = names.r.uint32(); i > 0; i--) {
+      const name = names.r.string();
+      got.push([name, names.r.string()]);
+      attrs(names.r);
+    }
+    expect(got.map((g) => g[0])).toEqual(['.', '..', 'e', 'g']);
+    expect(got[2]![1]).toMatch(/^drwxr-xr-x +1 tester +tester +0 \w{3} [ \d]\d \d\d:\d\d e$/);
+    expect(got[3]![1]).toMatch(/^-rw-r--r-- .* g$/);
+    // FSETSTAT on the directory's handle and SETSTAT by path set its time (scp -p -r, sftp put -pr).
+    expect(await h.status(FXP.FSETSTAT, (w) => w.bytes(dir).uint32(4 | 8).uint32(0o40755).uint32(t).uint32(t))).toEqual([FX.OK, 'Success']);
+    expect((await h.storage.stat('tester', 'd'))!.mtime).toBe(t * 1000);
+    expect(await h.status(FXP.SETSTAT, (w) => w.string('d/e').uint32(8).uint32(t).uint32(t - 1))).toEqual([FX.OK, 'Success']);
+    expect((await h.storage.stat('tester', 'd/e'))!.mtime).toBe((t - 1) * 1000);
+    expect((await h.status(FXP.SETSTAT, (w) => w.string('d').uint32(4).uint32(0o40700)))[0]).toBe(FX.OP_UNSUPPORTED);
+    expect(await h.status(FXP.SETSTAT, (w) => w.string('d').uint32(1).uint64(0n))).toEqual([FX.FAILURE, 'Is a directory']);
+    await h.status(FXP.CLOSE, (w) => w.bytes(dir));
+    // What cannot be done to a directory, and RMDIR's refusals.
+    expect(await h.status(FXP.REMOVE, (w) => w.string('d/e'))).toEqual([FX.FAILURE, 'Is a directory']);
+    expect(await h.status(FXP.RENAME, (w) => w.string('d/e').string('d/x'))).toEqual([FX.OP_UNSUPPORTED, 'Directories cannot be renamed here']);
+    expect(await h.status(FXP.RENAME, (w) => w.string('d/g').string('d/e'))).toEqual([FX.FAILURE, 'Is a directory']);
+    expect(await h.status(FXP.RENAME, (w) => w.string('d/g').string('nowhere/g'))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
+    expect(await h.status(FXP.RMDIR, (w) => w.string('d/e'))).toEqual([FX.FAILURE, 'Directory not empty']);
+    expect(await h.status(FXP.RMDIR, (w) => w.string('d/g'))).toEqual([FX.FAILURE, 'Not a directory']);
+    expect(await h.status(FXP.RMDIR, (w) => w.string('d/missing'))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
+    expect(await h.status(FXP.RMDIR, (w) => w.string('/'))).toEqual([FX.PERMISSION_DENIED, 'The top directory cannot be removed']);
+    expect(await h.status(FXP.OPENDIR, (w) => w.string('d/missing'))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
+    // A file moves between directories, keeping its time; then the directories go.
+    await h.storage.setMtime('tester', 'd/e/f.txt', t * 1000);
+    expect(await h.status(FXP.RENAME, (w) => w.string('d/e/f.txt').string('f.txt'))).toEqual([FX.OK, 'Success']);
+    expect(await h.storage.stat('tester', 'f.txt')).toEqual({ size: 3, mtime: t * 1000 });
+    expect(await h.status(FXP.RMDIR, (w) => w.string('d/e'))).toEqual([FX.OK, 'Success']);
+    expect(await h.status(FXP.REMOVE, (w) => w.string('d/g'))).toEqual([FX.OK, 'Success']);
+    expect(await h.status(FXP.RMDIR, (w) => w.string('d'))).toEqual([FX.OK, 'Success']);
+    expect(await h.storage.list('tester')).toEqual(['f.txt']);
+    // Paths past the limits name nothing.
+    expect(await h.status(FXP.MKDIR, (w) => noAttrs(w.string(Array(17).fill('z').join('/'))))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
     h.end();
     expect(await h.done).toBe(0);
   });
@@ -406,6 +471,11 @@ describe('sftp: hostile input', () => {
       new Writer().byte(FXP.REMOVE).uint32(id).string('g').finish(),
       new Writer().byte(FXP.STAT).uint32(id).string('../f').finish(),
       new Writer().byte(FXP.REALPATH).uint32(id).string('a/../../b').finish(),
+      new Writer().byte(FXP.MKDIR).uint32(id).string('d').uint32(4).uint32(0o755).finish(),
+      new Writer().byte(FXP.OPEN).uint32(id).string('d/f').uint32(WRITE_NEW).uint32(0).finish(),
+      new Writer().byte(FXP.OPENDIR).uint32(id).string('d').finish(),
+      new Writer().byte(FXP.SETSTAT).uint32(id).string('d').uint32(8).uint32(1).uint32(2).finish(),
+      new Writer().byte(FXP.RMDIR).uint32(id).string('d').finish(),
     ];
     let cases = 0;
     for (let seed = 1; cases < 20_000; seed++) {

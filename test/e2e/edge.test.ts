@@ -263,7 +263,7 @@ describe('other clients through edgessh proxy', () => {
 });
 
 describe('file transfer through edgessh proxy (SFTP; the files live in Durable Object storage)', () => {
-  it.skipIf(!havePeer('/usr/bin/scp'))('scp up and down 8 MiB with a checksum, scp -p keeps the time; sftp lists the file with its size and time', async () => {
+  it.skipIf(!havePeer('/usr/bin/scp'))('scp up and down 8 MiB with a checksum, scp -p keeps the time, scp -r a tree both ways; sftp lists the file with its size and time', async () => {
     const data = Uint8Array.from({ length: 8 << 20 }, (_, i) => (i * 5 + (i >> 12)) & 0xff);
     const up = join(fx.dir, 'e2e-up.bin');
     const back = join(fx.dir, 'e2e-back.bin');
@@ -280,16 +280,25 @@ describe('file transfer through edgessh proxy (SFTP; the files live in Durable O
     expect([timed.code, timed.stderr.toString()]).toEqual([0, '']);
     expect((await run('scp', [...opts, '-p', 'tester@edgessh-test:timed.bin', back], { timeoutMs: 120_000 })).code).toBe(0);
     expect(statSync(back).mtime.toISOString()).toBe('2020-01-02T03:04:05.000Z');
+    // scp -r: a tree into the Durable Object's directories and back.
+    const tree = join(fx.dir, 'e2e-tree');
+    mkdirSync(join(tree, 'in', 'ner'), { recursive: true });
+    writeFileSync(join(tree, 'in', 'ner', 'leaf.bin'), data.subarray(0, 200_000));
+    expect((await run('scp', [...opts, '-r', tree, 'tester@edgessh-test:e2e-tree'], { timeoutMs: 120_000 })).code).toBe(0);
+    const treeBack = join(fx.dir, 'e2e-tree-back');
+    const gotTree = await run('scp', [...opts, '-r', 'tester@edgessh-test:e2e-tree', treeBack], { timeoutMs: 120_000 });
+    expect([gotTree.code, gotTree.stderr.toString()]).toEqual([0, '']);
+    expect(readFileSync(join(treeBack, 'in', 'ner', 'leaf.bin')).equals(Buffer.from(data.subarray(0, 200_000)))).toBe(true);
     const batch = join(fx.dir, 'e2e-batch');
-    writeFileSync(batch, 'ls -l\nrm e2e.bin\nrm timed.bin\n');
+    writeFileSync(batch, 'ls -l\nrm e2e.bin\nrm timed.bin\nrm e2e-tree/in/ner/leaf.bin\nrmdir e2e-tree/in/ner\nrmdir e2e-tree/in\nrmdir e2e-tree\n');
     const ls = await run('sftp', [...opts, '-b', batch, 'tester@edgessh-test'], { timeoutMs: 60_000 });
     expect(ls.code).toBe(0);
     expect(ls.stdout.toString()).toMatch(new RegExp(`-rw-r--r-- +1 tester +tester +${8 << 20} \\w{3} [ \\d]\\d \\d\\d:\\d\\d e2e\\.bin`));
   }, 300_000);
 
-  it.skipIf(!havePeer('/usr/lib/python3/dist-packages/paramiko'))('paramiko SFTP: 8 MiB put and get with checksums', async () => {
+  it.skipIf(!havePeer('/usr/lib/python3/dist-packages/paramiko'))('paramiko SFTP: 8 MiB put and get with checksums, a directory in Durable Object storage', async () => {
     const r = await run(PY, ['test/interop/peers/sftp_client.py', '0', fx.userKey, 'paramiko'], { env: { EDGESSH_PROXY: PROXY }, timeoutMs: 180_000 });
-    expect(r.stdout.toString()).toBe('put True\nget True\nlisted True\nremoved True\nmkdir refused The demo storage has no subdirectories\n');
+    expect(r.stdout.toString()).toBe('put True\nget True\nlisted True\nremoved True\nin sub True\nrmdir refused Directory not empty\nrmdir done True\n');
   }, 200_000);
 });
 

@@ -39,6 +39,32 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
     expect(r.stderr).toBe('edgessh: nosuchcmd: command not found\n');
   });
 
+  it('directories in the shell: mkdir, rmdir, ls DIR, cat and rm by path, each refusal worded as coreutils words it', async () => {
+    const made = await ssh('mkdir shd shd/inner && echo deep | cat > shd/inner/f.txt && ls shd && ls shd/inner && cat shd/inner/f.txt');
+    expect([made.code, made.stdout.toString(), made.stderr.toString()]).toEqual([0, 'inner\nf.txt\ndeep\n', '']);
+    const two = await ssh('ls shd shd/inner');
+    expect(two.stdout.toString()).toBe('shd:\ninner\n\nshd/inner:\nf.txt\n');
+    const refusals = [
+      ['mkdir shd', "mkdir: cannot create directory 'shd': File exists\n", 1],
+      ['mkdir no/such', "mkdir: cannot create directory 'no/such': No such file or directory\n", 1],
+      ['mkdir shd/inner/f.txt/x', "mkdir: cannot create directory 'shd/inner/f.txt/x': Not a directory\n", 1],
+      ['rmdir shd/inner', "rmdir: failed to remove 'shd/inner': Directory not empty\n", 1],
+      ['rmdir shd/inner/f.txt', "rmdir: failed to remove 'shd/inner/f.txt': Not a directory\n", 1],
+      ['rm shd', "rm: cannot remove 'shd': Is a directory\n", 1],
+      ['cat shd', 'cat: shd: Is a directory\n', 1],
+      ['echo x | cat > shd', 'cat: shd: Is a directory\n', 1],
+      ['echo x | cat > none/f', 'cat: none/f: No such directory\n', 1],
+      ['ls none', "ls: cannot access 'none': No such file or directory\n", 2],
+    ] as const;
+    for (const [cmd, err, code] of refusals) {
+      const r = await ssh(cmd);
+      expect([cmd, r.code, r.stderr.toString()]).toEqual([cmd, code, err]);
+    }
+    const gone = await ssh('rm shd/inner/f.txt && rmdir shd/inner && rmdir shd && ls');
+    expect(gone.code).toBe(0);
+    expect(gone.stdout.toString()).not.toMatch(/^shd$/m);
+  });
+
   it('command lists as sh runs them: pipelines, ;, && and ||, comments; background jobs and stray operators are refused by name', async () => {
     const r = await ssh('echo a; false && echo skipped || echo "b;c" # a comment');
     expect([r.code, r.stdout.toString(), r.stderr.toString()]).toEqual([0, 'a\nb;c\n', '']);

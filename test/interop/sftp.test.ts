@@ -28,21 +28,56 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const opts = () => sshArgs(fx, srv.port, ['-o', 'LogLevel=ERROR']).slice(0, -1);
 
 describe.skipIf(!havePeer('/usr/bin/sftp'))('OpenSSH sftp and scp', () => {
-  it('sftp -b: pwd, put, ls -l, get, rename, rm; mkdir is refused and named', async () => {
+  it('sftp -b: pwd, put, ls -l, get, rename, rm; mkdir, cd, put -r and get -r of a tree, rmdir; a link is refused and named', async () => {
     const batch = join(fx.dir, 'batch');
     const back = join(fx.dir, 'back.bin');
-    writeFileSync(batch, ['pwd', `put ${join(fx.dir, 'up.bin')} one.bin`, 'ls -l', `get one.bin ${back}`, 'rename one.bin two.bin', 'ls', 'rm two.bin', 'ls', '-mkdir sub', ''].join('\n'));
+    const tree = join(fx.dir, 'tree');
+    mkdirSync(join(tree, 'deep', 'er'), { recursive: true });
+    writeFileSync(join(tree, 'a.txt'), 'a\n');
+    writeFileSync(join(tree, 'deep', 'er', 'b.bin'), data.subarray(0, 100_000));
+    const treeBack = join(fx.dir, 'tree-back');
+    writeFileSync(
+      batch,
+      [
+        'pwd', `put ${join(fx.dir, 'up.bin')} one.bin`, 'ls -l', `get one.bin ${back}`, 'rename one.bin two.bin', 'ls', 'rm two.bin', 'ls',
+        'mkdir sub', 'cd sub', 'pwd', `put ${join(fx.dir, 'up.bin')} in-sub.bin`, 'ls -l', 'cd ..', '-rmdir sub', 'rm sub/in-sub.bin', 'rmdir sub',
+        `put -r ${tree} t`, 'ls -l t t/deep/er', `get -r t ${treeBack}`, '-symlink t/a.txt link', '',
+      ].join('\n'),
+    );
     const r = await run('sftp', [...opts(), '-b', batch, 'tester@edgessh-test'], { timeoutMs: 120_000 });
     expect(r.code).toBe(0);
     const out = r.stdout.toString();
     expect(out).toContain('Remote working directory: /');
     expect(out).toMatch(new RegExp(`-rw-r--r-- +1 tester +tester +${data.length} \\w{3} [ \\d]\\d \\d\\d:\\d\\d one\\.bin`));
     expect(out).toMatch(/sftp> ls\n+two\.bin/);
-    expect(r.stderr.toString()).toContain('remote mkdir "/sub": Operation unsupported');
+    expect(out).toContain('Remote working directory: /sub');
+    expect(out).toMatch(new RegExp(`-rw-r--r-- +1 tester +tester +${data.length} \\w{3} [ \\d]\\d \\d\\d:\\d\\d in-sub\\.bin`));
+    expect(out).toMatch(/drwxr-xr-x +1 tester +tester +0 \w{3} [ \d]\d \d\d:\d\d deep/);
+    expect(r.stderr.toString()).toContain('remote rmdir "/sub": Failure'); // not empty yet (sshd says the same)
+    expect(r.stderr.toString()).toContain('remote symlink file "t/a.txt" to "/link": Operation unsupported');
     expect(sha256(readFileSync(back))).toBe(sha256(data));
+    expect(readFileSync(join(treeBack, 'a.txt'), 'utf8')).toBe('a\n');
+    expect(sha256(readFileSync(join(treeBack, 'deep', 'er', 'b.bin')))).toBe(sha256(data.subarray(0, 100_000)));
   }, 180_000);
 
-  it('scp up and down (SFTP protocol): the bytes match; a missing file and a subdirectory are refused', async () => {
+  it('scp -r -p up and down (SFTP protocol): a tree with its files and times comes back the same', async () => {
+    const tree = join(fx.dir, 'scp-tree');
+    mkdirSync(join(tree, 'x', 'y'), { recursive: true });
+    writeFileSync(join(tree, 'top.txt'), 'top\n');
+    writeFileSync(join(tree, 'x', 'y', 'z.bin'), data.subarray(0, 300_000));
+    execFileSync('touch', ['-d', '2020-01-02 03:04:05 UTC', join(tree, 'top.txt'), join(tree, 'x', 'y')]);
+    const up = await run('scp', ['-r', '-p', ...opts(), tree, 'tester@edgessh-test:scp-tree'], { timeoutMs: 120_000 });
+    expect([up.code, up.stderr.toString()]).toEqual([0, '']);
+    const back = join(fx.dir, 'scp-tree-back');
+    const down = await run('scp', ['-r', '-p', ...opts(), 'tester@edgessh-test:scp-tree', back], { timeoutMs: 120_000 });
+    expect([down.code, down.stderr.toString()]).toEqual([0, '']);
+    expect(readFileSync(join(back, 'top.txt'), 'utf8')).toBe('top\n');
+    expect(sha256(readFileSync(join(back, 'x', 'y', 'z.bin')))).toBe(sha256(data.subarray(0, 300_000)));
+    expect(statSync(join(back, 'top.txt')).mtime.toISOString()).toBe('2020-01-02T03:04:05.000Z');
+    expect(statSync(join(back, 'x', 'y')).mtime.toISOString()).toBe('2020-01-02T03:04:05.000Z');
+  }, 180_000);
+
+  it('scp up and down (SFTP protocol): the bytes match; a missing file and a missing directory are refused', async () => {
     const back = join(fx.dir, 'scp-back.bin');
     const up = await run('scp', [...opts(), join(fx.dir, 'up.bin'), 'tester@edgessh-test:via-scp.bin'], { timeoutMs: 120_000 });
     expect(up.stderr.toString()).toBe('');
@@ -58,7 +93,7 @@ describe.skipIf(!havePeer('/usr/bin/sftp'))('OpenSSH sftp and scp', () => {
     expect(sub.stderr.toString()).toContain('No such file or directory');
   }, 180_000);
 
-  it('scp -O (the old protocol, `exec scp -t` / `scp -f`): up and down, -p keeps the time, a directory is refused', async () => {
+  it('scp -O (the old protocol, `exec scp -t` / `scp -f`): up and down, -p keeps the time, -r a tree both ways', async () => {
     const back = join(fx.dir, 'legacy-back.bin');
     const up = await run('scp', ['-O', ...opts(), join(fx.dir, 'up.bin'), 'tester@edgessh-test:legacy.bin'], { timeoutMs: 120_000 });
     expect(up.stderr.toString()).toBe('');
@@ -70,9 +105,17 @@ describe.skipIf(!havePeer('/usr/bin/sftp'))('OpenSSH sftp and scp', () => {
     const dir = join(fx.dir, 'a-dir');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'f'), 'x');
-    const r = await run('scp', ['-O', '-r', ...opts(), dir, 'tester@edgessh-test:']);
-    expect(r.code).toBe(1);
-    expect(r.stderr.toString()).toContain('scp: a-dir: directories are not supported here');
+    mkdirSync(join(dir, 'inner'), { recursive: true });
+    writeFileSync(join(dir, 'inner', 'g'), data.subarray(0, 70_000));
+    execFileSync('touch', ['-d', '2020-01-02 03:04:05 UTC', join(dir, 'inner')]);
+    const r = await run('scp', ['-O', '-r', '-p', ...opts(), dir, 'tester@edgessh-test:']);
+    expect([r.code, r.stderr.toString()]).toEqual([0, '']);
+    const treeBack = join(fx.dir, 'a-dir-back');
+    const rd = await run('scp', ['-O', '-r', '-p', ...opts(), 'tester@edgessh-test:a-dir', treeBack]);
+    expect([rd.code, rd.stderr.toString()]).toEqual([0, '']);
+    expect(readFileSync(join(treeBack, 'f'), 'utf8')).toBe('x');
+    expect(sha256(readFileSync(join(treeBack, 'inner', 'g')))).toBe(sha256(data.subarray(0, 70_000)));
+    expect(statSync(join(treeBack, 'inner')).mtime.toISOString()).toBe('2020-01-02T03:04:05.000Z');
     const missing = await run('scp', ['-O', ...opts(), 'tester@edgessh-test:nope.bin', back]);
     expect(missing.code).toBe(1);
     expect(missing.stderr.toString()).toContain('scp: nope.bin: No such file or directory');
@@ -87,11 +130,11 @@ describe.skipIf(!havePeer('/usr/bin/sftp'))('OpenSSH sftp and scp', () => {
 
 for (const client of ['paramiko', 'asyncssh'] as const) {
   describe.skipIf(!havePeer(`/usr/lib/python3/dist-packages/${client}`))(`${client} SFTP client`, () => {
-    it('8 MiB put and get with checksums, stat, listdir, rename, remove; mkdir refused', async () => {
+    it('8 MiB put and get with checksums, stat, listdir, rename, remove; mkdir, a file inside, rmdir', async () => {
       const r = await run(PY, ['test/interop/peers/sftp_client.py', String(srv.port), fx.userKey, client], { timeoutMs: 180_000 });
-      // SSH_FX_OP_UNSUPPORTED: paramiko shows our message, AsyncSSH the code (8).
-      const refused = client === 'paramiko' ? 'The demo storage has no subdirectories' : '8';
-      expect(r.stdout.toString()).toBe(`put True\nget True\nlisted True\nremoved True\nmkdir refused ${refused}\n`);
+      // SSH_FX_FAILURE: paramiko shows our message, AsyncSSH the code (4).
+      const refused = client === 'paramiko' ? 'Directory not empty' : '4';
+      expect(r.stdout.toString()).toBe(`put True\nget True\nlisted True\nremoved True\nin sub True\nrmdir refused ${refused}\nrmdir done True\n`);
     }, 180_000);
   });
 }

@@ -4,8 +4,9 @@ import { mkdtempSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemoryStorage, canonicalPath, resolveStoragePath, type FileStorage } from '../../src/apps/storage.ts';
+import { MAX_PATH_DEPTH, MemoryStorage, canonicalPath, storagePath, type FileStorage } from '../../src/apps/storage.ts';
 import { FolderStorage } from '../../src/io/node-storage.ts';
+import { directoryContract } from '../helpers/storage-contract.ts';
 
 const enc = new TextEncoder();
 const kinds: [string, () => { s: FileStorage; dir?: string }][] = [
@@ -60,16 +61,22 @@ for (const [kind, make] of kinds) {
       expect(new TextDecoder().decode((await s.read('u', 'f'))!)).toBe('abc');
     });
 
-    it('a name is one path component: writes of others are refused, reads find nothing', async () => {
+    it('a path is components joined by /: writes of others are refused, reads find nothing', async () => {
       const { s } = make();
-      for (const bad of ['', '.', '..', '../x', 'a/b', 'x\0y', 'n'.repeat(256)]) {
+      for (const bad of ['.', '..', '../x', '/x', 'x/', 'a//b', 'a/./b', 'x\0y', 'n'.repeat(256)]) {
         await expect(s.write('u', bad, enc.encode('x'))).rejects.toThrow(/invalid file name/);
         expect(await s.read('u', bad)).toBeNull();
         expect(await s.stat('u', bad)).toBeNull();
         expect(await s.remove('u', bad)).toBe(false);
+        expect(await s.mkdir('u', bad)).toBe(false);
       }
+      await expect(s.write('u', '', enc.encode('x'))).rejects.toThrow();
       await s.write('u', 'n'.repeat(255), enc.encode('ok'));
       expect(await s.list('u')).toEqual(['n'.repeat(255)]);
+    });
+
+    it('directories: made inside an existing one, listed, written into, removed only when empty', async () => {
+      await directoryContract(make().s);
     });
   });
 }
@@ -85,22 +92,30 @@ describe('FolderStorage on disk', () => {
       expect(await s.list(user)).toEqual([]);
     }
     expect(existsSync(join(dir, 'x'))).toBe(false);
-    // Something in the folder that is not a file is not one.
+    // A folder in it is a directory; a directory made is a folder.
     mkdirSync(join(dir, 'alice', 'sub'));
-    expect(await s.stat('alice', 'sub')).toBeNull();
+    expect(await s.stat('alice', 'sub')).toMatchObject({ dir: true });
     expect(await s.read('alice', 'sub')).toBeNull();
+    await s.mkdir('alice', 'sub/deeper');
+    await s.write('alice', 'sub/deeper/f', enc.encode('f'));
+    expect(readFileSync(join(dir, 'alice', 'sub', 'deeper', 'f'), 'utf8')).toBe('f');
   });
 });
 
-describe('paths in the flat directory', () => {
-  it('resolve to the directory or one name, never above the root', () => {
-    expect(resolveStoragePath('/')).toEqual({ root: true });
-    expect(resolveStoragePath('.')).toEqual({ root: true });
-    expect(resolveStoragePath('../..')).toEqual({ root: true });
-    expect(resolveStoragePath('a.txt')).toEqual({ root: false, name: 'a.txt' });
-    expect(resolveStoragePath('/x/../a.txt')).toEqual({ root: false, name: 'a.txt' });
-    expect(resolveStoragePath('../../etc/passwd')).toBeNull();
-    expect(resolveStoragePath('a/b')).toBeNull();
+describe('client paths to storage paths', () => {
+  it('start at the top, never leave it, and stay within the limits', () => {
+    expect(storagePath('/')).toBe('');
+    expect(storagePath('.')).toBe('');
+    expect(storagePath('../..')).toBe('');
+    expect(storagePath('a.txt')).toBe('a.txt');
+    expect(storagePath('/x/../a.txt')).toBe('a.txt');
+    expect(storagePath('../../etc/passwd')).toBe('etc/passwd');
+    expect(storagePath('a//b/./c/')).toBe('a/b/c');
+    expect(storagePath('a/x\0y')).toBeNull();
+    expect(storagePath('n'.repeat(256))).toBeNull();
+    expect(storagePath(Array(MAX_PATH_DEPTH).fill('d').join('/'))).not.toBeNull();
+    expect(storagePath(Array(MAX_PATH_DEPTH + 1).fill('d').join('/'))).toBeNull();
+    expect(storagePath(Array(5).fill('n'.repeat(250)).join('/'))).toBeNull(); // over 1 KiB
     expect(canonicalPath('a/./b/../c')).toBe('/a/c');
   });
 });

@@ -1,7 +1,9 @@
 // The Worker inside workerd: routes, and SSH over the Durable Object's WebSocket, driven by our client.
-import { SELF } from 'cloudflare:test';
+import { SELF, env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { openSocket, pacedSend, sshOverSocket, until } from './ssh-over-ws.ts';
+import { DurableObjectFileStorage } from '../../worker/files.ts';
+import { directoryContract } from '../helpers/storage-contract.ts';
 
 describe('Worker routes', () => {
   it('GET /healthz answers ok', async () => {
@@ -52,6 +54,16 @@ describe('SSH over the WebSocket', () => {
     expect(back.status).toBe(0);
     expect(back.stdout).toBe(new TextDecoder().decode(data));
     c2.client.disconnect(11, 'bye');
+  });
+
+  it('the Durable Object file storage keeps directories as memory and folders do; the shell and SFTP use them', async () => {
+    await directoryContract(new DurableObjectFileStorage((env as unknown as { FILES: ConstructorParameters<typeof DurableObjectFileStorage>[0] }).FILES));
+    const c = await sshOverSocket(await openSocket(SELF));
+    expect(await c.login('dirs', 'worker-test-password')).toBe(true);
+    expect(await c.exec('mkdir d; mkdir d/e; echo x | cat > d/e/f; ls d; ls d/e; cat d/e/f')).toEqual({ stdout: 'e\nf\nx\n', stderr: '', status: 0 });
+    expect(await c.exec('rmdir d/e')).toEqual({ stdout: '', stderr: "rmdir: failed to remove 'd/e': Directory not empty\n", status: 1 });
+    expect((await c.exec('rm d/e/f && rmdir d/e && rmdir d && ls')).stdout).toBe('');
+    c.client.disconnect(11, 'bye');
   });
 
   it('a wrong password is refused', async () => {

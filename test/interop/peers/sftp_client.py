@@ -1,5 +1,6 @@
 """paramiko's or AsyncSSH's SFTP client against edgessh: 8 MiB put and get with checksums, stat, listdir,
-rename, remove, a refused mkdir. Prints one line per step; the test compares them."""
+rename, remove; a directory made, a file put in it, rmdir refused while it is not empty, then done.
+Prints one line per step; the test compares them."""
 import asyncio, hashlib, os, sys
 
 port, key, which = sys.argv[1:4]
@@ -31,11 +32,17 @@ def paramiko_run():
     s.rename("data.bin", "moved.bin")
     s.remove("moved.bin")
     print("removed", not {"data.bin", "moved.bin"} & set(s.listdir("/")))
+    s.mkdir("sub")
+    s.put(up, "sub/in.bin")
+    print("in sub", s.listdir("sub") == ["in.bin"] and s.stat("sub/in.bin").st_size == len(data))
     try:
-        s.mkdir("sub")
-        print("mkdir ok")
+        s.rmdir("sub")
+        print("rmdir ok while full")
     except IOError as e:
-        print("mkdir refused", e.errno or str(e))
+        print("rmdir refused", e.errno or str(e))
+    s.remove("sub/in.bin")
+    s.rmdir("sub")
+    print("rmdir done", "sub" not in s.listdir("."))
     c.close()
 
 
@@ -51,11 +58,17 @@ async def asyncssh_run():
             await s.rename("data.bin", "moved.bin")
             await s.remove("moved.bin")
             print("removed", not {"data.bin", "moved.bin"} & set(await s.listdir("/")))
+            await s.mkdir("sub")
+            await s.put(up, "sub/in.bin")
+            print("in sub", await s.listdir("sub") == [".", "..", "in.bin"] and (await s.stat("sub/in.bin")).size == len(data))
             try:
-                await s.mkdir("sub")
-                print("mkdir ok")
+                await s.rmdir("sub")
+                print("rmdir ok while full")
             except asyncssh.SFTPError as e:
-                print("mkdir refused", e.code)
+                print("rmdir refused", e.code)
+            await s.remove("sub/in.bin")
+            await s.rmdir("sub")
+            print("rmdir done", "sub" not in await s.listdir("."))
 
 
 try:
