@@ -17,6 +17,8 @@ export interface Env {
    * (`host:port`, `*`, `any`), through the Workers TCP sockets API. Unset: no forwarding.
    */
   PERMIT_OPEN?: string;
+  /** Each user's files together may hold this many MiB (default 256). */
+  FILES_QUOTA_MB?: string;
   /** Banner shown before login. */
   BANNER?: string;
   /** '1' enables the /echo baseline used by the benchmark. */

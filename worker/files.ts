@@ -1,8 +1,10 @@
 /**
  * The demo shell's files in Durable Object storage: one UserFiles object per user name, reached over RPC
  * from each connection's SshSession object. A file is stored in 64 KiB chunks (one storage value each)
- * under `data:PATH:i`, its size and time under `meta:PATH`; a directory is `dir:PATH`. PATH is a storage
- * path (src/apps/storage.ts): components joined by '/'.
+ * under `data:ID:i`, its size, time and ID under `meta:PATH`; a directory is `dir:PATH`. PATH is a
+ * storage path (src/apps/storage.ts): components joined by '/'. The ID is made for each write, so a rename
+ * moves only the `meta:` and `dir:` keys, never the chunks (a file written before IDs existed has its
+ * chunks under its path then, `data:PATH:i`, and keeps them there when it moves).
  */
 import { DurableObject } from 'cloudflare:workers';
 import { baseName, parentPath, validPath, type FileInfo, type FileStorage } from '../src/apps/storage.ts';
@@ -13,6 +15,8 @@ const CHUNK = 64 * 1024;
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 /** Files and directories together. */
 export const MAX_FILES = 1000;
+/** All of a user's files together, unless FILES_QUOTA_MB says otherwise. */
+export const DEFAULT_QUOTA_MB = 256;
 
 interface DirMeta {
   mtime: number;
@@ -23,7 +27,11 @@ interface Meta {
   chunks: number;
   /** When it was written (files written before this field existed have none). */
   mtime?: number;
+  /** Where its chunks are: `data:ID:i` (absent for files written before IDs, whose chunks are under their path). */
+  id?: string;
 }
+
+const chunkKeys = (path: string, m: Meta) => Array.from({ length: m.chunks }, (_, i) => `data:${m.id ?? path}:${i}`);
 
 export class UserFiles extends DurableObject<Env> {
   /** The names directly in directory `dir` ('' the top); [] when there is no such directory. */
@@ -39,9 +47,12 @@ export class UserFiles extends DurableObject<Env> {
     return names.sort();
   }
 
-  /** Files and directories, for the limit. */
-  private async entries(): Promise<number> {
-    return (await this.ctx.storage.list({ prefix: 'meta:' })).size + (await this.ctx.storage.list({ prefix: 'dir:' })).size;
+  /** Files and directories, and the bytes of all files, for the limits. */
+  private async usage(): Promise<{ entries: number; bytes: number }> {
+    const files = await this.ctx.storage.list<Meta>({ prefix: 'meta:' });
+    let bytes = 0;
+    for (const m of files.values()) bytes += m.size;
+    return { entries: files.size + (await this.ctx.storage.list({ prefix: 'dir:' })).size, bytes };
   }
 
   private async isDir(path: string): Promise<boolean> {
@@ -61,7 +72,7 @@ export class UserFiles extends DurableObject<Env> {
   /** True when made; false when something is there or the parent is no directory; else why not. */
   async mkdir(path: string): Promise<boolean | string> {
     if (!path || !validPath(path) || !(await this.isDir(parentPath(path))) || (await this.stat(path))) return false;
-    if ((await this.entries()) >= MAX_FILES) return `too many files (limit ${MAX_FILES})`;
+    if ((await this.usage()).entries >= MAX_FILES) return `too many files (limit ${MAX_FILES})`;
     await this.ctx.storage.put(`dir:${path}`, { mtime: Date.now() } satisfies DirMeta);
     return true;
   }
@@ -75,7 +86,7 @@ export class UserFiles extends DurableObject<Env> {
   async read(name: string): Promise<Uint8Array | null> {
     const meta = await this.ctx.storage.get<Meta>(`meta:${name}`);
     if (!meta) return null;
-    const keys = Array.from({ length: meta.chunks }, (_, i) => `data:${name}:${i}`);
+    const keys = chunkKeys(name, meta);
     const out = new Uint8Array(meta.size);
     let o = 0;
     for (let i = 0; i < keys.length; i += 128) {
@@ -97,16 +108,21 @@ export class UserFiles extends DurableObject<Env> {
     if (!(await this.isDir(parentPath(name)))) return 'No such directory';
     if (await this.ctx.storage.get<DirMeta>(`dir:${name}`)) return 'Is a directory';
     const old = await this.ctx.storage.get<Meta>(`meta:${name}`);
-    if (!old && (await this.entries()) >= MAX_FILES) return `too many files (limit ${MAX_FILES})`;
+    const use = await this.usage();
+    if (!old && use.entries >= MAX_FILES) return `too many files (limit ${MAX_FILES})`;
+    const set = Number(this.env.FILES_QUOTA_MB);
+    const quota = Number.isFinite(set) && set > 0 ? set : DEFAULT_QUOTA_MB; // unset or not a number: the default, never none
+    if (use.bytes - (old?.size ?? 0) + data.length > quota * 1024 * 1024) return `Disk quota exceeded (${quota} MiB per user)`;
     const chunks = Math.ceil(data.length / CHUNK);
+    const id = crypto.randomUUID();
     await this.ctx.storage.transaction(async (tx) => {
-      if (old) await tx.delete(Array.from({ length: old.chunks }, (_, i) => `data:${name}:${i}`));
+      if (old) await tx.delete(chunkKeys(name, old));
       for (let i = 0; i < chunks; i += 64) {
         const batch: Record<string, Uint8Array> = {};
-        for (let j = i; j < Math.min(chunks, i + 64); j++) batch[`data:${name}:${j}`] = data.slice(j * CHUNK, (j + 1) * CHUNK);
+        for (let j = i; j < Math.min(chunks, i + 64); j++) batch[`data:${id}:${j}`] = data.slice(j * CHUNK, (j + 1) * CHUNK);
         await tx.put(batch);
       }
-      await tx.put(`meta:${name}`, { size: data.length, chunks, mtime: Date.now() } satisfies Meta);
+      await tx.put(`meta:${name}`, { size: data.length, chunks, mtime: Date.now(), id } satisfies Meta);
     });
     return null;
   }
@@ -122,7 +138,41 @@ export class UserFiles extends DurableObject<Env> {
   async remove(name: string): Promise<boolean> {
     const meta = await this.ctx.storage.get<Meta>(`meta:${name}`);
     if (!meta) return false;
-    await this.ctx.storage.delete([`meta:${name}`, ...Array.from({ length: meta.chunks }, (_, i) => `data:${name}:${i}`)]);
+    await this.ctx.storage.delete([`meta:${name}`, ...chunkKeys(name, meta)]);
+    return true;
+  }
+
+  /** See FileStorage.rename: only `meta:` and `dir:` keys move, in one transaction. */
+  async rename(from: string, to: string): Promise<boolean> {
+    if (!from || !to || !validPath(from) || !validPath(to) || to.startsWith(`${from}/`)) return false;
+    const file = await this.ctx.storage.get<Meta>(`meta:${from}`);
+    const dir = file ? null : await this.ctx.storage.get<DirMeta>(`dir:${from}`);
+    if (!file && !dir) return false;
+    if (from === to) return true;
+    if (!(await this.isDir(parentPath(to)))) return false;
+    const there = await this.stat(to);
+    if (there && (dir || there.dir)) return false;
+    if (file) {
+      const replaced = await this.ctx.storage.get<Meta>(`meta:${to}`);
+      await this.ctx.storage.transaction(async (tx) => {
+        if (replaced) await tx.delete(chunkKeys(to, replaced));
+        await tx.put(`meta:${to}`, { ...file, id: file.id ?? from } satisfies Meta);
+        await tx.delete(`meta:${from}`);
+      });
+      return true;
+    }
+    const moves: [string, string, unknown][] = [[`dir:${from}`, `dir:${to}`, dir]];
+    for (const kind of ['meta:', 'dir:']) {
+      for (const [k, v] of await this.ctx.storage.list<Meta | DirMeta>({ prefix: `${kind}${from}/` })) {
+        const path = to + k.slice(kind.length + from.length);
+        if (!validPath(path)) return false; // deeper or longer than paths may be
+        moves.push([k, kind + path, kind === 'meta:' ? { ...v, id: (v as Meta).id ?? k.slice(kind.length) } : v]);
+      }
+    }
+    await this.ctx.storage.transaction(async (tx) => {
+      for (const [, k, v] of moves) await tx.put(k, v);
+      await tx.delete(moves.map(([k]) => k));
+    });
     return true;
   }
 }
@@ -147,6 +197,9 @@ export class DurableObjectFileStorage implements FileStorage {
   async read(user: string, name: string): Promise<Uint8Array | null> {
     const b = await this.stub(user).read(name);
     return b ? new Uint8Array(b) : null;
+  }
+  rename(user: string, from: string, to: string): Promise<boolean> {
+    return this.stub(user).rename(from, to);
   }
   async write(user: string, name: string, data: Uint8Array): Promise<void> {
     const why = await this.stub(user).write(name, data);

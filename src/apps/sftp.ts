@@ -2,8 +2,8 @@
  * The demo's SFTP server: protocol version 3 (draft-ietf-secsh-filexfer-02), what OpenSSH's `sftp` and
  * `scp` (which speaks SFTP since OpenSSH 9.0), paramiko and AsyncSSH use. It serves the user's files in
  * the demo storage, shown as `/` (also the home directory): files can be listed, read, written, renamed
- * and removed, directories made, listed and removed (not renamed); there are no links, owners or
- * permissions to change.
+ * and removed, directories made, listed, renamed and removed; there are no links, owners or permissions
+ * to change.
  *
  * A file open for writing is gathered in memory and stored when it is closed (or when the session ends),
  * since the storage keeps whole files. Everything is bounded: a message is at most 256 KiB (as OpenSSH's
@@ -288,23 +288,23 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
   };
   const attrsReply = async (id: number, path: string) => send(writeAttrs(reply(FXP.ATTRS, id), await info(resolvePath(path))));
 
-  /** RENAME (v3: refused when the target exists) or posix-rename@openssh.com (replaces a file there). */
+  /**
+   * RENAME (v3: refused when the target exists) or posix-rename@openssh.com (a file replaces a file there).
+   * Files and whole directories move; a directory never replaces anything, nor moves into itself.
+   */
   const rename = async (id: number, r: Reader, replace: boolean) => {
     const from = resolvePath(r.string());
     const to = resolvePath(r.string());
     r.done();
     const src = await info(from);
-    if (src.dir) throw new Status(FX.OP_UNSUPPORTED, 'Directories cannot be renamed here');
+    if (from === '') throw new Status(FX.PERMISSION_DENIED, 'The top directory cannot be moved');
     if (from === to) return statusReply(id, FX.OK, 'Success');
+    if (to.startsWith(`${from}/`)) throw new Status(FX.FAILURE, 'Invalid argument (a directory cannot move into itself)');
     const there = await lookup(to);
     if (there?.dir) throw new Status(FX.FAILURE, 'Is a directory');
-    if (there && !replace) throw new Status(FX.FAILURE, 'File exists');
+    if (there && (!replace || src.dir)) throw new Status(FX.FAILURE, 'File exists');
     await parentExists(to);
-    const data = await ctx.storage.read(ctx.user, from);
-    if (!data) throw new Status(FX.NO_SUCH_FILE, 'No such file');
-    await ctx.storage.write(ctx.user, to, data);
-    if (src.mtime) await ctx.storage.setMtime(ctx.user, to, src.mtime); // a rename keeps the time, as on a disk
-    await ctx.storage.remove(ctx.user, from);
+    if (!(await ctx.storage.rename(ctx.user, from, to))) throw new Status(FX.FAILURE, 'Failure (a path inside would be too deep or too long)');
     return statusReply(id, FX.OK, 'Success');
   };
 

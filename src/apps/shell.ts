@@ -5,7 +5,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { FileStorage } from './storage.ts';
-import { parentPath, storagePath } from './storage.ts';
+import { baseName, joinPath, parentPath, storagePath } from './storage.ts';
 import { runScp } from './scp.ts';
 
 export interface ShellContext {
@@ -58,7 +58,7 @@ const enc = new TextEncoder();
 const HELP = `edgessh demo shell. Commands:
   help, echo ARGS, whoami, date, uptime, env, clear, true, false, exit [N], stty size
   ls [DIR], cat [FILE...], cat > FILE, rm FILE    files kept per user
-  mkdir DIR, rmdir DIR                            (paths start at your top directory)
+  mkdir DIR, rmdir DIR, mv FROM... TO             (paths start at your top directory)
   wc -c, sha256sum, cat > /dev/null               read standard input
   head -c N /dev/zero                             N zero bytes
 Join commands with | ; && || as in sh. Files also move with scp and sftp from your machine
@@ -86,6 +86,24 @@ async function fileCommand(command: string, arg: string, ctx: { user: string; st
   if (!st.dir) return 'Not a directory';
   if (path === '') return 'Device or resource busy';
   return (await ctx.storage.rmdir(ctx.user, path)) ? null : 'Directory not empty';
+}
+
+/** mv of one path (into `target` when it is a directory): null when done, else the message after `mv: `. */
+async function move(arg: string, target: string, intoDir: boolean, ctx: { user: string; storage: FileStorage }): Promise<string | null> {
+  const from = storagePath(arg);
+  const src = from ? await ctx.storage.stat(ctx.user, from) : null;
+  if (!from || !src) return `cannot stat '${arg}': No such file or directory`;
+  const base = storagePath(target);
+  const to = base === null ? null : intoDir ? joinPath(base, baseName(from)) : base;
+  if (to === null || to === '') return `cannot move '${arg}' to '${target}': Invalid file name`;
+  if (to === from) return `'${arg}' and '${target}' are the same file`;
+  if (to.startsWith(`${from}/`)) return `cannot move '${arg}' to a subdirectory of itself, '${target}'`;
+  const there = await ctx.storage.stat(ctx.user, to);
+  if (there?.dir) return `cannot overwrite directory '${to}' with non-directory`;
+  if (there && src.dir) return `cannot overwrite non-directory '${to}' with directory '${arg}'`;
+  const parent = parentPath(to);
+  if (parent && !(await ctx.storage.stat(ctx.user, parent))?.dir) return `cannot move '${arg}' to '${target}': No such file or directory`;
+  return (await ctx.storage.rename(ctx.user, from, to)) ? null : `cannot move '${arg}' to '${target}': a path inside would be too deep or too long`;
 }
 
 class Interrupted extends Error {}
@@ -491,6 +509,28 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
         }
         const names = await ctx.storage.list(ctx.user, path!);
         await io.out.write((many ? `${i ? '\n' : ''}${arg}:\n` : '') + names.map((n) => n + '\n').join(''));
+      }
+      return status;
+    }
+    case 'mv': {
+      if (args.length < 2) {
+        await io.err.write(args.length ? `mv: missing destination file operand after '${args[0]}'\n` : 'mv: missing file operand\n');
+        return 1;
+      }
+      const target = args.at(-1)!;
+      const targetPath = storagePath(target);
+      const intoDir = targetPath === '' || (!!targetPath && !!(await ctx.storage.stat(ctx.user, targetPath))?.dir);
+      if (args.length > 2 && !intoDir) {
+        await io.err.write(`mv: target '${target}': Not a directory\n`);
+        return 1;
+      }
+      let status = 0;
+      for (const arg of args.slice(0, -1)) {
+        const why = await move(arg, target, intoDir, ctx);
+        if (why) {
+          await io.err.write(`mv: ${why}\n`);
+          status = 1;
+        }
       }
       return status;
     }

@@ -22,6 +22,12 @@ export interface FileStorage {
   mkdir(user: string, path: string): Promise<boolean>;
   /** Removes an empty directory; false when `path` is not one. */
   rmdir(user: string, path: string): Promise<boolean>;
+  /**
+   * Moves a file or a directory with all inside it to `to`, whose parent must be a directory. A file
+   * replaces a file at `to`; nothing replaces a directory, and a directory replaces nothing. False when
+   * it cannot be done (nothing at `from`, `to` inside `from`, a path inside getting too deep or long).
+   */
+  rename(user: string, from: string, to: string): Promise<boolean>;
 }
 
 export interface FileInfo {
@@ -146,5 +152,30 @@ export class MemoryStorage implements FileStorage {
     const u = this.of(user);
     if (!u.dirs.has(path) || (await this.list(user, path)).length) return false;
     return u.dirs.delete(path);
+  }
+  async rename(user: string, from: string, to: string): Promise<boolean> {
+    const u = this.of(user);
+    if (!from || !to || !validPath(from) || !validPath(to) || to.startsWith(`${from}/`)) return false;
+    const file = u.files.get(from);
+    if (!file && !u.dirs.has(from)) return false;
+    if (from === to) return true;
+    if (!this.isDir(u, parentPath(to)) || u.dirs.has(to) || (!file && u.files.has(to))) return false;
+    if (file) {
+      u.files.delete(from);
+      u.files.set(to, file);
+      return true;
+    }
+    const inside = (p: string) => p.startsWith(`${from}/`);
+    const moved = (p: string) => to + p.slice(from.length);
+    const files = [...u.files.keys()].filter(inside);
+    const dirs = [...u.dirs.keys()].filter(inside);
+    if (![...files, ...dirs].every((p) => validPath(moved(p)))) return false;
+    for (const [map, paths] of [[u.files, files], [u.dirs, [from, ...dirs]]] as const) {
+      for (const p of paths) {
+        (map as Map<string, unknown>).set(moved(p), map.get(p));
+        map.delete(p);
+      }
+    }
+    return true;
   }
 }

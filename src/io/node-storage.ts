@@ -1,7 +1,7 @@
 /** Demo-shell files in a Node folder: one subfolder per user, paths validated, directories real folders. */
-import { mkdir, readdir, readFile, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parentPath, validFileName, validPath, type FileInfo, type FileStorage } from '../apps/storage.ts';
+import { joinPath, parentPath, validFileName, validPath, type FileInfo, type FileStorage } from '../apps/storage.ts';
 
 export class FolderStorage implements FileStorage {
   constructor(private readonly root: string) {}
@@ -94,6 +94,32 @@ export class FolderStorage implements FileStorage {
     try {
       if (!path) return false;
       await rmdir(this.path(user, path));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async rename(user: string, from: string, to: string): Promise<boolean> {
+    try {
+      if (!from || !to || !validPath(from) || !validPath(to) || to.startsWith(`${from}/`)) return false;
+      const src = await this.stat(user, from);
+      if (!src) return false;
+      if (from === to) return true;
+      const there = await this.stat(user, to);
+      if (!(await this.stat(user, parentPath(to)))?.dir && parentPath(to) !== '') return false;
+      if (there && (src.dir || there.dir)) return false;
+      // Every path inside must stay within the limits at its new place.
+      const fits = async (dir: string): Promise<boolean> => {
+        for (const name of await this.list(user, dir)) {
+          const p = joinPath(dir, name);
+          if (!validPath(to + p.slice(from.length))) return false;
+          if ((await this.stat(user, p))?.dir && !(await fits(p))) return false;
+        }
+        return true;
+      };
+      if (src.dir && !(await fits(from))) return false;
+      await rename(this.path(user, from), this.path(user, to));
       return true;
     } catch {
       return false;

@@ -295,7 +295,12 @@ describe('sftp: requests', () => {
     await h.status(FXP.CLOSE, (w) => w.bytes(dir));
     // What cannot be done to a directory, and RMDIR's refusals.
     expect(await h.status(FXP.REMOVE, (w) => w.string('d/e'))).toEqual([FX.FAILURE, 'Is a directory']);
-    expect(await h.status(FXP.RENAME, (w) => w.string('d/e').string('d/x'))).toEqual([FX.OP_UNSUPPORTED, 'Directories cannot be renamed here']);
+    expect(await h.status(FXP.RENAME, (w) => w.string('d/e').string('d/x'))).toEqual([FX.OK, 'Success']); // a directory moves whole
+    expect(await h.storage.list('tester', 'd/x')).toEqual(['f.txt']);
+    expect(await h.status(FXP.RENAME, (w) => w.string('d/x').string('d/e'))).toEqual([FX.OK, 'Success']);
+    expect(await h.status(FXP.RENAME, (w) => w.string('d').string('d/e/d'))).toEqual([FX.FAILURE, 'Invalid argument (a directory cannot move into itself)']);
+    expect(await h.status(FXP.EXTENDED, (w) => w.string('posix-rename@openssh.com').string('d/e').string('d/g'))).toEqual([FX.FAILURE, 'File exists']);
+    expect(await h.status(FXP.RENAME, (w) => w.string('/').string('top'))).toEqual([FX.PERMISSION_DENIED, 'The top directory cannot be moved']);
     expect(await h.status(FXP.RENAME, (w) => w.string('d/g').string('d/e'))).toEqual([FX.FAILURE, 'Is a directory']);
     expect(await h.status(FXP.RENAME, (w) => w.string('d/g').string('nowhere/g'))).toEqual([FX.NO_SUCH_FILE, 'No such file']);
     expect(await h.status(FXP.RMDIR, (w) => w.string('d/e'))).toEqual([FX.FAILURE, 'Directory not empty']);

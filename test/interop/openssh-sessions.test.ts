@@ -39,7 +39,7 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
     expect(r.stderr).toBe('edgessh: nosuchcmd: command not found\n');
   });
 
-  it('directories in the shell: mkdir, rmdir, ls DIR, cat and rm by path, each refusal worded as coreutils words it', async () => {
+  it('directories in the shell: mkdir, rmdir, mv, ls DIR, cat and rm by path, each refusal worded as coreutils words it', async () => {
     const made = await ssh('mkdir shd shd/inner && echo deep | cat > shd/inner/f.txt && ls shd && ls shd/inner && cat shd/inner/f.txt');
     expect([made.code, made.stdout.toString(), made.stderr.toString()]).toEqual([0, 'inner\nf.txt\ndeep\n', '']);
     const two = await ssh('ls shd shd/inner');
@@ -60,6 +60,19 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       const r = await ssh(cmd);
       expect([cmd, r.code, r.stderr.toString()]).toEqual([cmd, code, err]);
     }
+    // mv: a file renamed, a file and a directory into a directory, a directory renamed; and its refusals.
+    const mv = await ssh('mkdir shd/to && mv shd/inner/f.txt shd/g.txt && mv shd/g.txt shd/inner shd/to && mv shd/to shd/moved && ls shd/moved shd/moved/inner');
+    expect([mv.code, mv.stdout.toString(), mv.stderr.toString()]).toEqual([0, 'shd/moved:\ng.txt\ninner\n\nshd/moved/inner:\n', '']);
+    for (const [cmd, err] of [
+      ['mv nothere x', "mv: cannot stat 'nothere': No such file or directory\n"],
+      ['mv shd shd/moved', "mv: cannot move 'shd' to a subdirectory of itself, 'shd/moved'\n"],
+      ['mv shd/moved/g.txt shd/moved/inner/g.txt shd/moved/g.txt', "mv: target 'shd/moved/g.txt': Not a directory\n"],
+      ['mv shd/moved/g.txt', "mv: missing destination file operand after 'shd/moved/g.txt'\n"],
+    ] as const) {
+      const r = await ssh(cmd);
+      expect([cmd, r.code, r.stderr.toString()]).toEqual([cmd, 1, err]);
+    }
+    await ssh('mv shd/moved/g.txt shd/moved/inner/f.txt && mv shd/moved/inner shd/inner && rmdir shd/moved');
     const gone = await ssh('rm shd/inner/f.txt && rmdir shd/inner && rmdir shd && ls');
     expect(gone.code).toBe(0);
     expect(gone.stdout.toString()).not.toMatch(/^shd$/m);

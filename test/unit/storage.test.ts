@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_PATH_DEPTH, MemoryStorage, canonicalPath, storagePath, type FileStorage } from '../../src/apps/storage.ts';
 import { FolderStorage } from '../../src/io/node-storage.ts';
-import { directoryContract } from '../helpers/storage-contract.ts';
+import { directoryContract, renameContract } from '../helpers/storage-contract.ts';
 
 const enc = new TextEncoder();
 const kinds: [string, () => { s: FileStorage; dir?: string }][] = [
@@ -77,6 +77,10 @@ for (const [kind, make] of kinds) {
 
     it('directories: made inside an existing one, listed, written into, removed only when empty', async () => {
       await directoryContract(make().s);
+    });
+
+    it('rename: files and whole directories; a file may replace a file, nothing else is replaced', async () => {
+      await renameContract(make().s);
     });
   });
 }

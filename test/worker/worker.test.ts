@@ -1,9 +1,9 @@
 // The Worker inside workerd: routes, and SSH over the Durable Object's WebSocket, driven by our client.
-import { SELF, env } from 'cloudflare:test';
+import { SELF, env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { openSocket, pacedSend, sshOverSocket, until } from './ssh-over-ws.ts';
 import { DurableObjectFileStorage } from '../../worker/files.ts';
-import { directoryContract } from '../helpers/storage-contract.ts';
+import { directoryContract, renameContract } from '../helpers/storage-contract.ts';
 
 describe('Worker routes', () => {
   it('GET /healthz answers ok', async () => {
@@ -57,7 +57,28 @@ describe('SSH over the WebSocket', () => {
   });
 
   it('the Durable Object file storage keeps directories as memory and folders do; the shell and SFTP use them', async () => {
-    await directoryContract(new DurableObjectFileStorage((env as unknown as { FILES: ConstructorParameters<typeof DurableObjectFileStorage>[0] }).FILES));
+    const files = new DurableObjectFileStorage((env as unknown as { FILES: ConstructorParameters<typeof DurableObjectFileStorage>[0] }).FILES);
+    await directoryContract(files);
+    await renameContract(files);
+    // A file stored before files had IDs (its chunks under its path) is read, moved and removed as any other.
+    const ns = (env as unknown as { FILES: DurableObjectNamespace }).FILES;
+    await runInDurableObject(ns.get(ns.idFromName('legacy')), async (_o, st) => {
+      await st.storage.put({ 'meta:old.txt': { size: 3, chunks: 1, mtime: 1 }, 'data:old.txt:0': new TextEncoder().encode('old') });
+    });
+    expect(new TextDecoder().decode((await files.read('legacy', 'old.txt'))!)).toBe('old');
+    expect(await files.rename('legacy', 'old.txt', 'new.txt')).toBe(true);
+    await files.write('legacy', 'old.txt', new TextEncoder().encode('fresh')); // a new file where the old one was
+    expect(new TextDecoder().decode((await files.read('legacy', 'new.txt'))!)).toBe('old');
+    expect(await files.remove('legacy', 'new.txt')).toBe(true);
+    expect(new TextDecoder().decode((await files.read('legacy', 'old.txt'))!)).toBe('fresh');
+    expect(await runInDurableObject(ns.get(ns.idFromName('legacy')), async (_o, st) => [...(await st.storage.list({ prefix: 'data:' })).keys()].length)).toBe(1);
+    // The quota (FILES_QUOTA_MB, 20 in these tests) counts all of a user's files; a file written again counts once.
+    const big = new Uint8Array(16 << 20);
+    await files.write('quota', 'a', big);
+    await expect(files.write('quota', 'b', new Uint8Array(5 << 20))).rejects.toThrow('Disk quota exceeded (20 MiB per user)');
+    await files.write('quota', 'a', new Uint8Array(10 << 20));
+    await files.write('quota', 'b', new Uint8Array(10 << 20));
+    expect(await files.list('quota')).toEqual(['a', 'b']);
     const c = await sshOverSocket(await openSocket(SELF));
     expect(await c.login('dirs', 'worker-test-password')).toBe(true);
     expect(await c.exec('mkdir d; mkdir d/e; echo x | cat > d/e/f; ls d; ls d/e; cat d/e/f')).toEqual({ stdout: 'e\nf\nx\n', stderr: '', status: 0 });
