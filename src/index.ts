@@ -2,7 +2,7 @@
 export { createServer, parseMaxStartups, DEFAULT_MAX_STARTUPS, type ServerOptions, type SshServer, type AcceptInfo, type MaxStartups } from './server.ts';
 export { Transport, type TransportOptions, type TransportEvent, type CloseInfo, type Service, type PacketTrace } from './transport/transport.ts';
 export { Session, ChannelClosedError, type PtyInfo, type SessionKind } from './connection/session.ts';
-export type { ForwardRequest, ForwardStream } from './connection/connection.ts';
+export type { ForwardListener, ForwardRequest, ForwardStream, IncomingConnection, ListenRequest } from './connection/connection.ts';
 export type { AuthRequest, AuthResult, Authenticate, KeyboardPrompt } from './auth/server.ts';
 export { parseAuthorizedKeys, parseAuthorizedKeyLine, type AuthorizedKey } from './auth/authorized-keys.ts';
 export { connectTransport, type ByteSink } from './io/connection.ts';

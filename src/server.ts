@@ -6,7 +6,7 @@ import type { PacketProtection, PrivateKey, X25519Factory } from './crypto/types
 import type { AlgorithmPrefs } from './crypto/registry.ts';
 import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent, TransportState } from './transport/transport.ts';
 import { UserauthServer, type Authenticate } from './auth/server.ts';
-import { ConnectionServer, DEFAULT_CHANNEL_MAX_PACKET, type ConnectionState, type ForwardRequest, type ForwardStream } from './connection/connection.ts';
+import { ConnectionServer, DEFAULT_CHANNEL_MAX_PACKET, type ConnectionState, type ForwardListener, type ForwardRequest, type ForwardStream, type IncomingConnection, type ListenRequest } from './connection/connection.ts';
 import type { Session } from './connection/session.ts';
 import { connectTransport, type ByteSink } from './io/connection.ts';
 import { DEFAULT_MAX_PACKET } from './transport/transport.ts';
@@ -49,13 +49,21 @@ export interface ServerOptions {
   subsystems?: readonly string[];
   /**
    * Local port forwarding (direct-tcpip: `ssh -L`, `-W`, `-J`) is refused unless this returns true for the
-   * request and `connectForward` opens the connection. Remote forwarding (`ssh -R`) is always refused.
+   * request and `connectForward` opens the connection.
    */
   allowForward?(request: ForwardRequest, transport: Transport): boolean;
   /** Opens an allowed forward's TCP connection (`connectTcpForward` in Node, `connect()` in Workers). */
   connectForward?(request: ForwardRequest, transport: Transport): Promise<ForwardStream>;
-  /** Direct-tcpip channels open (or being connected) at once per connection (default 32). */
+  /** Forwarded channels open (or being connected or offered) at once per connection (default 32). */
   maxForwards?: number;
+  /**
+   * Remote forwarding (tcpip-forward: `ssh -R`) is refused unless this returns true for the request and
+   * `listenForward` listens (`listenTcpForward` in Node; the Workers runtime cannot listen).
+   */
+  allowListen?(request: ListenRequest, transport: Transport): boolean;
+  listenForward?(request: ListenRequest, onConnection: (c: IncomingConnection) => void, transport: Transport): Promise<ForwardListener>;
+  /** Remote-forward listeners at once per connection (default 8). */
+  maxListeners?: number;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   idleTimeoutMs?: number;
@@ -142,6 +150,9 @@ export function createServer(options: ServerOptions): SshServer {
         allowForward: options.allowForward,
         connectForward: options.connectForward,
         maxForwards: options.maxForwards,
+        allowListen: options.allowListen,
+        listenForward: options.listenForward,
+        maxListeners: options.maxListeners,
         maxSessions: options.maxSessions,
         windowSize: options.channelWindow,
         // A data packet must fit in a transport packet (its header, padding and MAC take < 1 KiB).

@@ -16,14 +16,14 @@ import {
   ptyAllowed,
   type AuthorizedKeyOptions,
 } from '../auth/authorized-keys.ts';
-import type { ForwardRequest } from '../connection/connection.ts';
+import type { ForwardRequest, ListenRequest } from '../connection/connection.ts';
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
 import { parseShellState, runExec, runShell, type ShellContext, type ShellState } from './shell.ts';
 import { parseSftpState, runSftp, type SftpState } from './sftp.ts';
 import type { FileStorage } from './storage.ts';
 
-export { parsePermitOpen, type PermitOpen } from '../auth/authorized-keys.ts';
+export { parsePermitListen, parsePermitOpen, type PermitOpen } from '../auth/authorized-keys.ts';
 
 export interface DemoPolicyOptions {
   /** authorized_keys text; every user may log in with these keys. */
@@ -35,6 +35,12 @@ export interface DemoPolicyOptions {
    * see parsePermitOpen. Empty (the default): no forwarding.
    */
   permitOpen?: readonly PermitOpen[];
+  /**
+   * Where logged-in users may have the server listen for them (tcpip-forward: `ssh -R`), like sshd's
+   * PermitListen: see parsePermitListen. Empty (the default): no remote forwarding. Privileged ports
+   * (below 1024) are refused as sshd refuses them to users who are not root.
+   */
+  permitListen?: readonly PermitOpen[];
   log?: (line: string) => void;
 }
 
@@ -51,6 +57,8 @@ export interface DemoPolicy {
   keyOptions(transport: Transport | null): AuthorizedKeyOptions | undefined;
   /** Whether a direct-tcpip request may go ahead: permitted by the server and by the login key's options. */
   allowForward(request: ForwardRequest, transport: Transport): boolean;
+  /** Whether a tcpip-forward request may go ahead, the same way. */
+  allowListen(request: ListenRequest, transport: Transport): boolean;
 }
 
 /** Compares secrets in constant time (hashing first hides the length). */
@@ -105,7 +113,15 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
     if (!ok) o.log?.(`refused local port forward: originator ${req.originHost} port ${req.originPort}, target ${req.host} port ${req.port}`);
     return ok;
   };
-  return { authenticate, methods, keyOptions, allowForward };
+  const listen = o.permitListen ?? [];
+  const allowListen = (req: ListenRequest, t: Transport): boolean => {
+    const ko = keyOptions(t);
+    const keyPermits = !ko || (forwardingAllowed(ko) && (!ko.permitListen || permitOpenAllows(ko.permitListen, req.address, req.port)));
+    const ok = req.port !== 0 && req.port < 1024 ? false : keyPermits && permitOpenAllows(listen, req.address, req.port);
+    if (!ok) o.log?.(`refused remote port forward: listen ${req.address || '*'} port ${req.port}`);
+    return ok;
+  };
+  return { authenticate, methods, keyOptions, allowForward, allowListen };
 }
 
 export interface DemoContext {

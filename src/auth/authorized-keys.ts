@@ -21,6 +21,8 @@ export interface AuthorizedKeyOptions {
   portForwarding?: boolean;
   /** `permitopen="host:port"` (repeatable): the only targets this key may forward to. */
   permitOpen?: PermitOpen[];
+  /** `permitlisten="[host:]port"` entries: where remote forwards may listen (none given: anywhere allowed). */
+  permitListen?: PermitOpen[];
   noAgentForwarding?: boolean;
   noX11Forwarding?: boolean;
   noUserRc?: boolean;
@@ -150,6 +152,9 @@ function parseOptions(text: string): AuthorizedKeyOptions {
       case 'permitopen':
         (o.permitOpen ??= []).push(...parsePermitOpen(value ?? '', true));
         break;
+      case 'permitlisten':
+        (o.permitListen ??= []).push(...parsePermitListen(value ?? '', true));
+        break;
       case 'no-agent-forwarding':
         o.noAgentForwarding = true;
         break;
@@ -273,16 +278,31 @@ export interface PermitOpen {
  * text is a single entry (authorized_keys' `permitopen="host:port"`).
  */
 export function parsePermitOpen(text: string, one = false): PermitOpen[] {
+  return parsePermits(text, one, false);
+}
+
+/**
+ * sshd's PermitListen syntax, for remote forwarding (`ssh -R`): as PermitOpen's, but an entry may be a port
+ * alone (any listen address) and `*` alone is any port. A request for port 0 (any free port) is allowed only
+ * by an entry whose port is `*`.
+ */
+export function parsePermitListen(text: string, one = false): PermitOpen[] {
+  return parsePermits(text, one, true);
+}
+
+function parsePermits(text: string, one: boolean, listen: boolean): PermitOpen[] {
   const out: PermitOpen[] = [];
   const items = one ? [text] : text.split(/[\s,]+/).filter(Boolean);
+  const what = listen ? 'permit-listen' : 'permit-open';
   for (const item of items) {
     if (item === 'any') out.push({ host: null, port: null });
     else if (item === 'none') continue;
     else {
-      const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\*|\d{1,5})$/.exec(item);
+      const m = listen ? /^(?:(?:\[([^\]]+)\]|([^:\s]+)):)?(\*|\d{1,5})$/.exec(item) : /^(?:\[([^\]]+)\]|([^:\s]+)):(\*|\d{1,5})$/.exec(item);
       const port = m?.[3] === '*' ? null : Number(m?.[3]);
-      if (!m || (port !== null && !(port > 0 && port < 65536))) throw new Error(`bad permit-open entry ${JSON.stringify(item)} (expected HOST:PORT, * for any, or any)`);
-      const host = m[1] ?? m[2]!;
+      if (!m || (port !== null && !(port > 0 && port < 65536)))
+        throw new Error(`bad ${what} entry ${JSON.stringify(item)} (expected ${listen ? '[HOST:]PORT' : 'HOST:PORT'}, * for any, or any)`);
+      const host = m[1] ?? m[2] ?? '*';
       out.push({ host: host === '*' ? null : host.toLowerCase(), port });
     }
   }

@@ -15,10 +15,10 @@ import {
 } from '../crypto/keys/index.ts';
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer, parseMaxStartups } from '../server.ts';
-import { connectTcpForward, listenTcp } from '../io/node-net.ts';
+import { connectTcpForward, listenTcp, listenTcpForward } from '../io/node-net.ts';
 import { nodeProtection, nodeSigningKey, nodeX25519 } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
-import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitOpen, runDemoSession } from '../apps/demo.ts';
+import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitListen, parsePermitOpen, runDemoSession } from '../apps/demo.ts';
 import { MemoryStorage } from '../apps/storage.ts';
 import { FolderStorage } from '../io/node-storage.ts';
 import { fail } from './util.ts';
@@ -71,6 +71,7 @@ export async function serve(argv: string[]): Promise<void> {
       'authorized-keys': { type: 'string', multiple: true },
       'password-env': { type: 'string' },
       'permit-open': { type: 'string', multiple: true },
+      'permit-listen': { type: 'string', multiple: true },
       'max-startups': { type: 'string' },
       data: { type: 'string' },
       kex: { type: 'string' },
@@ -116,7 +117,13 @@ export async function serve(argv: string[]): Promise<void> {
   } catch (e) {
     fail(`--permit-open: ${(e as Error).message}`);
   }
-  const policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), password, permitOpen, log });
+  let permitListen;
+  try {
+    permitListen = parsePermitListen((values['permit-listen'] ?? []).join(' '));
+  } catch (e) {
+    fail(`--permit-listen: ${(e as Error).message}`);
+  }
+  const policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), password, permitOpen, permitListen, log });
 
   const algorithms: Partial<AlgorithmPrefs> = {};
   const withLegacy = (list: string[], legacy: string[]) => [...list, ...legacy];
@@ -157,6 +164,8 @@ export async function serve(argv: string[]): Promise<void> {
       subsystems: DEMO_SUBSYSTEMS,
       allowForward: policy.allowForward,
       connectForward: connectTcpForward,
+      allowListen: policy.allowListen,
+      listenForward: listenTcpForward,
       maxStartups,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       log,

@@ -8,7 +8,7 @@ import { DISCONNECT, MSG, OPEN_FAILURE, SshError, channelDataHead } from '../wir
 import type { Service, Transport } from '../transport/transport.ts';
 import type { PrivateKey } from '../crypto/types.ts';
 import { equalConstantTime } from '../crypto/protection.ts';
-import { Session, type SessionHooks, type SessionState } from './session.ts';
+import { Session, isForward, type SessionHooks, type SessionState } from './session.ts';
 import { defaultTimer, type TimerFn } from '../timers.ts';
 export type { TimerFn } from '../timers.ts';
 
@@ -33,8 +33,31 @@ export interface ForwardStream {
   close?(): unknown;
 }
 
-/** At most this many direct-tcpip channels (open or being connected) per connection, unless told otherwise. */
+/** A tcpip-forward request (`ssh -R`): where the client asks the server to listen (port 0: any free port). */
+export interface ListenRequest {
+  kind: 'tcpip-forward';
+  address: string;
+  port: number;
+}
+
+/** A TCP connection a remote-forward listener accepted, and where it came from. */
+export interface IncomingConnection {
+  stream: ForwardStream;
+  originHost: string;
+  originPort: number;
+}
+
+/** A listening socket of a remote forward: the port it is bound to (the one chosen, for port 0). */
+export interface ForwardListener {
+  readonly port: number;
+  close(): void;
+}
+
+/** At most this many forwarded channels (direct-tcpip open or being connected, forwarded-tcpip open or being offered) per connection, unless told otherwise. */
 export const DEFAULT_MAX_FORWARDS = 32;
+
+/** At most this many remote-forward listeners per connection, unless told otherwise. */
+export const DEFAULT_MAX_LISTENERS = 8;
 
 /** The largest data packet a client may send on a channel unless told otherwise (see ConnectionOptions.maxPacket). */
 export const DEFAULT_CHANNEL_MAX_PACKET = 128 * 1024;
@@ -55,8 +78,18 @@ export interface ConnectionOptions {
    * Without it, allowed requests are refused too.
    */
   connectForward?(request: ForwardRequest, transport: Transport): Promise<ForwardStream>;
-  /** Direct-tcpip channels open or being connected at once (default DEFAULT_MAX_FORWARDS). */
+  /** Forwarded channels open, being connected or being offered at once (default DEFAULT_MAX_FORWARDS). */
   maxForwards?: number;
+  /** Remote forwarding (tcpip-forward, `ssh -R`) is refused unless this returns true. */
+  allowListen?(request: ListenRequest, transport: Transport): boolean;
+  /**
+   * Listens for an allowed remote forward; each connection it accepts is passed to `onConnection`, which
+   * offers it to the client as a forwarded-tcpip channel (and closes it if the client refuses). The
+   * request succeeds once this resolves, and fails if it rejects. Without it, every request fails.
+   */
+  listenForward?(request: ListenRequest, onConnection: (c: IncomingConnection) => void, transport: Transport): Promise<ForwardListener>;
+  /** Remote-forward listeners at once (default DEFAULT_MAX_LISTENERS). */
+  maxListeners?: number;
   /** Like OpenSSH MaxSessions (default 10). */
   maxSessions?: number;
   /** Our receive window per channel (default 2 MiB). */
@@ -181,9 +214,14 @@ export class ConnectionServer implements Service {
   /** Replies to the client's global requests leave in the order the requests came (RFC 4254 §4), some after a signature. */
   private replies: Promise<void> = Promise.resolve();
   private repliesPending = 0;
-  /** Direct-tcpip channels open, and being connected (those have no channel yet). */
+  /** Forwarded channels open, being connected (direct-tcpip) or being offered (forwarded-tcpip). */
   private forwards = 0;
   private forwardsConnecting = 0;
+  /** Remote-forward listeners by `address port` (the port bound), and those still being set up. */
+  private listeners = new Map<string, ForwardListener>();
+  private listenersStarting = 0;
+  /** forwarded-tcpip channels offered to the client and not yet answered, by our channel number. */
+  private offered = new Map<number, IncomingConnection>();
 
   constructor(transport: Transport, options: ConnectionOptions, saved?: ConnectionState) {
     this.transport = transport;
@@ -254,6 +292,8 @@ export class ConnectionServer implements Service {
     if (this.globalReplies.some((g) => !g.keepalive)) return 'a global request is waiting for its reply';
     if (this.repliesPending) return 'a global request is being answered';
     if (this.forwardsConnecting) return 'a forwarded TCP connection is being opened';
+    if (this.listeners.size || this.listenersStarting) return 'a remote forward is listening';
+    if (this.offered.size) return 'a forwarded TCP connection is being offered';
     for (const ch of this.channels.values()) {
       const why = ch.session.unsaveableReason();
       if (why) return `channel ${ch.localId}: ${why}`;
@@ -312,6 +352,10 @@ export class ConnectionServer implements Service {
     this.channels.clear();
     for (const r of this.globalReplies) r.resolve(false);
     this.globalReplies = [];
+    for (const l of this.listeners.values()) closeListener(l);
+    this.listeners.clear();
+    for (const c of this.offered.values()) closeQuietly(c.stream);
+    this.offered.clear();
   }
 
   // ── timers ──────────────────────────────────────────────────────────────────────────────────────
@@ -377,7 +421,7 @@ export class ConnectionServer implements Service {
         return this.onOpen(r);
       case MSG.CHANNEL_OPEN_CONFIRMATION:
       case MSG.CHANNEL_OPEN_FAILURE:
-        throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'channel open reply for a channel we never opened');
+        return this.onOpenReply(type, r);
       case MSG.CHANNEL_WINDOW_ADJUST: {
         const ch = this.channel(r, 'WINDOW_ADJUST');
         const n = r.uint32();
@@ -457,9 +501,101 @@ export class ConnectionServer implements Service {
       if (wantReply) this.reply(this.proveHostKeys(blobs));
       return true;
     }
-    // keepalive@openssh.com, tcpip-forward and cancel-tcpip-forward (remote forwarding needs a listener on
-    // the server, which no adapter offers), and the unknown: REQUEST_FAILURE
+    if (name === 'tcpip-forward' || name === 'cancel-tcpip-forward') {
+      const address = r.string();
+      const port = r.uint32();
+      r.done(name);
+      if (name === 'tcpip-forward') {
+        const answer = this.startListening({ kind: 'tcpip-forward', address, port });
+        if (wantReply) this.reply(answer);
+        return true;
+      }
+      const l = this.listeners.get(listenerKey(address, port));
+      if (l) {
+        this.listeners.delete(listenerKey(address, port));
+        closeListener(l);
+        ok = true;
+      }
+    }
+    // keepalive@openssh.com and the unknown: REQUEST_FAILURE
     if (wantReply) this.reply(new Uint8Array([ok ? MSG.REQUEST_SUCCESS : MSG.REQUEST_FAILURE]));
+    return true;
+  }
+
+  /**
+   * tcpip-forward (RFC 4254 §7.1): allowed by the application and opened by its listenForward; the answer
+   * is REQUEST_SUCCESS (with the port chosen, when 0 was asked for) or REQUEST_FAILURE, as sshd's.
+   */
+  private async startListening(req: ListenRequest): Promise<Uint8Array> {
+    const failure = new Uint8Array([MSG.REQUEST_FAILURE]);
+    if (req.port > 65535 || !this.o.listenForward || !this.o.allowListen?.(req, this.transport)) return failure;
+    if (this.listeners.size + this.listenersStarting >= (this.o.maxListeners ?? DEFAULT_MAX_LISTENERS)) return failure;
+    this.listenersStarting++;
+    let listener: ForwardListener;
+    let bound = req.port;
+    try {
+      listener = await this.o.listenForward(req, (c) => this.offer(req.address, bound, c), this.transport);
+    } catch {
+      return failure;
+    } finally {
+      this.listenersStarting--;
+    }
+    bound = listener.port;
+    if (this.transport.closed || this.listeners.has(listenerKey(req.address, bound))) {
+      closeListener(listener);
+      return failure;
+    }
+    this.listeners.set(listenerKey(req.address, bound), listener);
+    const w = new Writer().byte(MSG.REQUEST_SUCCESS);
+    if (req.port === 0) w.uint32(bound);
+    return w.finish();
+  }
+
+  /** A connection a listener accepted, offered to the client as a forwarded-tcpip channel (RFC 4254 §7.2). */
+  private offer(address: string, port: number, c: IncomingConnection): void {
+    if (this.transport.closed || this.forwards >= (this.o.maxForwards ?? DEFAULT_MAX_FORWARDS)) return closeQuietly(c.stream);
+    const localId = this.freeId();
+    this.offered.set(localId, c);
+    this.forwards++;
+    this.transport.send(
+      new Writer()
+        .byte(MSG.CHANNEL_OPEN)
+        .string('forwarded-tcpip')
+        .uint32(localId)
+        .uint32(this.windowSize)
+        .uint32(this.maxPacket)
+        .string(address)
+        .uint32(port)
+        .string(c.originHost)
+        .uint32(c.originPort)
+        .finish(),
+    );
+  }
+
+  /** The client's answer to a forwarded-tcpip channel we offered: the bytes flow, or the connection is closed. */
+  private onOpenReply(type: number, r: Reader): boolean {
+    const localId = r.uint32();
+    const c = this.offered.get(localId);
+    if (!c) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'channel open reply for a channel we never opened');
+    // Read whole before the offer is taken: a malformed reply ends the connection, which closes what is offered.
+    if (type === MSG.CHANNEL_OPEN_FAILURE) {
+      r.uint32(); // reason code
+      r.string(); // description
+      r.string(); // language tag
+      r.done('CHANNEL_OPEN_FAILURE');
+      this.offered.delete(localId);
+      this.forwards--;
+      closeQuietly(c.stream);
+      return true;
+    }
+    const remoteId = r.uint32();
+    const window = r.uint32();
+    const maxPacket = r.uint32();
+    r.done('CHANNEL_OPEN_CONFIRMATION');
+    this.offered.delete(localId);
+    const ch = this.makeChannel(localId, remoteId, window, maxPacket);
+    ch.session.begin('forwarded-tcpip', `${c.originHost}:${c.originPort}`);
+    void ch.session.run((s) => pumpForward(s, c.stream)).finally(() => this.forwards--);
     return true;
   }
 
@@ -489,7 +625,7 @@ export class ConnectionServer implements Service {
     if (this.noMoreSessions && this.sessionsOpened > 0)
       throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'session opened after no-more-sessions@openssh.com');
     let sessions = 0;
-    for (const c of this.channels.values()) if (!c.closeSent && c.session.kind !== 'direct-tcpip') sessions++;
+    for (const c of this.channels.values()) if (!c.closeSent && !isForward(c.session.kind)) sessions++;
     if (sessions >= (this.o.maxSessions ?? 10)) return this.refuseOpen(remoteId, OPEN_FAILURE.RESOURCE_SHORTAGE, 'too many sessions');
     if (maxPacket < 1) throw new SshError(DISCONNECT.PROTOCOL_ERROR, 'channel maximum packet size of 0');
     this.addChannel(remoteId, window, maxPacket);
@@ -502,11 +638,30 @@ export class ConnectionServer implements Service {
     return true;
   }
 
-  /** A new channel, confirmed to the client. */
-  private addChannel(remoteId: number, window: number, maxPacket: number): Channel {
-    while (this.channels.has(this.nextId)) this.nextId = (this.nextId + 1) >>> 0;
-    const localId = this.nextId;
+  /** A channel number in use by no channel and no offer. */
+  private freeId(): number {
+    while (this.channels.has(this.nextId) || this.offered.has(this.nextId)) this.nextId = (this.nextId + 1) >>> 0;
+    const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
+    return id;
+  }
+
+  /** A new channel the client opened, confirmed to it. */
+  private addChannel(remoteId: number, window: number, maxPacket: number): Channel {
+    const ch = this.makeChannel(this.freeId(), remoteId, window, maxPacket);
+    this.transport.send(
+      new Writer()
+        .byte(MSG.CHANNEL_OPEN_CONFIRMATION)
+        .uint32(remoteId)
+        .uint32(ch.localId)
+        .uint32(this.windowSize)
+        .uint32(this.maxPacket)
+        .finish(),
+    );
+    return ch;
+  }
+
+  private makeChannel(localId: number, remoteId: number, window: number, maxPacket: number): Channel {
     const ch: Channel = {
       localId,
       remoteId,
@@ -523,15 +678,6 @@ export class ConnectionServer implements Service {
     ch.session = new Session(this.o.username, this.hooks(ch));
     ch.session.transport = this.transport;
     this.channels.set(localId, ch);
-    this.transport.send(
-      new Writer()
-        .byte(MSG.CHANNEL_OPEN_CONFIRMATION)
-        .uint32(remoteId)
-        .uint32(localId)
-        .uint32(this.windowSize)
-        .uint32(this.maxPacket)
-        .finish(),
-    );
     return ch;
   }
 
@@ -684,6 +830,16 @@ export class ConnectionServer implements Service {
     }
     if (ch.closeReceived) this.channels.delete(ch.localId);
     ch.session.terminate();
+  }
+}
+
+const listenerKey = (address: string, port: number) => `${address} ${port}`;
+
+function closeListener(l: ForwardListener): void {
+  try {
+    l.close();
+  } catch {
+    // already closed
   }
 }
 

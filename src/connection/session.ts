@@ -17,8 +17,14 @@ export interface PtyInfo {
   modes: Record<number, number>;
 }
 
-/** What a channel runs: a session's shell, exec or subsystem, or a direct-tcpip channel's TCP connection. */
-export type SessionKind = 'shell' | 'exec' | 'subsystem' | 'direct-tcpip';
+/**
+ * What a channel runs: a session's shell, exec or subsystem, or a forwarded TCP connection: one the
+ * client asked for (direct-tcpip, `ssh -L`) or one a listener of its `ssh -R` accepted (forwarded-tcpip).
+ */
+export type SessionKind = 'shell' | 'exec' | 'subsystem' | 'direct-tcpip' | 'forwarded-tcpip';
+
+/** Whether a channel carries a TCP connection (no exit status, no stderr, never saved while open). */
+export const isForward = (kind: SessionKind | null): boolean => kind === 'direct-tcpip' || kind === 'forwarded-tcpip';
 
 export interface SessionHooks {
   maxChunk(): number;
@@ -148,7 +154,7 @@ export class Session {
       // output failed because the channel closed; nothing left to flush
     }
     if (this.hooks.closed()) return;
-    if (this.kind !== 'direct-tcpip') this.hooks.sendExit(status);
+    if (!isForward(this.kind)) this.hooks.sendExit(status);
     this.hooks.sendEof();
     this.hooks.close();
   }
@@ -192,7 +198,7 @@ export class Session {
   unsaveableReason(): string | null {
     if (this.inQueue.length) return 'input is waiting for the application';
     if (this.windowWaiters.length) return 'output is waiting for the window';
-    if (this.kind === 'direct-tcpip' && this.running) return 'a forwarded TCP connection is open';
+    if (isForward(this.kind) && this.running) return 'a forwarded TCP connection is open';
     if (this.running && this.resumeState === undefined) return 'the application is busy';
     return null;
   }
@@ -239,7 +245,7 @@ export class Session {
       if (!(err instanceof ChannelClosedError)) {
         this.hooks.error?.(err);
         // Only a session has a stderr to say so on.
-        if (this.kind !== 'direct-tcpip')
+        if (!isForward(this.kind))
           try {
             this.hooks.sendData(new TextEncoder().encode('edgessh: internal error\r\n'), true);
           } catch {

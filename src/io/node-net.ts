@@ -1,6 +1,6 @@
 /** Node TCP adapter: each socket is one SSH connection. TCP_NODELAY on, as every SSH server does. */
 import net from 'node:net';
-import type { ForwardRequest, ForwardStream } from '../connection/connection.ts';
+import type { ForwardListener, ForwardRequest, ForwardStream, IncomingConnection, ListenRequest } from '../connection/connection.ts';
 import type { SshServer } from '../server.ts';
 import type { Transport } from '../transport/transport.ts';
 import { SshClient, type ClientOptions } from '../client/client.ts';
@@ -134,6 +134,26 @@ export function connectTcpForward(req: ForwardRequest): Promise<ForwardStream> {
       s.removeAllListeners('error');
       s.on('error', () => {}); // the streams report it
       resolve(socketStreams(s));
+    });
+  });
+}
+
+/**
+ * Listens for a remote forward (ServerOptions.listenForward, `ssh -R`), as sshd does with its default
+ * GatewayPorts no: on the loopback address whatever address the client named (::1 when it named that),
+ * so only this machine reaches the port. Each accepted connection goes to `onConnection`, TCP_NODELAY on.
+ */
+export function listenTcpForward(req: ListenRequest, onConnection: (c: IncomingConnection) => void): Promise<ForwardListener> {
+  const tcp = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+    s.on('error', () => {}); // the streams report it
+    onConnection({ stream: socketStreams(s), originHost: (s.remoteAddress ?? '').replace(/^::ffff:/, ''), originPort: s.remotePort ?? 0 });
+  });
+  return new Promise((resolve, reject) => {
+    tcp.once('error', (e: NodeJS.ErrnoException) => reject(new Error(e.code ?? e.message)));
+    tcp.listen(req.port, req.address === '::1' ? '::1' : '127.0.0.1', () => {
+      tcp.removeAllListeners('error');
+      tcp.on('error', () => {});
+      resolve({ port: (tcp.address() as net.AddressInfo).port, close: () => tcp.close() });
     });
   });
 }

@@ -7,6 +7,7 @@ import { MSG } from '../../src/wire/messages.ts';
 import { testKey } from '../helpers/transport.ts';
 import { connectTo } from '../helpers/services.ts';
 import { mutate, prng, trackEscapes } from '../helpers/fuzz.ts';
+import type { IncomingConnection } from '../../src/connection/connection.ts';
 
 const ua = (user: string, method: string) => new Writer().byte(MSG.USERAUTH_REQUEST).string(user).string('ssh-connection').string(method);
 
@@ -74,6 +75,37 @@ async function settle(c: { server: { idle(): Promise<void> } }): Promise<void> {
 }
 
 
+/**
+ * Connections logged in with `options`, each sent up to `perConnection` messages from `corpus` (whole one
+ * time in `wholeOneIn`, else mutated) until `cases` have gone; each ends with a readable reason or is
+ * dropped, then waits `afterMs` (for work still in flight). Returns the number of connections.
+ */
+async function fuzzLoggedIn(
+  rnd: ReturnType<typeof prng>,
+  corpus: Uint8Array[],
+  o: { cases: number; options: Parameters<typeof connectTo>[0]; perConnection: number; settleEvery: number; whole: (rnd: ReturnType<typeof prng>) => boolean; afterMs?: number },
+): Promise<number> {
+  let cases = 0;
+  let connections = 0;
+  while (cases < o.cases) {
+    const c = await connectTo({ failureDelayMs: 0, ...o.options });
+    await c.login();
+    connections++;
+    for (let i = 0; i < o.perConnection && !c.closed(); i++, cases++) {
+      const base = corpus[rnd.int(corpus.length)]!;
+      c.client.send(o.whole(rnd) ? base : mutate(rnd, base));
+      if (i % o.settleEvery === o.settleEvery - 1) await settle(c);
+    }
+    await settle(c);
+    const end = c.closed() as { by?: string; reason: number; message: string } | null;
+    if (end && end.by !== 'lost') expect(end.message.length).toBeGreaterThan(0);
+    c.client.connectionLost();
+    c.server.connectionLost();
+    if (o.afterMs) await new Promise((r) => setTimeout(r, o.afterMs));
+  }
+  return connections;
+}
+
 describe('services fuzzing (seeded)', () => {
   it('ssh-userauth: 50,000 mutated messages', async () => {
     const rnd = prng(0xa0a1);
@@ -109,24 +141,8 @@ describe('services fuzzing (seeded)', () => {
     const rnd = prng(0xc0c1);
     const esc = trackEscapes();
     const heapBefore = process.memoryUsage().heapUsed;
-    let cases = 0;
-    let connections = 0;
     const corpus = [...connectionCorpus, await proveRequest()];
-    while (cases < 50_000) {
-      const c = await connectTo({ failureDelayMs: 0 });
-      await c.login();
-      connections++;
-      for (let i = 0; i < 200 && !c.closed(); i++, cases++) {
-        const base = corpus[rnd.int(corpus.length)]!;
-        c.client.send(rnd.int(3) === 0 ? base : mutate(rnd, base));
-        if (i % 20 === 19) await settle(c);
-      }
-      await settle(c);
-      const closed = c.closed() as { by?: string; reason: number; message: string } | null;
-      if (closed && closed.by !== 'lost') expect(closed.message.length).toBeGreaterThan(0);
-      c.client.connectionLost();
-      c.server.connectionLost();
-    }
+    const connections = await fuzzLoggedIn(rnd, corpus, { cases: 50_000, options: {}, perConnection: 200, settleEvery: 20, whole: (r) => r.int(3) === 0 });
     esc.stop();
     expect(esc.escaped).toEqual([]);
     expect(connections).toBeGreaterThan(1);
@@ -164,26 +180,69 @@ describe('services fuzzing (seeded)', () => {
       ]),
       new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(9).uint32(65536).uint32(32768).finish(),
     ];
-    let cases = 0;
-    while (cases < 20_000) {
-      const c = await connectTo({ failureDelayMs: 0, allowForward: () => true, connectForward, maxForwards: 4 });
-      await c.login();
-      for (let i = 0; i < 100 && !c.closed(); i++, cases++) {
-        const base = corpus[rnd.int(corpus.length)]!;
-        c.client.send(rnd.int(3) === 0 ? base : mutate(rnd, base));
-        if (i % 10 === 9) await settle(c);
-      }
-      await settle(c);
-      const end = c.closed() as { by?: string; reason: number; message: string } | null;
-      if (end && end.by !== 'lost') expect(end.message.length).toBeGreaterThan(0);
-      c.client.connectionLost();
-      c.server.connectionLost();
-      await new Promise((r) => setTimeout(r, 3)); // forwards still connecting finish, and are closed
-    }
+    await fuzzLoggedIn(rnd, corpus, {
+      cases: 20_000,
+      options: { allowForward: () => true, connectForward, maxForwards: 4 },
+      perConnection: 100,
+      settleEvery: 10,
+      whole: (r) => r.int(3) === 0,
+      afterMs: 3, // forwards still connecting finish, and are closed
+    });
     esc.stop();
     expect(esc.escaped).toEqual([]);
     expect(opened).toBeGreaterThan(50);
     expect(closed).toBe(opened);
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
+  }, 600_000);
+
+  it('tcpip-forward with listening allowed: 10,000 mutated messages; every listener and every connection offered is closed', async () => {
+    const rnd = prng(0xf0f2);
+    const esc = trackEscapes();
+    let listening = 0;
+    let unlistened = 0;
+    let accepted = 0;
+    let dropped = 0;
+    /** A listener that accepts a connection (an echo) on each of the next few turns; some listens fail. */
+    const listenForward = async (req: { port: number }, onConnection: (c: IncomingConnection) => void) => {
+      if (rnd.int(5) === 0) throw new Error('EADDRINUSE');
+      listening++;
+      let open = true;
+      // Connections arrive at once (a fuzzed connection seldom lives long), some right away, some a turn later.
+      for (let i = rnd.int(3); i > 0; i--)
+        (i === 1 ? queueMicrotask : setImmediate)(() => {
+          if (!open) return;
+          accepted++;
+          const echo = new TransformStream<Uint8Array, Uint8Array>();
+          let done = false;
+          onConnection({ stream: { readable: echo.readable, writable: echo.writable, close: () => void (done || ((done = true), dropped++)) }, originHost: '127.0.0.1', originPort: 1 });
+        });
+      return { port: req.port || 40000, close: () => void (open && ((open = false), unlistened++)) };
+    };
+    const g = (name: string, port: number) => new Writer().byte(MSG.GLOBAL_REQUEST).string(name).boolean(true).string('localhost').uint32(port).finish();
+    const on = (type: number, id: number) => new Writer().byte(type).uint32(id);
+    const corpus = [
+      g('tcpip-forward', 0), g('tcpip-forward', 8080), g('cancel-tcpip-forward', 40000), g('cancel-tcpip-forward', 8080),
+      ...[0, 1, 2].flatMap((id) => [
+        on(MSG.CHANNEL_OPEN_CONFIRMATION, id).uint32(id + 100).uint32(65536).uint32(32768).finish(),
+        on(MSG.CHANNEL_OPEN_FAILURE, id).uint32(2).string('connect failed').string('').finish(),
+        on(MSG.CHANNEL_DATA, id).bytes(new TextEncoder().encode('GET /')).finish(),
+        on(MSG.CHANNEL_EOF, id).finish(),
+        on(MSG.CHANNEL_CLOSE, id).finish(),
+      ]),
+    ];
+    await fuzzLoggedIn(rnd, corpus, {
+      cases: 10_000,
+      options: { allowListen: () => true, listenForward, maxForwards: 4, maxListeners: 2 },
+      perConnection: 100,
+      settleEvery: 10,
+      whole: (r) => r.int(3) !== 0, // mostly whole: a fuzzed connection seldom lives long
+      afterMs: 5, // connections still to come arrive, and are closed
+    });
+    esc.stop();
+    expect(esc.escaped).toEqual([]);
+    expect(listening).toBeGreaterThan(30);
+    expect(accepted).toBeGreaterThan(30);
+    expect(unlistened).toBe(listening);
+    expect(dropped).toBe(accepted);
   }, 600_000);
 });

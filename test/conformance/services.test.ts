@@ -10,6 +10,7 @@ import { MemoryStorage } from '../../src/apps/storage.ts';
 import { testKey, until } from '../helpers/transport.ts';
 import { connectTo } from '../helpers/services.ts';
 import { generatePrivateKey } from '../../src/crypto/keys/index.ts';
+import type { IncomingConnection, ListenRequest } from '../../src/connection/connection.ts';
 
 
 const userauth = (user: string, method: string, w = new Writer()) =>
@@ -324,26 +325,27 @@ describe('ssh-connection', () => {
   });
 });
 
+/** A TCP connection stand-in: what the server writes arrives at `sent`; `reply` feeds what it reads. */
+function fakeTcp() {
+  const toTarget = new TransformStream<Uint8Array, Uint8Array>();
+  const fromTarget = new TransformStream<Uint8Array, Uint8Array>();
+  const sent: number[] = [];
+  let sentEnded = false;
+  void toTarget.readable.pipeTo(new WritableStream({ write: (c) => void sent.push(...c), close: () => void (sentEnded = true) })).catch(() => {});
+  const replier = fromTarget.writable.getWriter();
+  let closed = 0;
+  return {
+    stream: { readable: fromTarget.readable, writable: toTarget.writable, close: () => void closed++ },
+    sent,
+    sentEnded: () => sentEnded,
+    reply: (b: Uint8Array) => replier.write(b),
+    end: () => replier.close(),
+    fail: () => replier.abort(new Error('connection reset')),
+    closed: () => closed,
+  };
+}
+
 describe('direct-tcpip (local port forwarding)', () => {
-  /** A TCP connection stand-in: what the server writes arrives at `sent`; `reply` feeds what it reads. */
-  function fakeTcp() {
-    const toTarget = new TransformStream<Uint8Array, Uint8Array>();
-    const fromTarget = new TransformStream<Uint8Array, Uint8Array>();
-    const sent: number[] = [];
-    let sentEnded = false;
-    void toTarget.readable.pipeTo(new WritableStream({ write: (c) => void sent.push(...c), close: () => void (sentEnded = true) })).catch(() => {});
-    const replier = fromTarget.writable.getWriter();
-    let closed = 0;
-    return {
-      stream: { readable: fromTarget.readable, writable: toTarget.writable, close: () => void closed++ },
-      sent,
-      sentEnded: () => sentEnded,
-      reply: (b: Uint8Array) => replier.write(b),
-      end: () => replier.close(),
-      fail: () => replier.abort(new Error('connection reset')),
-      closed: () => closed,
-    };
-  }
   const open = (id: number, host = 'db.internal', port = 5432, window = 1 << 20) =>
     new Writer().byte(MSG.CHANNEL_OPEN).string('direct-tcpip').uint32(id).uint32(window).uint32(32768).string(host).uint32(port).string('10.0.0.7').uint32(51000).finish();
   const failure = (p: Uint8Array) => {
@@ -463,11 +465,152 @@ describe('direct-tcpip (local port forwarding)', () => {
     await until(() => tcp.closed() > 0);
   });
 
-  it('remote forwarding (tcpip-forward) is refused even when the policy would allow it: no listener exists', async () => {
-    const c = await connectTo({ allowForward: () => true });
+  it('remote forwarding (tcpip-forward) is refused when the local-forward policy allows everything: it has its own hook', async () => {
+    const c = await connectTo({ allowForward: () => true, connectForward: async () => fakeTcp().stream });
     await c.login();
     c.client.send(new Writer().byte(MSG.GLOBAL_REQUEST).string('tcpip-forward').boolean(true).string('0.0.0.0').uint32(8080).finish());
     await c.next(MSG.REQUEST_FAILURE);
+  });
+});
+
+describe('tcpip-forward (remote port forwarding)', () => {
+  /** A listener stand-in: `connect()` makes an incoming TCP connection (see fakeTcp above) and hands it to the server. */
+  function fakeListeners(port = 40000) {
+    const made: { req: ListenRequest; closed: boolean; connect(): ReturnType<typeof fakeTcp> }[] = [];
+    const listenForward = async (req: ListenRequest, onConnection: (c: IncomingConnection) => void) => {
+      const l = {
+        req,
+        closed: false,
+        connect() {
+          const t = fakeTcp();
+          onConnection({ stream: t.stream, originHost: '127.0.0.1', originPort: 50123 });
+          return t;
+        },
+      };
+      made.push(l);
+      return { port: req.port || port, close: () => void (l.closed = true) };
+    };
+    return { made, listenForward };
+  }
+  const request = (address: string, port: number, name = 'tcpip-forward') =>
+    new Writer().byte(MSG.GLOBAL_REQUEST).string(name).boolean(true).string(address).uint32(port).finish();
+  const openOf = (p: Uint8Array) => {
+    const r = new Reader(p, 1);
+    return { type: r.string(), id: r.uint32(), window: r.uint32(), maxPacket: r.uint32(), address: r.string(), port: r.uint32(), origin: r.string(), originPort: r.uint32() };
+  };
+
+  it('refused unless allowed and listenable; the hook sees the request; port 0 is answered with the port chosen', async () => {
+    const seen: ListenRequest[] = [];
+    const f = fakeListeners(41234);
+    const c = await connectTo({ allowListen: (req) => (seen.push(req), req.port !== 7000), listenForward: f.listenForward });
+    await c.login();
+    c.client.send(request('localhost', 7000));
+    await c.next(MSG.REQUEST_FAILURE);
+    c.client.send(request('localhost', 70000)); // no TCP port: refused before the hook
+    await c.next(MSG.REQUEST_FAILURE);
+    c.client.send(request('localhost', 0));
+    const ok = new Reader(await c.next(MSG.REQUEST_SUCCESS), 1);
+    expect(ok.uint32()).toBe(41234);
+    c.client.send(request('', 8080));
+    expect((await c.next(MSG.REQUEST_SUCCESS)).length).toBe(1); // a port asked for: no port in the answer
+    expect(seen).toEqual([
+      { kind: 'tcpip-forward', address: 'localhost', port: 7000 },
+      { kind: 'tcpip-forward', address: 'localhost', port: 0 },
+      { kind: 'tcpip-forward', address: '', port: 8080 },
+    ]);
+    const noListener = await connectTo({ allowListen: () => true });
+    await noListener.login();
+    noListener.client.send(request('localhost', 8080));
+    await noListener.next(MSG.REQUEST_FAILURE);
+    const failing = await connectTo({ allowListen: () => true, listenForward: async () => Promise.reject(new Error('EADDRINUSE')) });
+    await failing.login();
+    failing.client.send(request('localhost', 8080));
+    await failing.next(MSG.REQUEST_FAILURE);
+  });
+
+  it('a connection the listener accepts is offered as forwarded-tcpip; bytes both ways; EOF each way; the client refusing closes it', async () => {
+    const f = fakeListeners();
+    const c = await connectTo({ allowListen: () => true, listenForward: f.listenForward });
+    await c.login();
+    c.client.send(request('localhost', 0));
+    await c.next(MSG.REQUEST_SUCCESS);
+    const tcp = f.made[0]!.connect();
+    const offer = openOf(await c.next(MSG.CHANNEL_OPEN));
+    expect(offer).toMatchObject({ type: 'forwarded-tcpip', address: 'localhost', port: 40000, origin: '127.0.0.1', originPort: 50123 });
+    c.client.send(new Writer().byte(MSG.CHANNEL_OPEN_CONFIRMATION).uint32(offer.id).uint32(77).uint32(1 << 20).uint32(32768).finish());
+    await tcp.reply(new TextEncoder().encode('GET /'));
+    const data = new Reader(await c.next(MSG.CHANNEL_DATA), 1);
+    expect([data.uint32(), new TextDecoder().decode(data.bytes())]).toEqual([77, 'GET /']);
+    c.client.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(offer.id).bytes(new TextEncoder().encode('200 OK')).finish());
+    c.client.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(offer.id).finish());
+    await until(() => tcp.sentEnded());
+    expect(new TextDecoder().decode(new Uint8Array(tcp.sent))).toBe('200 OK');
+    expect(c.sshServer.save(c.server)).toMatchObject({ reason: expect.stringMatching(/remote forward is listening|forwarded TCP connection is open/) });
+    await tcp.end();
+    expect(new Reader(await c.next(MSG.CHANNEL_EOF), 1).uint32()).toBe(77);
+    expect(new Reader(await c.next(MSG.CHANNEL_CLOSE), 1).uint32()).toBe(77);
+    c.client.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(offer.id).finish());
+    await until(() => tcp.closed() > 0);
+    // Refused by the client (its ssh could not reach its own target): the TCP connection is closed.
+    const refused = f.made[0]!.connect();
+    const second = openOf(await c.next(MSG.CHANNEL_OPEN));
+    c.client.send(new Writer().byte(MSG.CHANNEL_OPEN_FAILURE).uint32(second.id).uint32(2).string('connect failed').string('').finish());
+    await until(() => refused.closed() > 0);
+    // Still usable: an exec session after all that.
+    await c.openSession();
+  });
+
+  it('cancel-tcpip-forward closes the listener it names (by the port bound); the connection ending closes the rest', async () => {
+    const f = fakeListeners(45000);
+    const c = await connectTo({ allowListen: () => true, listenForward: f.listenForward });
+    await c.login();
+    c.client.send(request('localhost', 0));
+    await c.next(MSG.REQUEST_SUCCESS);
+    c.client.send(request('localhost', 9000));
+    await c.next(MSG.REQUEST_SUCCESS);
+    c.client.send(request('localhost', 1234, 'cancel-tcpip-forward')); // nothing there
+    await c.next(MSG.REQUEST_FAILURE);
+    c.client.send(request('localhost', 45000, 'cancel-tcpip-forward'));
+    await c.next(MSG.REQUEST_SUCCESS);
+    expect(f.made.map((l) => l.closed)).toEqual([true, false]);
+    const pending = f.made[1]!.connect(); // offered, never answered
+    await c.next(MSG.CHANNEL_OPEN);
+    c.client.disconnect(DISCONNECT.BY_APPLICATION, 'bye');
+    await until(() => c.server.closed);
+    await until(() => f.made[1]!.closed && pending.closed() > 0);
+  });
+
+  it('limits: at most maxListeners listeners, at most maxForwards connections offered or open (more are closed at once)', async () => {
+    const f = fakeListeners();
+    const c = await connectTo({ allowListen: () => true, listenForward: f.listenForward, maxListeners: 2, maxForwards: 1 });
+    await c.login();
+    for (const port of [5001, 5002, 5003]) c.client.send(request('localhost', port));
+    await c.next(MSG.REQUEST_SUCCESS);
+    await c.next(MSG.REQUEST_SUCCESS);
+    await c.next(MSG.REQUEST_FAILURE);
+    const first = f.made[0]!.connect();
+    await c.next(MSG.CHANNEL_OPEN);
+    const second = f.made[1]!.connect();
+    expect(second.closed()).toBe(1);
+    expect(first.closed()).toBe(0);
+  });
+
+  it('an open reply for no channel offered, or a malformed one, ends the connection with PROTOCOL_ERROR', async () => {
+    const f = fakeListeners();
+    const c = await connectTo({ allowListen: () => true, listenForward: f.listenForward });
+    await c.login();
+    c.client.send(new Writer().byte(MSG.CHANNEL_OPEN_CONFIRMATION).uint32(9).uint32(1).uint32(1000).uint32(1000).finish());
+    await until(() => c.server.closed);
+    expect(c.closed()).toMatchObject({ reason: DISCONNECT.PROTOCOL_ERROR, message: 'channel open reply for a channel we never opened' });
+    const d = await connectTo({ allowListen: () => true, listenForward: f.listenForward });
+    await d.login();
+    d.client.send(request('localhost', 0));
+    await d.next(MSG.REQUEST_SUCCESS);
+    f.made.at(-1)!.connect();
+    const offer = openOf(await d.next(MSG.CHANNEL_OPEN));
+    d.client.send(new Writer().byte(MSG.CHANNEL_OPEN_CONFIRMATION).uint32(offer.id).uint32(1).finish()); // cut short
+    await until(() => d.server.closed);
+    expect(d.closed()).toMatchObject({ reason: DISCONNECT.PROTOCOL_ERROR });
   });
 });
 

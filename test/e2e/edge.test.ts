@@ -230,6 +230,12 @@ describe('port forwarding through the Worker (PERMIT_OPEN, the Workers TCP socke
     expect(outside.stderr.toString()).toContain('open failed: administratively prohibited: open failed');
     expect(startOut).toContain('refused local port forward: originator 127.0.0.1 port 65535, target 127.0.0.1 port 22');
   }, 180_000);
+
+  it('ssh -R is refused in OpenSSH\'s words: a Worker cannot listen', async () => {
+    const r = await run(SSH9, sshArgs(fx, 0, ['-o', `ProxyCommand=${PROXY}`, '-N', '-o', 'ExitOnForwardFailure=yes', '-R', `0:127.0.0.1:${ECHO_PORT}`]), { timeoutMs: 60_000 });
+    expect(r.code).toBe(255);
+    expect(r.stderr.toString()).toContain('Error: remote port forwarding failed for listen port 0');
+  }, 90_000);
 });
 
 describe('through edgessh bridge (ssh -p)', () => {

@@ -1,15 +1,15 @@
-// Local port forwarding (direct-tcpip) with real clients: OpenSSH's -W, -L and -J (through edgessh serve's
+// Port forwarding with real clients. Local (direct-tcpip): OpenSSH's -W, -L and -J (through edgessh serve's
 // code path to Debian's sshd), paramiko's open_channel, AsyncSSH's open_connection; targets outside
-// PermitOpen, a refused connection,
-// and authorized_keys' restrict / permitopen are refused in OpenSSH's words.
+// PermitOpen, a refused connection, and authorized_keys' restrict / permitopen are refused in OpenSSH's
+// words. Remote (tcpip-forward, forwarded-tcpip): OpenSSH's -R with an allocated port, and its refusals.
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDemoPolicy, parsePermitOpen } from '../../src/apps/demo.ts';
-import { connectTcpForward } from '../../src/io/node-net.ts';
+import { makeDemoPolicy, parsePermitListen, parsePermitOpen } from '../../src/apps/demo.ts';
+import { connectTcpForward, listenTcpForward } from '../../src/io/node-net.ts';
 import { fixedPorts, havePeer, makeFixture, run, sshArgs, startServer, startSshd, waitPort, type Fixture, type RunningServer } from '../helpers/peers.ts';
 
 let fx: Fixture;
@@ -35,14 +35,22 @@ beforeAll(async () => {
   // The ed25519 key may forward wherever the server permits; the RSA key is `restrict`ed; the ECDSA key
   // may reach only port 1.
   const pub = (f: string) => readFileSync(f + '.pub', 'utf8').trim();
-  const keys = [pub(fx.userKey), `restrict ${pub(fx.userKeyRsa)}`, `permitopen="127.0.0.1:1" ${pub(fx.userKeyEcdsa)}`].join('\n');
+  const keys = [pub(fx.userKey), `restrict ${pub(fx.userKeyRsa)}`, `permitopen="127.0.0.1:1",permitlisten="5999" ${pub(fx.userKeyEcdsa)}`].join('\n');
   writeFileSync(join(fx.dir, 'authorized_keys'), pub(fx.userKey) + '\n'); // sshd's (for -J): the ed25519 key
   const policy = makeDemoPolicy({
     authorizedKeys: keys,
     permitOpen: parsePermitOpen(`127.0.0.1:${echoPort} 127.0.0.1:${closedPort} 127.0.0.1:${sshdPort} 127.0.0.1:1`),
+    permitListen: parsePermitListen('*'),
     log: (l) => policyLog.push(l),
   });
-  srv = await startServer(fx, { authenticate: policy.authenticate, authMethods: policy.methods, allowForward: policy.allowForward, connectForward: connectTcpForward });
+  srv = await startServer(fx, {
+    authenticate: policy.authenticate,
+    authMethods: policy.methods,
+    allowForward: policy.allowForward,
+    connectForward: connectTcpForward,
+    allowListen: policy.allowListen,
+    listenForward: listenTcpForward,
+  });
   if (havePeer('/usr/sbin/sshd')) sshd = await startSshd(fx, sshdPort);
 });
 afterAll(async () => {
@@ -119,6 +127,87 @@ describe('OpenSSH port forwarding', () => {
     expect(r.stderr.toString()).toBe('');
     expect(r.stdout.toString()).toMatch(/^jumped to /);
     expect(r.code).toBe(4);
+  }, 90_000);
+});
+
+describe('OpenSSH remote forwarding (ssh -R)', () => {
+  /** `ssh -N -R …` running; resolves once it has said which port the server allocated (or has exited). */
+  const remote = (spec: string, key = fx.userKey) => {
+    const proc = spawn('ssh', ssh(['-N', '-o', 'ExitOnForwardFailure=yes', '-R', spec], key), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const ready = new Promise<{ port: number | null; code: number | null }>((resolve) => {
+      proc.stderr!.on('data', (d) => {
+        stderr += d.toString();
+        const m = /Allocated port (\d+) for remote forward/.exec(stderr);
+        if (m) resolve({ port: Number(m[1]), code: null });
+      });
+      proc.on('exit', (code) => resolve({ port: null, code }));
+    });
+    return { proc, ready, stderr: () => stderr };
+  };
+  const roundTrip = (port: number, data: Uint8Array) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      const got: Buffer[] = [];
+      s.on('data', (d) => got.push(d));
+      s.on('end', () => resolve(Buffer.concat(got)));
+      s.on('error', reject);
+      s.end(data);
+    });
+
+  it('-R 0:host:port: the server allocates a loopback port; 1 MiB and a second connection at once come back through the client unchanged', async () => {
+    const r = remote(`0:127.0.0.1:${echoPort}`);
+    try {
+      const { port } = await r.ready;
+      expect(r.stderr()).toMatch(new RegExp(`Allocated port ${port} for remote forward to 127\\.0\\.0\\.1:${echoPort}`));
+      const data = new Uint8Array(1 << 20).map((_, i) => (i * 31 + (i >> 8)) & 0xff);
+      const [big, small] = await Promise.all([roundTrip(port!, data), roundTrip(port!, new TextEncoder().encode('hello\n'))]);
+      expect(sha256(big)).toBe(sha256(data));
+      expect(small.toString()).toBe('hello\n');
+      // The listener is the server's, on loopback only (sshd's GatewayPorts no).
+      const bound = await new Promise<boolean>((resolve) => {
+        const probe = net.createServer().once('error', () => resolve(true));
+        probe.listen(port!, '127.0.0.1', () => probe.close(() => resolve(false)));
+      });
+      expect(bound).toBe(true);
+    } finally {
+      r.proc.kill();
+    }
+    // When the client has gone, the port is free again.
+    await new Promise((res) => r.proc.once('exit', res));
+  }, 90_000);
+
+  it('a target the client cannot reach: the connection to the server port is closed at once', async () => {
+    const r = remote(`0:127.0.0.1:${closedPort}`);
+    try {
+      const { port } = await r.ready;
+      // Ended or reset, with no byte sent back (the server drops it, unread, when the client refuses it).
+      const got = await roundTrip(port!, new TextEncoder().encode('x')).then((b) => b.length, (e: NodeJS.ErrnoException) => e.code);
+      expect(['ECONNRESET', 0]).toContain(got);
+    } finally {
+      r.proc.kill();
+    }
+  }, 60_000);
+
+  it('refused as sshd refuses: a privileged port, a restrict key, a port outside the key\'s permitlisten; logged', async () => {
+    for (const [spec, key, port] of [
+      [`80:127.0.0.1:${echoPort}`, fx.userKey, 80],
+      [`0:127.0.0.1:${echoPort}`, fx.userKeyRsa, 0],
+      [`6000:127.0.0.1:${echoPort}`, fx.userKeyEcdsa, 6000],
+    ] as const) {
+      const r = remote(spec, key);
+      const { code } = await r.ready;
+      expect(code).toBe(255);
+      expect(r.stderr()).toContain(`Error: remote port forwarding failed for listen port ${port}`);
+      expect(policyLog.join('\n')).toMatch(new RegExp(`refused remote port forward: listen \\S+ port ${port}$`, 'm'));
+    }
+    const allowed = remote(`5999:127.0.0.1:${echoPort}`, fx.userKeyEcdsa); // its permitlisten
+    try {
+      await waitPort(5999);
+      expect((await roundTrip(5999, new TextEncoder().encode('ok'))).toString()).toBe('ok');
+    } finally {
+      allowed.proc.kill();
+    }
   }, 90_000);
 });
 

@@ -1,6 +1,8 @@
-// The demo's forwarding policy: sshd's PermitOpen syntax, and the authorized_keys options that limit it.
+// The demo's forwarding policy: sshd's PermitOpen and PermitListen syntax, and the authorized_keys options
+// that limit them.
 import { describe, expect, it } from 'vitest';
-import { parsePermitOpen, peerIp } from '../../src/apps/demo.ts';
+import { makeDemoPolicy, parsePermitListen, parsePermitOpen, peerIp } from '../../src/apps/demo.ts';
+import type { Transport } from '../../src/transport/transport.ts';
 import { addressMatches, forwardingAllowed, keyRefusal, parseAuthorizedKeyLine } from '../../src/auth/authorized-keys.ts';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEUZzFeXqbFTllocoM2DD7fIgTDuJfY7M1n8ozCDPpBN me@here';
@@ -20,6 +22,37 @@ describe('PermitOpen', () => {
   it('a malformed entry is an error naming it', () => {
     for (const bad of ['db.internal', 'host:0', 'host:65536', ':22', 'a:b:22'])
       expect(() => parsePermitOpen(bad)).toThrow(`bad permit-open entry ${JSON.stringify(bad)}`);
+  });
+});
+
+describe('PermitListen (remote forwarding)', () => {
+  it('[host:]port, * for any port, any and none; a port 0 request needs a * port', () => {
+    expect(parsePermitListen('8080 localhost:9000 * [::1]:22 none')).toEqual([
+      { host: null, port: 8080 },
+      { host: 'localhost', port: 9000 },
+      { host: null, port: null },
+      { host: '::1', port: 22 },
+    ]);
+    for (const bad of ['0', '65536', 'host:', 'a:b:1', 'x'])
+      expect(() => parsePermitListen(bad)).toThrow(`bad permit-listen entry ${JSON.stringify(bad)}`);
+  });
+
+  it("the demo policy: the server's list, the key's options, never a privileged port; a refusal is logged", () => {
+    const log: string[] = [];
+    const p = makeDemoPolicy({ permitListen: parsePermitListen('8080 *:9000'), log: (l) => log.push(l) });
+    const as = (keyOptions?: string) => ({ appData: keyOptions ? { keyOptions: parseAuthorizedKeyLine(`${keyOptions} ${KEY}`).options } : {} }) as unknown as Transport;
+    const listen = (port: number, t = as(), address = 'localhost') => p.allowListen({ kind: 'tcpip-forward', address, port }, t);
+    expect([listen(8080), listen(9000), listen(9001), listen(0)]).toEqual([true, true, false, false]);
+    expect(listen(8080, as('restrict'))).toBe(false);
+    expect(listen(8080, as('no-port-forwarding'))).toBe(false);
+    expect(listen(8080, as('restrict,port-forwarding'))).toBe(true);
+    expect(listen(9000, as('permitlisten="8080"'))).toBe(false);
+    expect(listen(8080, as('permitlisten="8080"'))).toBe(true);
+    const open = makeDemoPolicy({ permitListen: parsePermitListen('any') });
+    expect(open.allowListen({ kind: 'tcpip-forward', address: '', port: 80 }, as())).toBe(false); // privileged
+    expect(open.allowListen({ kind: 'tcpip-forward', address: '', port: 0 }, as())).toBe(true);
+    expect(makeDemoPolicy({}).allowListen({ kind: 'tcpip-forward', address: '', port: 8080 }, as())).toBe(false); // off by default
+    expect(log).toContain('refused remote port forward: listen localhost port 9001');
   });
 });
 
