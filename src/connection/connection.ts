@@ -508,6 +508,7 @@ export class ConnectionServer implements Service {
       if (name === 'tcpip-forward') {
         const answer = this.startListening({ kind: 'tcpip-forward', address, port });
         if (wantReply) this.reply(answer);
+        else answer.catch(() => {}); // a hook that threw: refused, with no one to tell
         return true;
       }
       const l = this.listeners.get(listenerKey(address, port));

@@ -526,6 +526,13 @@ describe('tcpip-forward (remote port forwarding)', () => {
     await failing.login();
     failing.client.send(request('localhost', 8080));
     await failing.next(MSG.REQUEST_FAILURE);
+    // A policy hook that throws refuses the request, answered or not; the connection goes on.
+    const throwing = await connectTo({ allowListen: () => { throw new Error('policy broke'); }, listenForward: f.listenForward });
+    await throwing.login();
+    throwing.client.send(new Writer().byte(MSG.GLOBAL_REQUEST).string('tcpip-forward').boolean(false).string('localhost').uint32(8080).finish());
+    throwing.client.send(request('localhost', 8080));
+    await throwing.next(MSG.REQUEST_FAILURE);
+    await throwing.openSession();
   });
 
   it('a connection the listener accepts is offered as forwarded-tcpip; bytes both ways; EOF each way; the client refusing closes it', async () => {
