@@ -1,7 +1,8 @@
 // Port forwarding with real clients. Local (direct-tcpip): OpenSSH's -W, -L and -J (through edgessh serve's
 // code path to Debian's sshd), paramiko's open_channel, AsyncSSH's open_connection; targets outside
 // PermitOpen, a refused connection, and authorized_keys' restrict / permitopen are refused in OpenSSH's
-// words. Remote (tcpip-forward, forwarded-tcpip): OpenSSH's -R with an allocated port, and its refusals.
+// words. Remote (tcpip-forward, forwarded-tcpip): OpenSSH's -R with an allocated port, and its refusals;
+// AsyncSSH's forward_remote_port and its cancel.
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -220,6 +221,12 @@ describe.skipIf(!havePeer('/usr/bin/python3'))('paramiko port forwarding', () =>
 });
 
 describe.skipIf(!havePeer('/usr/bin/python3'))('AsyncSSH port forwarding', () => {
+  it('forward_remote_port (ssh -R) with port 0: 1 MiB through the chosen port and back; closing the listener frees the port', async () => {
+    const r = await run('/usr/bin/python3', ['-W', 'ignore', join(import.meta.dirname, 'peers', 'asyncssh_remote.py'), String(srv.port), fx.userKey, String(echoPort)], { timeoutMs: 60_000 });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.toString().split('\n')).toEqual(['allocated True', 'echo True 1048576', 'closed True', '']);
+  }, 90_000);
+
   it('open_connection: 1 MiB echoed with a checksum after a half-close; a refused target is a ChannelOpenError with our reason', async () => {
     // -W ignore: Debian's AsyncSSH imports ciphers its cryptography calls deprecated, and says so on stderr.
     const r = await run('/usr/bin/python3', ['-W', 'ignore', join(import.meta.dirname, 'peers', 'asyncssh_forward.py'), String(srv.port), fx.userKey, String(echoPort), String(closedPort)], { timeoutMs: 60_000 });
