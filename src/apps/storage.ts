@@ -98,12 +98,24 @@ interface MemoryUser {
   dirs: Map<string, number>;
 }
 
+/** What one user may keep in a MemoryStorage unless told otherwise: the Worker's limits. */
+export const MEMORY_LIMITS = { entries: 1000, bytes: 256 * 1024 * 1024 } as const;
+
+/**
+ * Files in memory (`edgessh serve` without --data, tests). Each user may keep at most `entries` files and
+ * directories and `bytes` of file contents (default MEMORY_LIMITS), so a logged-in client cannot grow the
+ * server's memory without bound; past them a write throws `Disk quota exceeded` or `too many files`.
+ */
 export class MemoryStorage implements FileStorage {
-  private users = new Map<string, MemoryUser>();
-  private of(user: string): MemoryUser {
+  private users = new Map<string, MemoryUser & { bytes: number }>();
+  constructor(private readonly limits: { entries: number; bytes: number } = MEMORY_LIMITS) {}
+  private of(user: string): MemoryUser & { bytes: number } {
     let u = this.users.get(user);
-    if (!u) this.users.set(user, (u = { files: new Map(), dirs: new Map() }));
+    if (!u) this.users.set(user, (u = { files: new Map(), dirs: new Map(), bytes: 0 }));
     return u;
+  }
+  private full(u: MemoryUser): boolean {
+    return u.files.size + u.dirs.size >= this.limits.entries;
   }
   private isDir(u: MemoryUser, path: string): boolean {
     return path === '' || u.dirs.has(path);
@@ -123,7 +135,12 @@ export class MemoryStorage implements FileStorage {
     const u = this.of(user);
     if (!this.isDir(u, parentPath(path))) throw new Error('No such directory');
     if (u.dirs.has(path)) throw new Error('Is a directory');
+    const old = u.files.get(path);
+    if (!old && this.full(u)) throw new Error(`too many files (limit ${this.limits.entries})`);
+    const bytes = u.bytes - (old?.data.length ?? 0) + data.length;
+    if (bytes > this.limits.bytes) throw new Error(`Disk quota exceeded (${this.limits.bytes / 1024 / 1024} MiB per user)`);
     u.files.set(path, { data: data.slice(), mtime: Date.now() });
+    u.bytes = bytes;
   }
   async stat(user: string, path: string): Promise<FileInfo | null> {
     const u = this.of(user);
@@ -140,11 +157,15 @@ export class MemoryStorage implements FileStorage {
     return true;
   }
   async remove(user: string, path: string): Promise<boolean> {
-    return this.of(user).files.delete(path);
+    const u = this.of(user);
+    const f = u.files.get(path);
+    if (f) u.bytes -= f.data.length;
+    return u.files.delete(path);
   }
   async mkdir(user: string, path: string): Promise<boolean> {
     const u = this.of(user);
     if (!validPath(path) || this.isDir(u, path) || u.files.has(path) || !this.isDir(u, parentPath(path))) return false;
+    if (this.full(u)) throw new Error(`too many files (limit ${this.limits.entries})`);
     u.dirs.set(path, Date.now());
     return true;
   }
@@ -161,6 +182,7 @@ export class MemoryStorage implements FileStorage {
     if (from === to) return true;
     if (!this.isDir(u, parentPath(to)) || u.dirs.has(to) || (!file && u.files.has(to))) return false;
     if (file) {
+      u.bytes -= u.files.get(to)?.data.length ?? 0; // a file replaced
       u.files.delete(from);
       u.files.set(to, file);
       return true;

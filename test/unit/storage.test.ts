@@ -85,6 +85,24 @@ for (const [kind, make] of kinds) {
   });
 }
 
+describe('MemoryStorage limits', () => {
+  it('per user: at most `entries` files and directories and `bytes` of contents; a file written again counts once; removing frees', async () => {
+    const s = new MemoryStorage({ entries: 3, bytes: 100 });
+    await s.write('u', 'a', new Uint8Array(60));
+    await expect(s.write('u', 'b', new Uint8Array(41))).rejects.toThrow(/Disk quota exceeded/);
+    await s.write('u', 'a', new Uint8Array(10)); // replaces: 10 bytes now
+    await s.write('u', 'b', new Uint8Array(90));
+    expect(await s.mkdir('u', 'd')).toBe(true);
+    await expect(s.mkdir('u', 'e')).rejects.toThrow('too many files (limit 3)');
+    await expect(s.write('u', 'd/f', new Uint8Array(0))).rejects.toThrow('too many files (limit 3)');
+    await s.write('other', 'x', new Uint8Array(100)); // each user has their own
+    expect(await s.rename('u', 'a', 'b')).toBe(true); // b replaced: 10 bytes left
+    await s.write('u', 'c', new Uint8Array(90));
+    expect(await s.remove('u', 'c')).toBe(true);
+    await s.write('u', 'd/f', new Uint8Array(90));
+  });
+});
+
 describe('FolderStorage on disk', () => {
   it('a file is DIR/USER/NAME; a user name that is not one path component is refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgessh-storage-'));
