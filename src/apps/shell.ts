@@ -5,7 +5,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { FileStorage } from './storage.ts';
-import { baseName, joinPath, parentPath, storagePath } from './storage.ts';
+import { baseName, joinPath, parentPath, storagePath, validPath } from './storage.ts';
 import { runScp } from './scp.ts';
 
 export interface ShellContext {
@@ -34,6 +34,8 @@ export interface ShellState {
   esc: string;
   /** The last character was CR (a following LF is the same Enter). */
   lastWasCr: boolean;
+  /** The working directory (`cd`), a storage path; absent is the top. */
+  cwd?: string;
 }
 
 /** A saved ShellState, checked field by field (it comes back from storage); null when it does not fit. */
@@ -45,7 +47,9 @@ export function parseShellState(x: unknown): ShellState | null {
   if (!Array.isArray(o.history) || o.history.length > MAX_HISTORY || !o.history.every((h) => typeof h === 'string' && h.length <= MAX_LINE)) return null;
   if (!int(o.historyIndex, o.history.length) || !int(o.lastStatus, 0xffffffff)) return null;
   if (typeof o.esc !== 'string' || o.esc.length > 8 || typeof o.lastWasCr !== 'boolean') return null;
-  return { line: o.line, cursor: o.cursor as number, history: [...(o.history as string[])], historyIndex: o.historyIndex as number, lastStatus: o.lastStatus as number, esc: o.esc, lastWasCr: o.lastWasCr };
+  if (o.cwd !== undefined && !(typeof o.cwd === 'string' && validPath(o.cwd))) return null;
+  const cwd = o.cwd ? { cwd: o.cwd as string } : {};
+  return { line: o.line, cursor: o.cursor as number, history: [...(o.history as string[])], historyIndex: o.historyIndex as number, lastStatus: o.lastStatus as number, esc: o.esc, lastWasCr: o.lastWasCr, ...cwd };
 }
 
 const MAX_FILE = 16 * 1024 * 1024;
@@ -58,7 +62,7 @@ const enc = new TextEncoder();
 const HELP = `edgessh demo shell. Commands:
   help, echo ARGS, whoami, date, uptime, env, clear, true, false, exit [N], stty size
   ls [DIR], cat [FILE...], cat > FILE, rm FILE    files kept per user
-  mkdir DIR, rmdir DIR, mv FROM... TO             (paths start at your top directory)
+  mkdir DIR, rmdir DIR, mv FROM... TO, cd [DIR], pwd
   wc -c, sha256sum, cat > /dev/null               read standard input
   head -c N /dev/zero                             N zero bytes
 Join commands with | ; && || as in sh. Files also move with scp and sftp from your machine
@@ -66,8 +70,8 @@ Join commands with | ; && || as in sh. Files also move with scp and sftp from yo
 `;
 
 /** rm, mkdir or rmdir of one path: null when done, else why not (as coreutils words it). */
-async function fileCommand(command: string, arg: string, ctx: { user: string; storage: FileStorage }): Promise<string | null> {
-  const path = storagePath(arg);
+async function fileCommand(command: string, arg: string, cwd: string, ctx: { user: string; storage: FileStorage }): Promise<string | null> {
+  const path = pathFrom(cwd, arg);
   const st = path === null ? null : path === '' ? { dir: true } : await ctx.storage.stat(ctx.user, path);
   if (command === 'mkdir') {
     if (st) return 'File exists';
@@ -89,11 +93,11 @@ async function fileCommand(command: string, arg: string, ctx: { user: string; st
 }
 
 /** mv of one path (into `target` when it is a directory): null when done, else the message after `mv: `. */
-async function move(arg: string, target: string, intoDir: boolean, ctx: { user: string; storage: FileStorage }): Promise<string | null> {
-  const from = storagePath(arg);
+async function move(arg: string, target: string, intoDir: boolean, cwd: string, ctx: { user: string; storage: FileStorage }): Promise<string | null> {
+  const from = pathFrom(cwd, arg);
   const src = from ? await ctx.storage.stat(ctx.user, from) : null;
   if (!from || !src) return `cannot stat '${arg}': No such file or directory`;
-  const base = storagePath(target);
+  const base = pathFrom(cwd, target);
   const to = base === null ? null : intoDir ? joinPath(base, baseName(from)) : base;
   if (to === null || to === '') return `cannot move '${arg}' to '${target}': Invalid file name`;
   if (to === from) return `'${arg}' and '${target}' are the same file`;
@@ -105,6 +109,18 @@ async function move(arg: string, target: string, intoDir: boolean, ctx: { user: 
   if (parent && !(await ctx.storage.stat(ctx.user, parent))?.dir) return `cannot move '${arg}' to '${target}': No such file or directory`;
   return (await ctx.storage.rename(ctx.user, from, to)) ? null : `cannot move '${arg}' to '${target}': a path inside would be too deep or too long`;
 }
+
+/**
+ * What a command line changes for the ones after it: an `exit`, and the working directory (`cd`), a storage
+ * path ('' the top). A pipeline's commands each get their own copy, as sh runs them in subshells.
+ */
+interface RunState {
+  exitRequested: number | null;
+  cwd: string;
+}
+
+/** A path as typed, from the working directory (or the top, when it starts with /), as a storage path; null for none. */
+const pathFrom = (cwd: string, arg: string) => storagePath(arg.startsWith('/') ? arg : `${cwd}/${arg}`);
 
 class Interrupted extends Error {}
 
@@ -318,7 +334,7 @@ async function drain(io: Io, each: (b: Uint8Array) => void | Promise<void>): Pro
  * before; `&&` only after a success, `||` only after a failure); the status is the last pipeline's. `exit`
  * ends the list. Background jobs (`&`) are refused by name rather than run as something else.
  */
-async function execute(line: string, io: Io, state: { exitRequested: number | null }): Promise<number> {
+async function execute(line: string, io: Io, state: RunState): Promise<number> {
   const tokens = tokenize(line);
   if (!tokens) {
     await io.err.write('edgessh: unterminated quote\n');
@@ -358,7 +374,7 @@ async function execute(line: string, io: Io, state: { exitRequested: number | nu
   let status = 0;
   for (const p of pipelines) {
     if ((p.after === '&&' && status !== 0) || (p.after === '||' && status === 0)) continue;
-    status = p.stages.length === 1 ? await runCommand(p.stages[0]!, io, state) : await runPipeline(p.stages, io);
+    status = p.stages.length === 1 ? await runCommand(p.stages[0]!, io, state) : await runPipeline(p.stages, io, state.cwd);
     if (state.exitRequested !== null) break;
   }
   return status;
@@ -373,7 +389,7 @@ const BROKEN_PIPE = 141;
  * next sees EOF) and stops reading its input (the one before stops with status 141, as SIGPIPE stops it).
  * Each runs as in a subshell: `exit` ends only its own command. The status is the last command's.
  */
-async function runPipeline(stages: string[][], io: Io): Promise<number> {
+async function runPipeline(stages: string[][], io: Io, cwd: string): Promise<number> {
   const pipes = stages.slice(1).map(() => new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 4 }, { highWaterMark: 4 }));
   const readerGone = pipes.map(() => false);
   const stop = () => {
@@ -391,7 +407,7 @@ async function runPipeline(stages: string[][], io: Io): Promise<number> {
     };
     const stdin = reader ? fromPipe : io.stdin;
     try {
-      return await runCommand(words, { ...io, stdin, out }, { exitRequested: null });
+      return await runCommand(words, { ...io, stdin, out }, { exitRequested: null, cwd });
     } catch (e) {
       if (i < pipes.length && readerGone[i]) return BROKEN_PIPE;
       throw e;
@@ -415,7 +431,7 @@ async function runPipeline(stages: string[][], io: Io): Promise<number> {
 }
 
 /** Runs one command: its words, the first being the command's name. */
-async function runCommand(words: string[], io: Io, state: { exitRequested: number | null }): Promise<number> {
+async function runCommand(words: string[], io: Io, state: RunState): Promise<number> {
   const [cmd, ...args] = words as [string, ...string[]];
   const redirect = words.indexOf(REDIRECT);
   if (redirect >= 0 && !(cmd === 'cat' && redirect === 1)) {
@@ -492,11 +508,28 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
         error: (line) => io.err.write(line + '\n'),
       });
     }
+    case 'cd': {
+      if (args.length > 1) {
+        await io.err.write('cd: too many arguments\n');
+        return 1;
+      }
+      const path = args.length ? pathFrom(state.cwd, args[0]!) : '';
+      const st = path === null ? null : path === '' ? { dir: true } : await ctx.storage.stat(ctx.user, path);
+      if (!st?.dir) {
+        await io.err.write(`cd: ${args[0]}: ${st ? 'Not a directory' : 'No such file or directory'}\n`);
+        return 1;
+      }
+      state.cwd = path!;
+      return 0;
+    }
+    case 'pwd':
+      await io.out.write(`/${state.cwd}\n`);
+      return 0;
     case 'ls': {
       let status = 0;
       const many = args.length > 1;
       for (const [i, arg] of (args.length ? args : ['']).entries()) {
-        const path = storagePath(arg);
+        const path = pathFrom(state.cwd, arg);
         const st = path === null ? null : path === '' ? { dir: true } : await ctx.storage.stat(ctx.user, path);
         if (!st) {
           await io.err.write(`ls: cannot access '${arg}': No such file or directory\n`);
@@ -518,7 +551,7 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
         return 1;
       }
       const target = args.at(-1)!;
-      const targetPath = storagePath(target);
+      const targetPath = pathFrom(state.cwd, target);
       const intoDir = targetPath === '' || (!!targetPath && !!(await ctx.storage.stat(ctx.user, targetPath))?.dir);
       if (args.length > 2 && !intoDir) {
         await io.err.write(`mv: target '${target}': Not a directory\n`);
@@ -526,7 +559,7 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
       }
       let status = 0;
       for (const arg of args.slice(0, -1)) {
-        const why = await move(arg, target, intoDir, ctx);
+        const why = await move(arg, target, intoDir, state.cwd, ctx);
         if (why) {
           await io.err.write(`mv: ${why}\n`);
           status = 1;
@@ -543,7 +576,7 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
       }
       let status = 0;
       for (const arg of args) {
-        const why = await fileCommand(cmd, arg, ctx);
+        const why = await fileCommand(cmd, arg, state.cwd, ctx);
         if (why) {
           const verb = cmd === 'rm' ? 'cannot remove' : cmd === 'mkdir' ? 'cannot create directory' : 'failed to remove';
           await io.err.write(`${cmd}: ${verb} '${arg}': ${why}\n`);
@@ -563,7 +596,7 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
           await drain(io, () => {});
           return 0;
         }
-        const path = storagePath(name);
+        const path = pathFrom(state.cwd, name);
         if (!path) {
           await io.err.write(`cat: ${name}: ${path === '' ? 'Is a directory' : 'Invalid file name'}\n`);
           await drain(io, () => {});
@@ -598,7 +631,7 @@ async function runCommand(words: string[], io: Io, state: { exitRequested: numbe
       }
       let status = 0;
       for (const name of args) {
-        const path = storagePath(name);
+        const path = pathFrom(state.cwd, name);
         const data = path ? await ctx.storage.read(ctx.user, path) : null;
         if (!data) {
           const dir = path === '' || (path && (await ctx.storage.stat(ctx.user, path))?.dir);
@@ -662,7 +695,7 @@ export async function runExec(command: string, ctx: ShellContext): Promise<numbe
   const input = new Input(ctx.stdin);
   const io = makeIo(ctx, input, () => input.read(), new AbortController().signal);
   try {
-    return await execute(command, io, { exitRequested: null });
+    return await execute(command, io, { exitRequested: null, cwd: '' });
   } finally {
     io.out.release();
     io.err.release();
@@ -680,7 +713,7 @@ export async function runShell(ctx: ShellContext, initial?: ShellState): Promise
   const state: ShellState = initial
     ? { ...initial, history: [...initial.history] }
     : { line: '', cursor: 0, history: [], historyIndex: 0, lastStatus: 0, esc: '', lastWasCr: false };
-  const flags = { exitRequested: null as number | null };
+  const flags: RunState = { exitRequested: null, cwd: initial?.cwd ?? '' };
   try {
     if (!ctx.pty) return await scriptMode(ctx, input, state, flags);
     return await interactive(ctx, input, state, flags, initial !== undefined);
@@ -689,7 +722,7 @@ export async function runShell(ctx: ShellContext, initial?: ShellState): Promise
   }
 }
 
-async function scriptMode(ctx: ShellContext, input: Input, state: ShellState, flags: { exitRequested: number | null }): Promise<number> {
+async function scriptMode(ctx: ShellContext, input: Input, state: ShellState, flags: RunState): Promise<number> {
   let pending = '';
   const dec = new TextDecoder();
   const io = makeIo(ctx, input, () => input.read(), new AbortController().signal);
@@ -720,11 +753,11 @@ async function interactive(
   ctx: ShellContext,
   input: Input,
   state: ShellState,
-  flags: { exitRequested: number | null },
+  flags: RunState,
   resumed: boolean,
 ): Promise<number> {
   const out = new Output(() => ctx.stdout, true);
-  const prompt = () => `${ctx.user}@edgessh:~$ `;
+  const prompt = () => `${ctx.user}@edgessh:~${flags.cwd ? `/${flags.cwd}` : ''}$ `;
   const dec = new TextDecoder();
   const redraw = async () => {
     const back = state.line.length - state.cursor;
@@ -735,7 +768,7 @@ async function interactive(
     if (!resumed) await out.write(`Welcome to edgessh, ${ctx.user}. Type 'help' for commands.\n${prompt()}`);
     for (;;) {
       // Waiting for input with nothing half-handled: the state says it all (see Session.setResumeState).
-      if (input.idle()) ctx.onState?.({ ...state, history: [...state.history] });
+      if (input.idle()) ctx.onState?.({ ...state, history: [...state.history], ...(flags.cwd ? { cwd: flags.cwd } : {}) });
       const b = await input.read();
       if (!b) return state.lastStatus;
       const text = dec.decode(b, { stream: true });
@@ -846,7 +879,7 @@ async function interactive(
 }
 
 /** Runs a command typed at the terminal: its stdin is cooked (echoed, line-edited, Ctrl-D ends it). */
-async function runInteractive(line: string, ctx: ShellContext, input: Input, flags: { exitRequested: number | null }): Promise<number> {
+async function runInteractive(line: string, ctx: ShellContext, input: Input, flags: RunState): Promise<number> {
   const interrupt = new AbortController();
   let echo!: Output;
   let cooked = '';

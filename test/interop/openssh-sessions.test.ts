@@ -39,7 +39,7 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
     expect(r.stderr).toBe('edgessh: nosuchcmd: command not found\n');
   });
 
-  it('directories in the shell: mkdir, rmdir, mv, ls DIR, cat and rm by path, each refusal worded as coreutils words it', async () => {
+  it('directories in the shell: mkdir, rmdir, mv, cd, pwd, ls DIR, cat and rm by path, each refusal worded as coreutils words it', async () => {
     const made = await ssh('mkdir shd shd/inner && echo deep | cat > shd/inner/f.txt && ls shd && ls shd/inner && cat shd/inner/f.txt');
     expect([made.code, made.stdout.toString(), made.stderr.toString()]).toEqual([0, 'inner\nf.txt\ndeep\n', '']);
     const two = await ssh('ls shd shd/inner');
@@ -73,6 +73,9 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       expect([cmd, r.code, r.stderr.toString()]).toEqual([cmd, 1, err]);
     }
     await ssh('mv shd/moved/g.txt shd/moved/inner/f.txt && mv shd/moved/inner shd/inner && rmdir shd/moved');
+    // cd for the rest of the command line; pwd.
+    const cd = await ssh('cd shd/inner && pwd && cat f.txt && cd .. && ls && cd /; pwd');
+    expect([cd.code, cd.stdout.toString()]).toEqual([0, '/shd/inner\ndeep\ninner\n/\n']);
     const gone = await ssh('rm shd/inner/f.txt && rmdir shd/inner && rmdir shd && ls');
     expect(gone.code).toBe(0);
     expect(gone.stdout.toString()).not.toMatch(/^shd$/m);
