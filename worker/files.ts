@@ -7,7 +7,7 @@
  * chunks under its path then, `data:PATH:i`, and keeps them there when it moves).
  */
 import { DurableObject } from 'cloudflare:workers';
-import { baseName, parentPath, validPath, type FileInfo, type FileStorage } from '../src/apps/storage.ts';
+import { baseName, parentPath, validPath, type FileInfo, type FileStorage, type StorageUsage } from '../src/apps/storage.ts';
 import type { Env } from './env.ts';
 
 const CHUNK = 64 * 1024;
@@ -53,6 +53,17 @@ export class UserFiles extends DurableObject<Env> {
     let bytes = 0;
     for (const m of files.values()) bytes += m.size;
     return { entries: files.size + (await this.ctx.storage.list({ prefix: 'dir:' })).size, bytes };
+  }
+
+  async quota(): Promise<StorageUsage> {
+    const use = await this.usage();
+    return { bytes: use.bytes, bytesLimit: this.quotaBytes(), entries: use.entries, entriesLimit: MAX_FILES };
+  }
+
+  /** FILES_QUOTA_MB in bytes; unset or not a number: the default, never none. */
+  private quotaBytes(): number {
+    const set = Number(this.env.FILES_QUOTA_MB);
+    return (Number.isFinite(set) && set > 0 ? set : DEFAULT_QUOTA_MB) * 1024 * 1024;
   }
 
   private async isDir(path: string): Promise<boolean> {
@@ -110,9 +121,8 @@ export class UserFiles extends DurableObject<Env> {
     const old = await this.ctx.storage.get<Meta>(`meta:${name}`);
     const use = await this.usage();
     if (!old && use.entries >= MAX_FILES) return `too many files (limit ${MAX_FILES})`;
-    const set = Number(this.env.FILES_QUOTA_MB);
-    const quota = Number.isFinite(set) && set > 0 ? set : DEFAULT_QUOTA_MB; // unset or not a number: the default, never none
-    if (use.bytes - (old?.size ?? 0) + data.length > quota * 1024 * 1024) return `Disk quota exceeded (${quota} MiB per user)`;
+    const quota = this.quotaBytes();
+    if (use.bytes - (old?.size ?? 0) + data.length > quota) return `Disk quota exceeded (${quota / 1024 / 1024} MiB per user)`;
     const chunks = Math.ceil(data.length / CHUNK);
     const id = crypto.randomUUID();
     await this.ctx.storage.transaction(async (tx) => {
@@ -200,6 +210,9 @@ export class DurableObjectFileStorage implements FileStorage {
   }
   rename(user: string, from: string, to: string): Promise<boolean> {
     return this.stub(user).rename(from, to);
+  }
+  usage(user: string): Promise<StorageUsage> {
+    return this.stub(user).quota();
   }
   async write(user: string, name: string, data: Uint8Array): Promise<void> {
     const why = await this.stub(user).write(name, data);

@@ -470,6 +470,20 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
       case FXP.EXTENDED: {
         const name = r.string();
         if (name === 'posix-rename@openssh.com') return rename(id, r, true);
+        if (name === 'statvfs@openssh.com') {
+          // `df` in OpenSSH's sftp: the user's quota as a file system of 1 KiB blocks (and files as inodes).
+          r.string(); // the path: every path has the same quota
+          r.done();
+          const u = await ctx.storage.usage?.(ctx.user);
+          if (!u) throw new Status(FX.OP_UNSUPPORTED, 'This storage does not know its size');
+          const block = 1024;
+          const blocks = Math.ceil(u.bytesLimit / block);
+          const free = Math.max(0, blocks - Math.ceil(u.bytes / block));
+          const freeFiles = Math.max(0, u.entriesLimit - u.entries);
+          const w = reply(FXP.EXTENDED_REPLY, id, 128).uint64(BigInt(block)).uint64(BigInt(block));
+          for (const v of [blocks, free, free, u.entriesLimit, freeFiles, freeFiles, 0, 0, 255]) w.uint64(BigInt(v));
+          return send(w);
+        }
         if (name === 'limits@openssh.com') {
           r.done();
           const l = SFTP_LIMITS;
@@ -516,9 +530,12 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
     if (!initialized) {
       if (type !== FXP.INIT || m.length < 5) return (await fail(`expected SSH_FXP_INIT, got message ${type}`), false);
       initialized = true;
-      // Version 3 whatever the client offers (every client here speaks it), and two of OpenSSH's
-      // extensions: a rename that replaces, and the limits (so its client sends larger requests).
-      await send(new Writer().uint32(0).byte(FXP.VERSION).uint32(3).string('posix-rename@openssh.com').string('1').string('limits@openssh.com').string('1'));
+      // Version 3 whatever the client offers (every client here speaks it), and OpenSSH's extensions: a
+      // rename that replaces, the limits (so its client sends larger requests), and statvfs (its `df`)
+      // where the storage knows the user's quota.
+      const w = new Writer().uint32(0).byte(FXP.VERSION).uint32(3).string('posix-rename@openssh.com').string('1').string('limits@openssh.com').string('1');
+      if (ctx.storage.usage) w.string('statvfs@openssh.com').string('2');
+      await send(w);
       return true;
     }
     if (type === FXP.INIT) return (await fail('a second SSH_FXP_INIT'), false);

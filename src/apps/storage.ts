@@ -28,6 +28,16 @@ export interface FileStorage {
    * it cannot be done (nothing at `from`, `to` inside `from`, a path inside getting too deep or long).
    */
   rename(user: string, from: string, to: string): Promise<boolean>;
+  /** How much of their quota a user has used (SFTP's statvfs@openssh.com, `df` in sftp); absent: not known. */
+  usage?(user: string): Promise<StorageUsage>;
+}
+
+/** A user's files and directories and their bytes, against the limits (0 for none). */
+export interface StorageUsage {
+  bytes: number;
+  bytesLimit: number;
+  entries: number;
+  entriesLimit: number;
 }
 
 export interface FileInfo {
@@ -113,6 +123,10 @@ export class MemoryStorage implements FileStorage {
     let u = this.users.get(user);
     if (!u) this.users.set(user, (u = { files: new Map(), dirs: new Map(), bytes: 0 }));
     return u;
+  }
+  async usage(user: string): Promise<StorageUsage> {
+    const u = this.of(user);
+    return { bytes: u.bytes, bytesLimit: this.limits.bytes, entries: u.files.size + u.dirs.size, entriesLimit: this.limits.entries };
   }
   private full(u: MemoryUser): boolean {
     return u.files.size + u.dirs.size >= this.limits.entries;

@@ -68,11 +68,15 @@ function harness(storage = new MemoryStorage()) {
         wake = null;
       }
     },
-    async init() {
+    /** INIT; returns the extension names the server's VERSION offers. */
+    async init(): Promise<string[]> {
       input.enqueue(frame(new Writer().byte(FXP.INIT).uint32(3).finish()));
       const v = (await h.next())!;
       expect(v.type).toBe(FXP.VERSION);
       expect(v.r.uint32()).toBe(3);
+      const names: string[] = [];
+      while (v.r.remaining) (names.push(v.r.string()), v.r.string());
+      return names;
     },
     /** Sends a request and returns its reply (which must carry the same id). */
     async ask(type: number, body: (w: Writer) => Writer = (w) => w): Promise<Reply> {
@@ -322,6 +326,22 @@ describe('sftp: requests', () => {
     expect(await h.done).toBe(0);
   });
 
+  it('statvfs@openssh.com (sftp df): the quota as a file system of 1 KiB blocks; offered only where the storage knows it', async () => {
+    const h = harness(new MemoryStorage({ entries: 10, bytes: 100 * 1024 }));
+    const version = await h.init();
+    expect(version).toContain('statvfs@openssh.com');
+    await put(h, 'a', new Uint8Array(30 * 1024));
+    const r = (await h.ask(FXP.EXTENDED, (w) => w.string('statvfs@openssh.com').string('/'))).r;
+    const f = Array.from({ length: 11 }, () => Number(r.uint64()));
+    // bsize, frsize, blocks, bfree, bavail, files, ffree, favail, fsid, flag, namemax
+    expect(f).toEqual([1024, 1024, 100, 70, 70, 10, 9, 9, 0, 0, 255]);
+    const folder = harness(new FolderStorage(mkdtempSync(join(tmpdir(), 'edgessh-sftp-'))) as unknown as MemoryStorage);
+    expect(await folder.init()).not.toContain('statvfs@openssh.com');
+    expect((await folder.status(FXP.EXTENDED, (w) => w.string('statvfs@openssh.com').string('/')))[0]).toBe(FX.OP_UNSUPPORTED);
+    h.end();
+    folder.end();
+  });
+
   it('over a folder (edgessh serve --data DIR): the file lands in DIR/USER, and lists and stats from there', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgessh-sftp-'));
     const h = harness(new FolderStorage(dir) as unknown as MemoryStorage);
@@ -336,14 +356,14 @@ describe('sftp: requests', () => {
     expect(await h.done).toBe(0);
   });
 
-  it("OpenSSH's extensions: VERSION offers posix-rename and limits; posix-rename replaces; limits are the server's", async () => {
+  it("OpenSSH's extensions: VERSION offers posix-rename, limits and statvfs; posix-rename replaces; limits are the server's", async () => {
     const h = harness();
     h.raw(new Writer().uint32(5).byte(FXP.INIT).uint32(3).finish());
     const v = (await h.next())!;
     expect(v.r.uint32()).toBe(3);
     const ext: string[] = [];
     while (v.r.remaining) ext.push(`${v.r.string()}=${v.r.string()}`);
-    expect(ext).toEqual(['posix-rename@openssh.com=1', 'limits@openssh.com=1']);
+    expect(ext).toEqual(['posix-rename@openssh.com=1', 'limits@openssh.com=1', 'statvfs@openssh.com=2']);
     await put(h, 'a', new Uint8Array([1]));
     await put(h, 'b', new Uint8Array([2]));
     expect(await h.status(FXP.EXTENDED, (w) => w.string('posix-rename@openssh.com').string('a').string('b'))).toEqual([FX.OK, 'Success']);
@@ -352,7 +372,7 @@ describe('sftp: requests', () => {
     const l = await h.ask(FXP.EXTENDED, (w) => w.string('limits@openssh.com'));
     expect(l.type).toBe(FXP.EXTENDED_REPLY);
     expect([l.r.uint64(), l.r.uint64(), l.r.uint64(), l.r.uint64()]).toEqual([256n * 1024n, 64n * 1024n, 64n * 1024n, 32n]);
-    expect(await h.status(FXP.EXTENDED, (w) => w.string('statvfs@openssh.com').string('/'))).toEqual([FX.OP_UNSUPPORTED, 'Unsupported extension statvfs@openssh.com']);
+    expect(await h.status(FXP.EXTENDED, (w) => w.string('fsync@openssh.com').bytes(new Uint8Array(4)))).toEqual([FX.OP_UNSUPPORTED, 'Unsupported extension fsync@openssh.com']);
     h.end();
     expect(await h.done).toBe(0);
   });

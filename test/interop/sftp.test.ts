@@ -28,7 +28,7 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const opts = () => sshArgs(fx, srv.port, ['-o', 'LogLevel=ERROR']).slice(0, -1);
 
 describe.skipIf(!havePeer('/usr/bin/sftp'))('OpenSSH sftp and scp', () => {
-  it('sftp -b: pwd, put, ls -l, get, rename, rm; mkdir, cd, put -r, rename and get -r of a tree, rmdir; a link is refused and named', async () => {
+  it('sftp -b: pwd, put, ls -l, get, rename, rm; mkdir, cd, put -r, rename and get -r of a tree, rmdir, df; a link is refused and named', async () => {
     const batch = join(fx.dir, 'batch');
     const back = join(fx.dir, 'back.bin');
     const tree = join(fx.dir, 'tree');
@@ -41,7 +41,7 @@ describe.skipIf(!havePeer('/usr/bin/sftp'))('OpenSSH sftp and scp', () => {
       [
         'pwd', `put ${join(fx.dir, 'up.bin')} one.bin`, 'ls -l', `get one.bin ${back}`, 'rename one.bin two.bin', 'ls', 'rm two.bin', 'ls',
         'mkdir sub', 'cd sub', 'pwd', `put ${join(fx.dir, 'up.bin')} in-sub.bin`, 'ls -l', 'cd ..', '-rmdir sub', 'rm sub/in-sub.bin', 'rmdir sub',
-        `put -r ${tree} t`, 'rename t t2', 'ls -l t2 t2/deep/er', `get -r t2 ${treeBack}`, '-symlink t2/a.txt link', '',
+        `put -r ${tree} t`, 'rename t t2', 'ls -l t2 t2/deep/er', `get -r t2 ${treeBack}`, '-symlink t2/a.txt link', 'df', 'df -i', '',
       ].join('\n'),
     );
     const r = await run('sftp', [...opts(), '-b', batch, 'tester@edgessh-test'], { timeoutMs: 120_000 });
@@ -54,6 +54,9 @@ describe.skipIf(!havePeer('/usr/bin/sftp'))('OpenSSH sftp and scp', () => {
     expect(out).toMatch(new RegExp(`-rw-r--r-- +1 tester +tester +${data.length} \\w{3} [ \\d]\\d \\d\\d:\\d\\d in-sub\\.bin`));
     expect(out).toMatch(/drwxr-xr-x +1 tester +tester +0 \w{3} [ \d]\d \d\d:\d\d deep/);
     expect(r.stderr.toString()).toContain('remote rmdir "/sub": Failure'); // not empty yet (sshd says the same)
+    // df: the user's quota (256 MiB in 1 KiB blocks, 1,000 files and directories), through statvfs@openssh.com.
+    expect(out).toMatch(/sftp> df\n +Size +Used +Avail +\(root\) +%Capacity\n +262144 +\d+ +\d+ +\d+ +\d+%\n/);
+    expect(out).toMatch(/sftp> df -i\n +Inodes +Used +Avail +\(root\) +%Capacity\n +1000 +\d+ +\d+ +\d+ +\d+%\n/);
     expect(r.stderr.toString()).toContain('remote symlink file "t2/a.txt" to "/link": Operation unsupported');
     expect(sha256(readFileSync(back))).toBe(sha256(data));
     expect(readFileSync(join(treeBack, 'a.txt'), 'utf8')).toBe('a\n');

@@ -79,6 +79,7 @@ describe('SSH over the WebSocket', () => {
     await files.write('quota', 'a', new Uint8Array(10 << 20));
     await files.write('quota', 'b', new Uint8Array(10 << 20));
     expect(await files.list('quota')).toEqual(['a', 'b']);
+    expect(await files.usage('quota')).toEqual({ bytes: 20 << 20, bytesLimit: 20 << 20, entries: 2, entriesLimit: 1000 }); // sftp's df
     const c = await sshOverSocket(await openSocket(SELF));
     expect(await c.login('dirs', 'worker-test-password')).toBe(true);
     expect(await c.exec('mkdir d; mkdir d/e; echo x | cat > d/e/f; ls d; ls d/e; cat d/e/f')).toEqual({ stdout: 'e\nf\nx\n', stderr: '', status: 0 });
