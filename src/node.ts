@@ -7,5 +7,5 @@
  * listener (ServerOptions.listenForward).
  */
 export { nodeProtection, nodeX25519, nodeSigningKey, CHACHA_NODE_MIN } from './io/node-crypto.ts';
-export { attachSocket, listenTcp, connectClientSocket, connectTcp, connectTcpForward, listenTcpForward } from './io/node-net.ts';
+export { attachSocket, listenTcp, connectClientSocket, connectTcp, connectTcpForward, listenTcpForward, tcpForwardListener, forwardBindAddress, type GatewayPorts } from './io/node-net.ts';
 export { FolderStorage } from './io/node-storage.ts';

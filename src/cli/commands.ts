@@ -15,7 +15,7 @@ import {
 } from '../crypto/keys/index.ts';
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer, parseMaxStartups } from '../server.ts';
-import { connectTcpForward, listenTcp, listenTcpForward } from '../io/node-net.ts';
+import { connectTcpForward, listenTcp, tcpForwardListener } from '../io/node-net.ts';
 import { nodeProtection, nodeSigningKey, nodeX25519 } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitListen, parsePermitOpen, runDemoSession } from '../apps/demo.ts';
@@ -72,6 +72,7 @@ export async function serve(argv: string[]): Promise<void> {
       'password-env': { type: 'string' },
       'permit-open': { type: 'string', multiple: true },
       'permit-listen': { type: 'string', multiple: true },
+      'gateway-ports': { type: 'string', default: 'no' },
       'max-startups': { type: 'string' },
       data: { type: 'string' },
       kex: { type: 'string' },
@@ -117,6 +118,8 @@ export async function serve(argv: string[]): Promise<void> {
   } catch (e) {
     fail(`--permit-open: ${(e as Error).message}`);
   }
+  const gatewayPorts = values['gateway-ports'];
+  if (gatewayPorts !== 'no' && gatewayPorts !== 'yes' && gatewayPorts !== 'clientspecified') fail(`--gateway-ports wants no, yes or clientspecified, got ${gatewayPorts}`);
   let permitListen;
   try {
     permitListen = parsePermitListen((values['permit-listen'] ?? []).join(' '));
@@ -165,7 +168,7 @@ export async function serve(argv: string[]): Promise<void> {
       allowForward: policy.allowForward,
       connectForward: connectTcpForward,
       allowListen: policy.allowListen,
-      listenForward: listenTcpForward,
+      listenForward: tcpForwardListener(gatewayPorts),
       maxStartups,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       log,

@@ -10,7 +10,7 @@ const USAGE = `edgessh ${EDGESSH_VERSION} — an SSH server that runs wherever J
 usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--authorized-keys FILE]
                 [--password-env VAR] [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
-                [--max-startups S:R:F]
+                [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
                 [--data DIR] [--kex LIST]
                 [--ciphers LIST] [--macs LIST] [--host-key-algorithms LIST] [--compression yes|no]
                 [--rekey-limit SIZE[:SECONDS]] [--banner TEXT] [--crypto node|portable] [--quiet]
@@ -22,8 +22,8 @@ usage:
 
 LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables legacy algorithms).
 --permit-open allows local port forwarding (ssh -L/-W/-J) to HOST:PORT (* for any host or port, or any).
---permit-listen allows remote forwarding (ssh -R) on [HOST:]PORT (* for any port, or any); the server
-  listens on loopback only (sshd's GatewayPorts no), never on ports below 1024.
+--permit-listen allows remote forwarding (ssh -R) on [HOST:]PORT (* for any port, or any), never on ports
+  below 1024; --gateway-ports is sshd's GatewayPorts (default no: loopback only).
 --max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).`;
 
 async function main(): Promise<void> {

@@ -138,25 +138,43 @@ export function connectTcpForward(req: ForwardRequest): Promise<ForwardStream> {
   });
 }
 
+/** sshd's GatewayPorts: where a remote forward listens. */
+export type GatewayPorts = 'no' | 'yes' | 'clientspecified';
+
 /**
- * Listens for a remote forward (ServerOptions.listenForward, `ssh -R`), as sshd does with its default
- * GatewayPorts no: on the loopback address whatever address the client named (::1 when it named that),
- * so only this machine reaches the port. Each accepted connection goes to `onConnection`, TCP_NODELAY on.
+ * The address a remote forward binds, as sshd chooses it: with `no` (sshd's default) loopback whatever the
+ * client named (::1 when it named that); with `yes` every interface; with `clientspecified` what the
+ * client named, every interface for "" or "*", loopback for "localhost".
  */
-export function listenTcpForward(req: ListenRequest, onConnection: (c: IncomingConnection) => void): Promise<ForwardListener> {
-  const tcp = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
-    s.on('error', () => {}); // the streams report it
-    onConnection({ stream: socketStreams(s), originHost: (s.remoteAddress ?? '').replace(/^::ffff:/, ''), originPort: s.remotePort ?? 0 });
-  });
-  return new Promise((resolve, reject) => {
-    tcp.once('error', (e: NodeJS.ErrnoException) => reject(new Error(e.code ?? e.message)));
-    tcp.listen(req.port, req.address === '::1' ? '::1' : '127.0.0.1', () => {
-      tcp.removeAllListeners('error');
-      tcp.on('error', () => {});
-      resolve({ port: (tcp.address() as net.AddressInfo).port, close: () => tcp.close() });
-    });
-  });
+export function forwardBindAddress(address: string, gatewayPorts: GatewayPorts): string {
+  if (gatewayPorts === 'yes') return '::';
+  if (gatewayPorts === 'clientspecified' && address !== 'localhost') return address === '' || address === '*' ? '::' : address;
+  return address === '::1' ? '::1' : '127.0.0.1';
 }
+
+/**
+ * A ServerOptions.listenForward for Node (`ssh -R`): listens where forwardBindAddress says; each accepted
+ * connection goes to `onConnection`, TCP_NODELAY on.
+ */
+export function tcpForwardListener(gatewayPorts: GatewayPorts = 'no') {
+  return (req: ListenRequest, onConnection: (c: IncomingConnection) => void): Promise<ForwardListener> => {
+    const tcp = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+      s.on('error', () => {}); // the streams report it
+      onConnection({ stream: socketStreams(s), originHost: (s.remoteAddress ?? '').replace(/^::ffff:/, ''), originPort: s.remotePort ?? 0 });
+    });
+    return new Promise((resolve, reject) => {
+      tcp.once('error', (e: NodeJS.ErrnoException) => reject(new Error(e.code ?? e.message)));
+      tcp.listen(req.port, forwardBindAddress(req.address, gatewayPorts), () => {
+        tcp.removeAllListeners('error');
+        tcp.on('error', () => {});
+        resolve({ port: (tcp.address() as net.AddressInfo).port, close: () => tcp.close() });
+      });
+    });
+  };
+}
+
+/** listenForward with sshd's default, GatewayPorts no: loopback only. */
+export const listenTcpForward = tcpForwardListener('no');
 
 export function listenTcp(server: SshServer, host: string, port: number): Promise<net.Server> {
   const tcp = net.createServer((s) => attachSocket(server, s));
