@@ -14,6 +14,7 @@
 //      edgessh serve against Debian's sshd (sftp-server)
 //  10. port forwarding: 256 MiB up to a TCP sink and down from a TCP source through `ssh -W`, against the
 //      same three servers
+//  11. remote forwarding: 256 MiB through `ssh -R` each way, against the same three servers
 // BENCH_MIB=… shrinks the transfer (default 256); BENCH_ONLY=1,2 picks sections; BENCH_ROUNDS=… sets the rounds
 // of sections 3 and 6 (default 3 and 5).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -29,10 +30,12 @@ import { testKey } from '../helpers/transport.ts';
 import { pairHandshakes, serverHandshakes } from './kex-rounds.ts';
 import { processCpuMs, startWorkerd } from './workerd.ts';
 
-const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,10').split(',').map(Number);
+const only = (process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,10,11').split(',').map(Number);
 /** Section 10's TCP targets, in this process: one discards what it gets, one sends MIB MiB and ends. */
 const SINK_PORT = 42210;
 const SOURCE_PORT = 42211;
+/** Section 11: the port each server listens on for `ssh -R`. */
+const REMOTE_PORT = 42212;
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const fx = makeFixture();
 
@@ -180,7 +183,7 @@ function waitPort(port: number): Promise<void> {
 async function startServers(): Promise<ServerProc[]> {
   const dir = mkdtempSync(join(tmpdir(), 'edgessh-bench-'));
   const out: ServerProc[] = [];
-  const permit = ['--permit-open', `127.0.0.1:${SINK_PORT}`, '--permit-open', `127.0.0.1:${SOURCE_PORT}`];
+  const permit = ['--permit-open', `127.0.0.1:${SINK_PORT}`, '--permit-open', `127.0.0.1:${SOURCE_PORT}`, '--permit-listen', String(REMOTE_PORT)];
   // Section 5 logs in 50 clients at a time: sshd's default MaxStartups (10:30:100) would turn some away.
   const loadTest = ['--max-startups', '1000'];
   const edge = spawn('node', ['--inspect-port=127.0.0.1:9241', 'dist/cli.js', 'serve', '--listen', '127.0.0.1:42201', '--host-key', fx.hostKeyFiles.ed25519, '--authorized-keys', join(fx.dir, 'authorized_keys'), ...permit, ...loadTest, '--quiet'], { stdio: 'ignore' });
@@ -719,6 +722,69 @@ async function fileTransfer(servers: ServerProc[]): Promise<void> {
   table(`9. A ${(size / 2 ** 20).toFixed(2)} MiB file with OpenSSH 9.2's scp, chacha20-poly1305 (medians of ${ROUNDS}; connection time subtracted)`, rows);
 }
 
+/** Writes `bytes` zero bytes to a socket, minding its backpressure, then ends it (sections 10 and 11's sources). */
+function sendZeros(c: net.Socket, bytes: number): void {
+  const chunk = new Uint8Array(64 * 1024);
+  let left = bytes;
+  const pump = () => {
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      if (!c.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void c.once('drain', pump);
+    }
+    c.end();
+  };
+  pump();
+}
+
+/** Sections 10 and 11's TCP targets: `sink` listening on SINK_PORT, and a source on SOURCE_PORT sending `bytes` to each connection. */
+async function listenTargets(sink: net.Server, bytes: number): Promise<net.Server> {
+  const source = net.createServer({ allowHalfOpen: true }, (c) => {
+    c.resume();
+    c.on('error', () => {});
+    sendZeros(c, bytes);
+  });
+  await Promise.all([new Promise<void>((r) => sink.listen(SINK_PORT, '127.0.0.1', r)), new Promise<void>((r) => source.listen(SOURCE_PORT, '127.0.0.1', r))]);
+  return source;
+}
+
+/**
+ * Sections 10 and 11: each cipher and direction measured on every server ROUNDS times, the servers' order
+ * rotating each round, the ratios to sshd and ssh2 taken per round. `measure` gives MiB/s or why it failed.
+ */
+async function sideBySide(
+  these: ServerProc[],
+  measure: (s: ServerProc, cipher: string, way: 'up' | 'down') => Promise<number | string>,
+): Promise<Record<string, string | number>[]> {
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rows: Record<string, string | number>[] = [];
+  for (const cipher of ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com']) {
+    for (const way of ['up', 'down'] as const) {
+      const row: Record<string, string | number> = { cipher, direction: way };
+      const speeds = new Map<string, number[]>(these.map((s) => [s.name, []]));
+      const ratios = { sshd: [] as number[], ssh2: [] as number[] };
+      for (let round = 0; round < ROUNDS; round++) {
+        const here: Record<string, number> = {};
+        for (let i = 0; i < these.length; i++) {
+          const s = these[(i + round) % these.length]!;
+          const r = await measure(s, cipher, way).catch((e: Error) => `failed (${e.message})`);
+          if (typeof r === 'string') row[s.name] = r;
+          else speeds.get(s.name)!.push((here[s.name] = r));
+        }
+        for (const other of ['sshd', 'ssh2'] as const) if (here.edgessh && here[other]) ratios[other].push(here.edgessh / here[other]);
+      }
+      for (const s of these) {
+        const v = speeds.get(s.name)!;
+        if (v.length === ROUNDS) row[s.name] = `${median(v).toFixed(0)} MiB/s`;
+      }
+      if (ratios.sshd.length) row['edgessh/sshd'] = spread(ratios.sshd);
+      if (ratios.ssh2.length) row['edgessh/ssh2'] = spread(ratios.ssh2);
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
 /**
  * Section 10. Local port forwarding: `ssh -W` carries MIB MiB up to a TCP sink and down from a TCP source
  * (both in this process, the same for every server), per cipher, rounds and rotation as section 3. The
@@ -734,63 +800,98 @@ async function forwarding(servers: ServerProc[]): Promise<void> {
     c.on('end', () => c.end());
     c.on('error', () => {});
   });
-  const chunk = new Uint8Array(64 * 1024);
-  const source = net.createServer({ allowHalfOpen: true }, (c) => {
-    c.resume();
-    c.on('error', () => {});
-    let left = bytes;
-    const pump = () => {
-      while (left > 0) {
-        const n = Math.min(left, chunk.length);
-        left -= n;
-        if (!c.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void c.once('drain', pump);
-      }
-      c.end();
-    };
-    pump();
-  });
-  await Promise.all([new Promise<void>((r) => sink.listen(SINK_PORT, '127.0.0.1', r)), new Promise<void>((r) => source.listen(SOURCE_PORT, '127.0.0.1', r))]);
+  const source = await listenTargets(sink, bytes);
   const these = servers.filter((s) => s.name !== 'portable');
-  const rows: Record<string, string | number>[] = [];
+  let rows: Record<string, string | number>[];
   try {
-    for (const cipher of ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com']) {
-      for (const way of ['up', 'down'] as const) {
-        const row: Record<string, string | number> = { cipher, direction: way };
-        const speeds = new Map<string, number[]>(these.map((s) => [s.name, []]));
-        const ratios = { sshd: [] as number[], ssh2: [] as number[] };
-        for (let round = 0; round < ROUNDS; round++) {
-          const here: Record<string, number> = {};
-          for (let i = 0; i < these.length; i++) {
-            const s = these[(i + round) % these.length]!;
-            const t0 = performance.now();
-            await run(SSH9, clientArgs(s, ['-c', cipher, '-W', `127.0.0.1:${SINK_PORT}`]), { input: new Uint8Array(0) });
-            const connect = (performance.now() - t0) / 1000;
-            const fwd = q(clientArgs(s, ['-c', cipher, '-W', `127.0.0.1:${way === 'up' ? SINK_PORT : SOURCE_PORT}`]));
-            const cmd = way === 'up' ? `head -c ${bytes} /dev/zero | ${SSH9} ${fwd}` : `${SSH9} ${fwd} < /dev/null > '${sinkFile}'`;
-            const t1 = performance.now();
-            const r = await run('sh', ['-c', cmd], { timeoutMs: 600_000 });
-            const secs = (performance.now() - t1) / 1000;
-            const got = way === 'down' && existsSync(sinkFile) ? statSync(sinkFile).size : bytes;
-            rmSync(sinkFile, { force: true });
-            if (r.code !== 0 || got !== bytes) row[s.name] = `failed (${got} bytes; ${r.stderr.trim().slice(0, 60)})`;
-            else speeds.get(s.name)!.push((here[s.name] = MIB / Math.max(secs - connect, 0.001)));
-          }
-          for (const other of ['sshd', 'ssh2'] as const) if (here.edgessh && here[other]) ratios[other].push(here.edgessh / here[other]);
-        }
-        for (const s of these) {
-          const v = speeds.get(s.name)!;
-          if (v.length === ROUNDS) row[s.name] = `${median(v).toFixed(0)} MiB/s`;
-        }
-        if (ratios.sshd.length) row['edgessh/sshd'] = spread(ratios.sshd);
-        if (ratios.ssh2.length) row['edgessh/ssh2'] = spread(ratios.ssh2);
-        rows.push(row);
-      }
-    }
+    rows = await sideBySide(these, async (s, cipher, way) => {
+      const t0 = performance.now();
+      await run(SSH9, clientArgs(s, ['-c', cipher, '-W', `127.0.0.1:${SINK_PORT}`]), { input: new Uint8Array(0) });
+      const connect = (performance.now() - t0) / 1000;
+      const fwd = q(clientArgs(s, ['-c', cipher, '-W', `127.0.0.1:${way === 'up' ? SINK_PORT : SOURCE_PORT}`]));
+      const cmd = way === 'up' ? `head -c ${bytes} /dev/zero | ${SSH9} ${fwd}` : `${SSH9} ${fwd} < /dev/null > '${sinkFile}'`;
+      const t1 = performance.now();
+      const r = await run('sh', ['-c', cmd], { timeoutMs: 600_000 });
+      const secs = (performance.now() - t1) / 1000;
+      const got = way === 'down' && existsSync(sinkFile) ? statSync(sinkFile).size : bytes;
+      rmSync(sinkFile, { force: true });
+      if (r.code !== 0 || got !== bytes) return `failed (${got} bytes; ${r.stderr.trim().slice(0, 60)})`;
+      return MIB / Math.max(secs - connect, 0.001);
+    });
   } finally {
     sink.close();
     source.close();
   }
   table(`10. ${MIB} MiB through a forwarded TCP connection (ssh -W), OpenSSH 9.2 client (medians of ${ROUNDS}; connection time subtracted)`, rows);
+}
+
+/**
+ * Section 11. Remote port forwarding: `ssh -N -R PORT:127.0.0.1:TARGET` runs, then MIB MiB go down (into
+ * the server's port, through the client to a TCP sink here) and up (from a TCP source here, through the
+ * client and out of the server's port). Timed from the first byte written to the last byte counted.
+ */
+async function remoteForwarding(servers: ServerProc[]): Promise<void> {
+  const bytes = MIB * 1024 * 1024;
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+  let sinkDone: ((n: number) => void) | null = null;
+  const sink = net.createServer((c) => {
+    let n = 0;
+    c.on('data', (d) => (n += d.length));
+    c.on('end', () => (c.end(), n && sinkDone?.(n)));
+    c.on('error', () => {});
+  });
+  const source = await listenTargets(sink, bytes);
+  const these = servers.filter((s) => s.name !== 'portable');
+  /** Whether something listens on REMOTE_PORT (found by trying to bind it: a test connection would be forwarded). */
+  const bound = () =>
+    new Promise<boolean>((r) => {
+      const t = net.createServer().once('error', () => r(true));
+      t.listen(REMOTE_PORT, '127.0.0.1', () => t.close(() => r(false)));
+    });
+  const until = async (want: boolean) => {
+    for (let i = 0; i < 400 && (await bound()) !== want; i++) await new Promise((r) => setTimeout(r, 50));
+  };
+  const once = async (s: ServerProc, cipher: string, way: 'up' | 'down'): Promise<number | string> => {
+    const target = way === 'down' ? SINK_PORT : SOURCE_PORT;
+    const ssh = spawn(SSH9, clientArgs(s, ['-c', cipher, '-N', '-o', 'ExitOnForwardFailure=yes', '-R', `${REMOTE_PORT}:127.0.0.1:${target}`]), { stdio: 'ignore' });
+    try {
+      await until(true);
+      const c = net.connect(REMOTE_PORT, '127.0.0.1');
+      c.setNoDelay(true);
+      const t0 = performance.now();
+      let got: number;
+      if (way === 'down') {
+        const counted = new Promise<number>((r) => (sinkDone = r));
+        c.on('error', () => {});
+        c.resume();
+        sendZeros(c, bytes);
+        got = await counted;
+      } else {
+        // Counted until all has come (not half-closed first: ssh2 ends a forwarded channel at our EOF).
+        got = await new Promise<number>((res, rej) => {
+          let n = 0;
+          c.on('data', (d) => (n += d.length) >= bytes && res(n));
+          c.on('end', () => res(n));
+          c.on('error', rej);
+        });
+      }
+      const secs = (performance.now() - t0) / 1000;
+      c.destroy();
+      return got === bytes ? MIB / secs : `failed (${got} bytes)`;
+    } finally {
+      ssh.kill();
+      await new Promise((r) => ssh.once('exit', r));
+      await until(false); // the server closes its listener when the client goes
+    }
+  };
+  let rows: Record<string, string | number>[];
+  try {
+    rows = await sideBySide(these, once);
+  } finally {
+    sink.close();
+    source.close();
+  }
+  table(`11. ${MIB} MiB through a remote-forwarded TCP connection (ssh -R; down: into the server's port, out at the client), OpenSSH 9.2 client (medians of ${ROUNDS})`, rows);
 }
 
 async function main(): Promise<void> {
@@ -809,6 +910,7 @@ async function main(): Promise<void> {
       if (only.includes(5)) await memory(servers);
       if (only.includes(9)) await fileTransfer(servers);
       if (only.includes(10)) await forwarding(servers);
+      if (only.includes(11)) await remoteForwarding(servers);
     } finally {
       for (const s of servers) s.proc.kill();
     }

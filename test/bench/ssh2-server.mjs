@@ -19,6 +19,20 @@ const server = new ssh2.Server({ hostKeys: [readFileSync(hostKeyFile)] }, (clien
     ctx.reject(['publickey']);
   });
   client.on('error', () => {});
+  // Remote port forwarding (bench section 11): listen on loopback, each connection forwarded out to the client.
+  client.on('request', (accept, reject, name, info) => {
+    if (name !== 'tcpip-forward') return reject?.();
+    const srv = net.createServer((sock) => {
+      sock.setNoDelay(true);
+      sock.on('error', () => {});
+      client.forwardOut(info.bindAddr, info.bindPort, sock.remoteAddress ?? '127.0.0.1', sock.remotePort ?? 0, (err, ch) => {
+        if (err) return sock.destroy();
+        sock.pipe(ch).pipe(sock);
+      });
+    });
+    srv.listen(info.bindPort, '127.0.0.1', () => accept?.(srv.address().port));
+    client.on('close', () => srv.close());
+  });
   // Local port forwarding (bench section 10): connect, then pipe both ways.
   client.on('tcpip', (accept, reject, info) => {
     const s = net.connect(info.destPort, info.destIP);
