@@ -7,7 +7,7 @@
  * chunks under its path then, `data:PATH:i`, and keeps them there when it moves).
  */
 import { DurableObject } from 'cloudflare:workers';
-import { baseName, parentPath, validPath, type FileInfo, type FileStorage, type StorageUsage } from '../src/apps/storage.ts';
+import { TOP_DIR, baseName, parentPath, validPath, type FileInfo, type FileStorage, type StorageUsage } from '../src/apps/storage.ts';
 import type { Env } from './env.ts';
 
 const CHUNK = 64 * 1024;
@@ -221,8 +221,8 @@ export class DurableObjectFileStorage implements FileStorage {
   remove(user: string, name: string): Promise<boolean> {
     return this.stub(user).remove(name);
   }
-  stat(user: string, name: string): Promise<FileInfo | null> {
-    return this.stub(user).stat(name);
+  async stat(user: string, name: string): Promise<FileInfo | null> {
+    return name === '' ? TOP_DIR : this.stub(user).stat(name); // the top needs no round trip
   }
   setMtime(user: string, name: string, mtime: number): Promise<boolean> {
     return this.stub(user).setMtime(name, mtime);

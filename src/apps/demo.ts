@@ -104,11 +104,13 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
     }
   };
   const keyOptions = (t: Transport | null) => t?.appData.keyOptions as AuthorizedKeyOptions | undefined;
+  /** Whether the login key's options let a forward reach (or listen on) host:port: its own list, if it has one. */
+  const keyAllows = (ko: AuthorizedKeyOptions | undefined, keyList: readonly PermitOpen[] | undefined, host: string, port: number) =>
+    !ko || (forwardingAllowed(ko) && (!keyList || permitOpenAllows(keyList, host, port)));
   const permit = o.permitOpen ?? [];
   const allowForward = (req: ForwardRequest, t: Transport): boolean => {
     const ko = keyOptions(t);
-    const keyPermits = !ko || (forwardingAllowed(ko) && (!ko.permitOpen || permitOpenAllows(ko.permitOpen, req.host, req.port)));
-    const ok = keyPermits && permitOpenAllows(permit, req.host, req.port);
+    const ok = keyAllows(ko, ko?.permitOpen, req.host, req.port) && permitOpenAllows(permit, req.host, req.port);
     // sshd's words, so the same log watchers work.
     if (!ok) o.log?.(`refused local port forward: originator ${req.originHost} port ${req.originPort}, target ${req.host} port ${req.port}`);
     return ok;
@@ -116,8 +118,8 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
   const listen = o.permitListen ?? [];
   const allowListen = (req: ListenRequest, t: Transport): boolean => {
     const ko = keyOptions(t);
-    const keyPermits = !ko || (forwardingAllowed(ko) && (!ko.permitListen || permitOpenAllows(ko.permitListen, req.address, req.port)));
-    const ok = req.port !== 0 && req.port < 1024 ? false : keyPermits && permitOpenAllows(listen, req.address, req.port);
+    const unprivileged = req.port === 0 || req.port >= 1024;
+    const ok = unprivileged && keyAllows(ko, ko?.permitListen, req.address, req.port) && permitOpenAllows(listen, req.address, req.port);
     if (!ok) o.log?.(`refused remote port forward: listen ${req.address || '*'} port ${req.port}`);
     return ok;
   };

@@ -111,7 +111,7 @@ export async function runScp(args: string[], io: ScpIo): Promise<number> {
 /** `scp -t TARGET`: files arrive (and directories, with -r). */
 async function receive(target: string, flags: Set<string>, bytes: Bytes, io: ScpIo): Promise<number> {
   const where = storagePath(target);
-  const info = where === null ? null : where === '' ? { dir: true } : await io.storage.stat(io.user, where);
+  const info = where === null ? null : await io.storage.stat(io.user, where);
   const intoDir = info?.dir === true;
   if (where === null || (flags.has('d') && !intoDir)) {
     await io.write(`\x02scp: ${target}: ${where === null ? 'No such file or directory' : 'Not a directory'}\n`);
@@ -193,8 +193,7 @@ async function receive(target: string, flags: Set<string>, bytes: Bytes, io: Scp
       continue;
     }
     // Refused before the bytes come: no directory to put it in, or a directory in its place.
-    const parent = parentPath(path);
-    if (parent && !(await io.storage.stat(io.user, parent))?.dir) {
+    if (!(await io.storage.stat(io.user, parentPath(path)))?.dir) {
       await refuse(path, 'No such file or directory');
       continue;
     }
@@ -278,7 +277,7 @@ async function send(paths: string[], flags: Set<string>, bytes: Bytes, io: ScpIo
   if (!(await answer())) return 1; // the receiver is ready
   for (const arg of paths) {
     const path = storagePath(arg);
-    const info = path === null ? null : path === '' ? { size: 0, mtime: 0, dir: true } : await io.storage.stat(io.user, path);
+    const info = path === null ? null : await io.storage.stat(io.user, path);
     if (path === null || !info) await problem(arg, 'No such file or directory');
     else if (!info.dir) await sendFile(path, arg, baseName(path));
     else if (!flags.has('r')) await problem(arg, 'not a regular file');

@@ -140,9 +140,6 @@ function resolvePath(path: string): string {
   return p;
 }
 
-/** The top directory, which the storage keeps no record of. */
-const TOP: FileInfo = { size: 0, mtime: 0, dir: true };
-
 function writeAttrs(w: Writer, info: FileInfo): Writer {
   const flags = (info.dir ? 0 : ATTR_SIZE) | ATTR_PERMISSIONS | (info.mtime ? ATTR_ACMODTIME : 0);
   w.uint32(flags);
@@ -276,7 +273,7 @@ export async function runSftp(ctx: SftpContext, resume?: SftpState): Promise<num
     }
   };
   /** What is at a storage path (the top included), or null. */
-  const lookup = (path: string): Promise<FileInfo | null> => (path === '' ? Promise.resolve(TOP) : ctx.storage.stat(ctx.user, path));
+  const lookup = (path: string): Promise<FileInfo | null> => ctx.storage.stat(ctx.user, path);
   const info = async (path: string): Promise<FileInfo> => {
     const i = await lookup(path);
     if (!i) throw new Status(FX.NO_SUCH_FILE, 'No such file');

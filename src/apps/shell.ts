@@ -72,11 +72,11 @@ Join commands with | ; && || as in sh. Files also move with scp and sftp from yo
 /** rm, mkdir or rmdir of one path: null when done, else why not (as coreutils words it). */
 async function fileCommand(command: string, arg: string, cwd: string, ctx: { user: string; storage: FileStorage }): Promise<string | null> {
   const path = pathFrom(cwd, arg);
-  const st = path === null ? null : path === '' ? { dir: true } : await ctx.storage.stat(ctx.user, path);
+  const st = path === null ? null : await ctx.storage.stat(ctx.user, path);
   if (command === 'mkdir') {
     if (st) return 'File exists';
     if (path === null) return 'Invalid file name';
-    const parent = parentPath(path) ? await ctx.storage.stat(ctx.user, parentPath(path)) : { dir: true };
+    const parent = await ctx.storage.stat(ctx.user, parentPath(path));
     if (!parent) return 'No such file or directory';
     if (!parent.dir) return 'Not a directory';
     try {
@@ -105,8 +105,7 @@ async function move(arg: string, target: string, intoDir: boolean, cwd: string, 
   const there = await ctx.storage.stat(ctx.user, to);
   if (there?.dir) return `cannot overwrite directory '${to}' with non-directory`;
   if (there && src.dir) return `cannot overwrite non-directory '${to}' with directory '${arg}'`;
-  const parent = parentPath(to);
-  if (parent && !(await ctx.storage.stat(ctx.user, parent))?.dir) return `cannot move '${arg}' to '${target}': No such file or directory`;
+  if (!(await ctx.storage.stat(ctx.user, parentPath(to)))?.dir) return `cannot move '${arg}' to '${target}': No such file or directory`;
   return (await ctx.storage.rename(ctx.user, from, to)) ? null : `cannot move '${arg}' to '${target}': a path inside would be too deep or too long`;
 }
 
@@ -514,7 +513,7 @@ async function runCommand(words: string[], io: Io, state: RunState): Promise<num
         return 1;
       }
       const path = args.length ? pathFrom(state.cwd, args[0]!) : '';
-      const st = path === null ? null : path === '' ? { dir: true } : await ctx.storage.stat(ctx.user, path);
+      const st = path === null ? null : await ctx.storage.stat(ctx.user, path);
       if (!st?.dir) {
         await io.err.write(`cd: ${args[0]}: ${st ? 'Not a directory' : 'No such file or directory'}\n`);
         return 1;
@@ -530,7 +529,7 @@ async function runCommand(words: string[], io: Io, state: RunState): Promise<num
       const many = args.length > 1;
       for (const [i, arg] of (args.length ? args : ['']).entries()) {
         const path = pathFrom(state.cwd, arg);
-        const st = path === null ? null : path === '' ? { dir: true } : await ctx.storage.stat(ctx.user, path);
+        const st = path === null ? null : await ctx.storage.stat(ctx.user, path);
         if (!st) {
           await io.err.write(`ls: cannot access '${arg}': No such file or directory\n`);
           status = 2;

@@ -14,7 +14,10 @@ export interface FileStorage {
   write(user: string, path: string, data: Uint8Array): Promise<void>;
   /** Removes a file; false when there is no file at `path` (a directory is not removed). */
   remove(user: string, path: string): Promise<boolean>;
-  /** A file's or directory's size and last write (ms since the epoch; 0 when the storage does not know), or null. */
+  /**
+   * A file's or directory's size and last write (ms since the epoch; 0 when the storage does not know), or
+   * null. The top ('') is always there: TOP_DIR.
+   */
   stat(user: string, path: string): Promise<FileInfo | null>;
   /** Sets a file's or directory's last-write time (`scp -p`, SFTP's SETSTAT); false when there is none. */
   setMtime(user: string, path: string, mtime: number): Promise<boolean>;
@@ -46,6 +49,9 @@ export interface FileInfo {
   /** A directory (size 0). */
   dir?: boolean;
 }
+
+/** What every storage's stat says of a user's top directory (''), which it keeps no record of. */
+export const TOP_DIR: FileInfo = Object.freeze({ size: 0, mtime: 0, dir: true });
 
 /** How deep paths go and how long they are, in every storage (a Durable Object key is at most 2 KiB). */
 export const MAX_PATH_DEPTH = 16;
@@ -157,6 +163,7 @@ export class MemoryStorage implements FileStorage {
     u.bytes = bytes;
   }
   async stat(user: string, path: string): Promise<FileInfo | null> {
+    if (path === '') return TOP_DIR;
     const u = this.of(user);
     const f = u.files.get(path);
     if (f) return { size: f.data.length, mtime: f.mtime };

@@ -306,8 +306,8 @@ export const nodeProtection: PacketProtection = {
 
 // ── Key exchange and host key signatures ─────────────────────────────────────────────────────────────
 // Node's Web Crypto runs each X25519 and signing call as a job on its thread pool: a curve25519 key
-// exchange cost 0.43 ms of CPU that way against 0.15 ms synchronously, an Ed25519 signature 0.09 against
-// 0.04 (measured here). These do the same synchronously, with OpenSSL.
+// exchange's four calls cost 0.43 ms of CPU that way against ~0.1 ms synchronously, an Ed25519 signature
+// 0.09 against 0.04 (measured here). These do the same synchronously, with OpenSSL.
 
 /**
  * X25519 key pairs made by OpenSSL, for `createServer({ x25519: nodeX25519 })`. Public values cross as JWK:

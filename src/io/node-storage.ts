@@ -1,7 +1,7 @@
 /** Demo-shell files in a Node folder: one subfolder per user, paths validated, directories real folders. */
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { joinPath, parentPath, validFileName, validPath, type FileInfo, type FileStorage } from '../apps/storage.ts';
+import { TOP_DIR, joinPath, parentPath, validFileName, validPath, type FileInfo, type FileStorage } from '../apps/storage.ts';
 
 export class FolderStorage implements FileStorage {
   constructor(private readonly root: string) {}
@@ -47,6 +47,7 @@ export class FolderStorage implements FileStorage {
   }
 
   async stat(user: string, path: string): Promise<FileInfo | null> {
+    if (path === '') return TOP_DIR;
     try {
       const st = await stat(this.path(user, path));
       if (st.isDirectory()) return { size: 0, mtime: st.mtimeMs, dir: true };

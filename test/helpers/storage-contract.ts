@@ -7,6 +7,7 @@ const enc = new TextEncoder();
 
 /** Directories made inside an existing one, listed, written into, timed, removed only when empty. */
 export async function directoryContract(s: FileStorage): Promise<void> {
+  expect(await s.stat('u', '')).toEqual({ size: 0, mtime: 0, dir: true }); // the top, before anything is stored
   expect(await s.mkdir('u', 'a/b')).toBe(false); // no parent
   await expect(s.write('u', 'a/f', enc.encode('x'))).rejects.toThrow(/No such directory/);
   expect(await s.mkdir('u', 'a')).toBe(true);
