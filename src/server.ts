@@ -47,6 +47,8 @@ export interface ServerOptions {
   /** The largest data packet a client may send on a channel (default 128 KiB; see ConnectionOptions.maxPacket). */
   channelMaxPacket?: number;
   subsystems?: readonly string[];
+  /** A pty-req is refused (the client says `PTY allocation request failed`) when this returns false; default: allowed. */
+  allowPty?(transport: Transport): boolean;
   /**
    * Local port forwarding (direct-tcpip: `ssh -L`, `-W`, `-J`) is refused unless this returns true for the
    * request and `connectForward` opens the connection.
@@ -147,6 +149,7 @@ export function createServer(options: ServerOptions): SshServer {
         onSession: options.onSession,
         onResume: options.onResume,
         subsystems: options.subsystems,
+        allowPty: options.allowPty,
         allowForward: options.allowForward,
         connectForward: options.connectForward,
         maxForwards: options.maxForwards,
@@ -225,7 +228,8 @@ export function createServer(options: ServerOptions): SshServer {
         const result = options.authenticate ? await options.authenticate(req, ctx) : false;
         const signedOrFinal = req.method !== 'publickey' || req.signed;
         if (req.method !== 'none' && signedOrFinal) {
-          const what = req.method === 'publickey' ? `publickey ${req.key.type}` : req.method;
+          // The signature algorithm tells more than the key type: rsa-sha2-512 (not ssh-rsa), …-cert-v01@openssh.com.
+          const what = req.method === 'publickey' ? `publickey ${req.algorithm}` : req.method;
           log(`${result === true ? 'Accepted' : result ? 'Partial' : 'Failed'} ${what} for ${req.username} from ${who}`);
         }
         return result;

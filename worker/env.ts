@@ -10,6 +10,8 @@ export interface Env {
   HOST_KEY?: string;
   /** authorized_keys text: these keys may log in as any user. */
   AUTHORIZED_KEYS?: string;
+  /** sshd's TrustedUserCAKeys: CA public keys whose user certificates log in the users they name. */
+  TRUSTED_USER_CA_KEYS?: string;
   /** Opt-in password for password and keyboard-interactive logins. */
   PASSWORD?: string;
   /**

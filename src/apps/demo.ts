@@ -16,6 +16,8 @@ import {
   ptyAllowed,
   type AuthorizedKeyOptions,
 } from '../auth/authorized-keys.ts';
+import { certificateOf, certificateOptions, certificateRefusal } from '../auth/certificate.ts';
+import { fingerprint } from '../crypto/keys/index.ts';
 import type { ForwardRequest, ListenRequest } from '../connection/connection.ts';
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -28,6 +30,11 @@ export { parsePermitListen, parsePermitOpen, type PermitOpen } from '../auth/aut
 export interface DemoPolicyOptions {
   /** authorized_keys text; every user may log in with these keys. */
   authorizedKeys?: string;
+  /**
+   * sshd's TrustedUserCAKeys: public keys of certificate authorities, one per line. A certificate one of them
+   * signed logs in a user it names as a principal. (A `cert-authority` line in authorizedKeys trusts a CA too.)
+   */
+  trustedUserCaKeys?: string;
   /** Opt-in password, for password and keyboard-interactive logins (any user name). */
   password?: string;
   /**
@@ -55,6 +62,8 @@ export interface DemoPolicy {
   methods: string[];
   /** The authorized_keys options of the key a connection logged in with. */
   keyOptions(transport: Transport | null): AuthorizedKeyOptions | undefined;
+  /** Whether the login key's options (no-pty, restrict, a certificate without permit-pty) let a session have a terminal. */
+  allowPty(transport: Transport): boolean;
   /** Whether a direct-tcpip request may go ahead: permitted by the server and by the login key's options. */
   allowForward(request: ForwardRequest, transport: Transport): boolean;
   /** Whether a tcpip-forward request may go ahead, the same way. */
@@ -75,15 +84,48 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
   const keys = parseAuthorizedKeys(o.authorizedKeys ?? '', (line, why) =>
     o.log?.(`authorized_keys line ${line} skipped: ${why}`),
   );
+  const trustedCas = parseAuthorizedKeys(o.trustedUserCaKeys ?? '', (line, why) => o.log?.(`trusted user CA keys line ${line} skipped: ${why}`))
+    .filter((k, i) => {
+      const plain = Object.keys(k.options).length === 1 && Object.keys(k.options.other).length === 0;
+      if (!plain) o.log?.(`trusted user CA key ${i + 1} skipped: options are not allowed there`);
+      return plain;
+    })
+    .map((k) => ({ ...k, options: { ...k.options, certAuthority: true } }));
   const methods = ['publickey'];
   if (o.password) methods.push('password', 'keyboard-interactive');
   const authenticate: Authenticate = async (req, ctx) => {
     switch (req.method) {
       case 'publickey': {
+        const ip = peerIp(ctx.transport.peerAddress);
+        const now = Date.now();
+        const cert = certificateOf(req.key);
+        if (cert) {
+          // A cert-authority line, else TrustedUserCAKeys (where the certificate must name the user).
+          const line = findAuthorizedKey(keys, req.key, cert.caKey);
+          const entry = line ?? findAuthorizedKey(trustedCas, req.key, cert.caKey);
+          const what = `certificate ID "${cert.keyId}" (serial ${cert.serial}) signed by ${cert.caKey.type} CA ${fingerprint(cert.caKey)}`;
+          if (!entry) {
+            o.log?.(`Authentication tried for ${req.username} with ${what}: the CA is not trusted`);
+            return false;
+          }
+          const refused =
+            keyRefusal(entry.options, ip, now) ??
+            certificateRefusal(cert, { username: req.username, requirePrincipal: !line, principals: entry.options.principals, ip, now });
+          const options = refused ?? certificateOptions(entry.options, cert);
+          if (typeof options === 'string') {
+            o.log?.(`Authentication tried for ${req.username} with ${what} but ${options}`);
+            return false;
+          }
+          if (req.signed) {
+            ctx.transport.appData.keyOptions = options;
+            o.log?.(`Accepted ${what} for ${req.username}`);
+          }
+          return true;
+        }
         const entry = findAuthorizedKey(keys, req.key);
         if (!entry) return false;
         // from= and expiry-time apply to a query too, as in sshd: a key that may not log in earns no PK_OK.
-        const refused = keyRefusal(entry.options, peerIp(ctx.transport.peerAddress), Date.now());
+        const refused = keyRefusal(entry.options, ip, now);
         if (refused) {
           o.log?.(`Authentication tried for ${req.username} with correct key but ${refused}`);
           return false;
@@ -123,7 +165,11 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
     if (!ok) o.log?.(`refused remote port forward: listen ${req.address || '*'} port ${req.port}`);
     return ok;
   };
-  return { authenticate, methods, keyOptions, allowForward, allowListen };
+  const allowPty = (t: Transport): boolean => {
+    const ko = keyOptions(t);
+    return !ko || ptyAllowed(ko);
+  };
+  return { authenticate, methods, keyOptions, allowPty, allowForward, allowListen };
 }
 
 export interface DemoContext {

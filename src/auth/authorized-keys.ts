@@ -27,6 +27,10 @@ export interface AuthorizedKeyOptions {
   noX11Forwarding?: boolean;
   noUserRc?: boolean;
   pty?: boolean;
+  /** `cert-authority`: the key is a certificate authority, trusted for certificates it signed (not as a key). */
+  certAuthority?: boolean;
+  /** `principals="a,b"` (with cert-authority): one of these must be in the certificate, instead of the user's name. */
+  principals?: string[];
   /** `expiry-time`: the key stops working at this time (ms since the epoch). */
   expiresAt?: number;
   /** Options sshd knows that have nothing to do here (agent and X11 forwarding, tunnels, user rc…). */
@@ -127,10 +131,13 @@ function parseOptions(text: string): AuthorizedKeyOptions {
         o.expiresAt = parseExpiryTime(value ?? '');
         break;
       case 'cert-authority':
+        // The key is a certificate authority: it authorizes certificates it signed, never itself.
+        o.certAuthority = true;
+        break;
       case 'principals':
-        // A CA key authorizes certificates it signed, never itself: taking it as a plain key would let the
-        // CA's holder in directly. edgessh does not accept certificates, so the line authorizes nothing.
-        throw new Error(`${name}: certificate authorities are not supported (the line authorizes nothing)`);
+        if (!value) throw new Error('principals= needs a list of names');
+        o.principals = value.split(',');
+        break;
       case 'environment':
         (o.environment ??= []).push(value ?? '');
         break;
@@ -169,6 +176,7 @@ function parseOptions(text: string): AuthorizedKeyOptions {
         o.other[name] = value ?? true;
     }
   }
+  if (o.principals && !o.certAuthority) throw new Error('principals= applies only to a cert-authority line');
   return o;
 }
 
@@ -261,9 +269,13 @@ export function forwardingAllowed(o: AuthorizedKeyOptions): boolean {
   return !o.restrict || !!o.portForwarding;
 }
 
-/** Finds the entry for a key, comparing blobs. */
-export function findAuthorizedKey(keys: readonly AuthorizedKey[], key: PublicKey): AuthorizedKey | undefined {
-  return keys.find((k) => equalConstantTime(k.key.blob, key.blob));
+/**
+ * Finds the entry for a key, comparing blobs: a plain key's own line, or for a certificate (`ca`: its
+ * authority's key) a cert-authority line. A cert-authority line never matches its key used plainly.
+ */
+export function findAuthorizedKey(keys: readonly AuthorizedKey[], key: PublicKey, ca?: PublicKey): AuthorizedKey | undefined {
+  const want = ca ?? key;
+  return keys.find((k) => !k.options.certAuthority === !ca && equalConstantTime(k.key.blob, want.blob));
 }
 
 /** One PermitOpen entry; null host or port stands for `*`. */

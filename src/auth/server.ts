@@ -4,7 +4,7 @@
  */
 import { defaultTimer, type TimerFn } from '../timers.ts';
 import type { PublicKey } from '../crypto/types.ts';
-import { parsePublicKeyBlob } from '../crypto/registry.ts';
+import { certificateOf, certificateSignatureAlgorithms, parseUserKey, verifyCertificate } from './certificate.ts';
 import { Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import { DISCONNECT, MSG, SshError } from '../wire/messages.ts';
@@ -21,7 +21,9 @@ export type AuthRequest =
   | { method: 'password'; username: string; password: string }
   /**
    * `signed: false` is a query (may this key be used?) answered with PK_OK, never a login; `signed: true`
-   * comes only after the signature over the session id has verified.
+   * comes only after the signature over the session id has verified. `key` may be an OpenSSH certificate
+   * (certificateOf(key)): a user certificate whose authority's signature has verified; whether that
+   * authority is trusted, and for whom and when, is the application's to decide (see certificateRefusal).
    */
   | { method: 'publickey'; username: string; key: PublicKey; algorithm: string; signed: boolean }
   | {
@@ -181,11 +183,21 @@ export class UserauthServer implements Service {
       r.done('USERAUTH_REQUEST');
       let key: PublicKey | null = null;
       try {
-        key = parsePublicKeyBlob(blob);
+        key = parseUserKey(blob);
       } catch {
         key = null;
       }
-      const usable = key && key.signatureAlgorithms.includes(algorithm) && this.t.serverSigAlgs.includes(algorithm);
+      const cert = key && certificateOf(key);
+      // The signature algorithms the user's signature may use: a certificate algorithm
+      // (ssh-ed25519-cert-v01@openssh.com) is accepted where its plain one is.
+      const accepted = this.t.serverSigAlgs;
+      const signatureAlgorithms = cert ? certificateSignatureAlgorithms(algorithm, accepted) : accepted.includes(algorithm) ? [algorithm] : [];
+      // A certificate reaches the application only as a user certificate its authority really signed, with an
+      // algorithm accepted here (ssh-rsa's SHA-1 is not, by default: sshd's CASignatureAlgorithms).
+      const usable =
+        key && key.signatureAlgorithms.includes(algorithm) && signatureAlgorithms.length > 0 &&
+        (!cert || (cert.kind === 'user' && (await verifyCertificate(cert, accepted))));
+      if (this.t.closed) return;
       if (!usable || !key) {
         result = false;
       } else if (!signature) {
@@ -208,7 +220,7 @@ export class UserauthServer implements Service {
           .string(algorithm)
           .bytes(blob)
           .finish();
-        const valid = await key.verify(signature, data, [algorithm]);
+        const valid = await key.verify(signature, data, signatureAlgorithms);
         result = valid ? await this.o.authenticate({ method: 'publickey', username, key, algorithm, signed: true }, ctx) : false;
       }
     } else if (method === 'keyboard-interactive' && this.methods.includes('keyboard-interactive')) {

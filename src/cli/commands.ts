@@ -69,6 +69,7 @@ export async function serve(argv: string[]): Promise<void> {
       listen: { type: 'string', default: '127.0.0.1:2222' },
       'host-key': { type: 'string', multiple: true },
       'authorized-keys': { type: 'string', multiple: true },
+      'trusted-user-ca-keys': { type: 'string', multiple: true },
       'password-env': { type: 'string' },
       'permit-open': { type: 'string', multiple: true },
       'permit-listen': { type: 'string', multiple: true },
@@ -104,13 +105,16 @@ export async function serve(argv: string[]): Promise<void> {
 
   const password = values['password-env'] ? process.env[values['password-env']] : undefined;
   if (values['password-env'] && !password) fail(`environment variable ${values['password-env']} is empty`);
-  const authorizedText = (values['authorized-keys'] ?? []).map((f) => {
-    try {
-      return readFileSync(f, 'utf8');
-    } catch (e) {
-      fail(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  });
+  const readAll = (files: string[] | undefined) =>
+    (files ?? []).map((f) => {
+      try {
+        return readFileSync(f, 'utf8');
+      } catch (e) {
+        fail(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    });
+  const authorizedText = readAll(values['authorized-keys']);
+  const trustedUserCaKeys = readAll(values['trusted-user-ca-keys']).join('\n');
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`edgessh: ${line}\n`);
   let permitOpen;
   try {
@@ -126,7 +130,7 @@ export async function serve(argv: string[]): Promise<void> {
   } catch (e) {
     fail(`--permit-listen: ${(e as Error).message}`);
   }
-  const policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), password, permitOpen, permitListen, log });
+  const policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), trustedUserCaKeys, password, permitOpen, permitListen, log });
 
   const algorithms: Partial<AlgorithmPrefs> = {};
   const withLegacy = (list: string[], legacy: string[]) => [...list, ...legacy];
@@ -165,6 +169,7 @@ export async function serve(argv: string[]): Promise<void> {
       authenticate: policy.authenticate,
       authMethods: policy.methods,
       subsystems: DEMO_SUBSYSTEMS,
+      allowPty: policy.allowPty,
       allowForward: policy.allowForward,
       connectForward: connectTcpForward,
       allowListen: policy.allowListen,

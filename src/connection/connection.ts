@@ -70,6 +70,8 @@ export interface ConnectionOptions {
   onResume?(session: Session, state: unknown): Promise<number | void> | number | void;
   /** Which subsystems exist (default none); an unknown one is refused. */
   subsystems?: readonly string[];
+  /** A pty-req is refused (CHANNEL_FAILURE, as sshd refuses it under no-pty) when this returns false. */
+  allowPty?(transport: Transport): boolean;
   /** Port forwarding is refused unless this returns true. */
   allowForward?(request: ForwardRequest, transport: Transport): boolean;
   /**
@@ -724,7 +726,7 @@ export class ConnectionServer implements Service {
         const width = r.uint32();
         const height = r.uint32();
         const modes = decodeTerminalModes(r.bytes());
-        ok = s.setPty({ term, cols, rows, width, height, modes });
+        ok = (this.o.allowPty?.(this.transport) ?? true) && s.setPty({ term, cols, rows, width, height, modes });
         break;
       }
       case 'env':

@@ -11,6 +11,8 @@ import { testKey, until } from '../helpers/transport.ts';
 import { connectTo } from '../helpers/services.ts';
 import { generatePrivateKey } from '../../src/crypto/keys/index.ts';
 import type { IncomingConnection, ListenRequest } from '../../src/connection/connection.ts';
+import type { PrivateKey } from '../../src/crypto/types.ts';
+import { certificateOf } from '../../src/auth/certificate.ts';
 
 
 const userauth = (user: string, method: string, w = new Writer()) =>
@@ -61,6 +63,53 @@ describe('ssh-userauth', () => {
     c.client.send(userauth('alice', 'publickey').boolean(true).string('ssh-ed25519').bytes(key.publicKey.blob).bytes(sig).finish());
     await c.next(MSG.USERAUTH_SUCCESS);
     expect(seen).toEqual([false, true]);
+  });
+
+  it("a certificate reaches the application only as a user certificate its CA signed; the user signs as the certified key", async () => {
+    const ca = await generatePrivateKey('ed25519');
+    const user = await testKey('ed25519');
+    const CERT = 'ssh-ed25519-cert-v01@openssh.com';
+    /** A certificate as PROTOCOL.certkeys lays it out, signed by `ca` (kind 1: user, 2: host). */
+    const certify = async (kind: number, corrupt = false) => {
+      const raw = new Reader(user.publicKey.blob);
+      raw.string();
+      const body = new Writer().string(CERT).bytes(new Uint8Array(32)).bytes(raw.bytes()).uint64(9n).uint32(kind).string('laptop')
+        .bytes(new Writer().string('alice').finish()).uint64(0n).uint64(0xffffffffffffffffn).bytes(new Uint8Array(0))
+        .bytes(new Writer().string('permit-pty').bytes(new Uint8Array(0)).finish()).bytes(new Uint8Array(0)).bytes(ca.publicKey.blob).finish();
+      const sig = await ca.sign('ssh-ed25519', body);
+      if (corrupt) sig[sig.length - 1]! ^= 1;
+      return new Writer().raw(body).bytes(sig).finish();
+    };
+    const seen: string[] = [];
+    const c = await connectTo({
+      authenticate: (req) => {
+        if (req.method !== 'publickey') return false;
+        const cert = certificateOf(req.key);
+        seen.push(`${req.signed} ${cert?.kind} ${cert?.principals} ${cert?.keyId}`);
+        return true;
+      },
+    });
+    const query = (blob: Uint8Array, algorithm = CERT) => c.client.send(userauth('alice', 'publickey').boolean(false).string(algorithm).bytes(blob).finish());
+    query(await certify(2));
+    await c.next(MSG.USERAUTH_FAILURE); // a host certificate
+    query(await certify(1, true));
+    await c.next(MSG.USERAUTH_FAILURE); // the CA's signature does not verify
+    query(await certify(1), 'rsa-sha2-512-cert-v01@openssh.com');
+    await c.next(MSG.USERAUTH_FAILURE); // an algorithm the key cannot make
+    expect(seen).toEqual([]);
+    const good = await certify(1);
+    query(good);
+    const ok = new Reader(await c.next(MSG.USERAUTH_PK_OK), 1);
+    expect([ok.string(), ok.bytes()]).toEqual([CERT, good]);
+    // Signed by the certified key, the signature named as the plain algorithm (PROTOCOL.certkeys).
+    const data = new Writer().bytes(c.client.sessionId!).byte(MSG.USERAUTH_REQUEST).string('alice').string('ssh-connection')
+      .string('publickey').boolean(true).string(CERT).bytes(good).finish();
+    const signed = (key: PrivateKey) => key.sign('ssh-ed25519', data);
+    c.client.send(userauth('alice', 'publickey').boolean(true).string(CERT).bytes(good).bytes(await signed(ca)).finish());
+    await c.next(MSG.USERAUTH_FAILURE); // the CA's signature is not the user's
+    c.client.send(userauth('alice', 'publickey').boolean(true).string(CERT).bytes(good).bytes(await signed(user)).finish());
+    await c.next(MSG.USERAUTH_SUCCESS);
+    expect(seen).toEqual(['false user alice laptop', 'true user alice laptop']);
   });
 
   it('a key type that does not fit the algorithm is refused', async () => {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, copyFileS
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixedPorts, havePeer, makeFixture, run, sshArgs, SSH9, SSH10, tmuxShellScenario, type Fixture } from '../helpers/peers.ts';
+import { certifyUserKey, fixedPorts, havePeer, makeFixture, run, sshArgs, SSH9, SSH10, tmuxShellScenario, type Fixture } from '../helpers/peers.ts';
 
 const PY = '/usr/bin/python3';
 const base = fixedPorts(1);
@@ -29,11 +29,16 @@ beforeAll(async () => {
   mkdirSync(join(home, '.ssh'), { recursive: true });
   copyFileSync(fx.userKey + '.pub', join(home, '.ssh', 'id_ed25519.pub'));
   copyFileSync(fx.userKeyRsa + '.pub', join(home, '.ssh', 'id_rsa.pub'));
-  // The fixture's host key (so known_hosts checks it) and password, as .dev.vars would hold them.
+  // The fixture's host key (so known_hosts checks it) and password, as .dev.vars would hold them; a user CA
+  // whose certificate for tester is the only way in for the fixture's "wrong" key.
   const esc = (v: string) => v.replace(/\n/g, '\\n');
+  const ca = join(fx.dir, 'user_ca');
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ecdsa', '-C', 'user ca', '-f', ca]);
+  certifyUserKey(ca, fx.wrongKey, ['-n', 'tester']);
   writeFileSync(
     join(fx.dir, 'dev.vars'),
-    `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\nPERMIT_OPEN="127.0.0.1:${ECHO_PORT} 127.0.0.1:${DEAD_PORT}"\n`,
+    `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\nPERMIT_OPEN="127.0.0.1:${ECHO_PORT} 127.0.0.1:${DEAD_PORT}"\n` +
+      `TRUSTED_USER_CA_KEYS="${readFileSync(ca + '.pub', 'utf8').trim()}"\n`,
   );
   echo = net.createServer((sock) => sock.pipe(sock));
   await new Promise<void>((r) => echo.listen(ECHO_PORT, '127.0.0.1', r));
@@ -239,6 +244,13 @@ describe('port forwarding through the Worker (PERMIT_OPEN, the Workers TCP socke
 });
 
 describe('through edgessh bridge (ssh -p)', () => {
+  it('an OpenSSH user certificate signed by a TRUSTED_USER_CA_KEYS authority logs in', async () => {
+    const r = await run(SSH9, [...viaBridge().map((a) => (a === fx.userKey ? fx.wrongKey : a)), 'whoami']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toBe('tester\n');
+    expect(startOut).toMatch(/Accepted certificate ID "wrong_ed25519 cert" \(serial 0\) signed by ecdsa-sha2-nistp256 CA SHA256:\S+ for tester/);
+  });
+
   it('password login, and 16 MiB up', async () => {
     const pw = await run('sshpass', ['-p', fx.password, SSH9, ...viaBridge(['-o', 'BatchMode=no', '-o', 'PreferredAuthentications=password']), 'whoami']);
     expect(pw.stdout.toString()).toBe('tester\n');

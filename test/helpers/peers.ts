@@ -9,7 +9,7 @@ import { listenTcp } from '../../src/io/node-net.ts';
 import { parsePrivateKey } from '../../src/crypto/keys/index.ts';
 import type { PrivateKey } from '../../src/crypto/types.ts';
 import type { CloseInfo, Transport, TransportEvent } from '../../src/transport/transport.ts';
-import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession } from '../../src/apps/demo.ts';
+import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession, type DemoPolicyOptions } from '../../src/apps/demo.ts';
 import { MemoryStorage } from '../../src/apps/storage.ts';
 
 export const SSH9 = '/usr/bin/ssh';
@@ -95,6 +95,14 @@ export function makeFixture(): Fixture {
   return fx;
 }
 
+/**
+ * Signs `keyFile`.pub with the CA key file (ssh-keygen -s), writing `keyFile`-cert.pub, where OpenSSH,
+ * paramiko and AsyncSSH look for a key's certificate. `args`: principals (-n), validity (-V), options (-O).
+ */
+export function certifyUserKey(caFile: string, keyFile: string, args: string[]): void {
+  execFileSync('ssh-keygen', ['-q', '-s', caFile, '-I', `${keyFile.split('/').pop()} cert`, ...args, keyFile + '.pub'], { stdio: 'ignore' });
+}
+
 export interface ConnRecord {
   transport: Transport;
   events: TransportEvent[];
@@ -111,14 +119,14 @@ export interface RunningServer {
 
 export async function startServer(
   fx: Fixture,
-  over: Partial<ServerOptions> & { signWith?: (key: PrivateKey) => PrivateKey } = {},
+  over: Partial<ServerOptions> & { signWith?: (key: PrivateKey) => PrivateKey; policy?: Partial<DemoPolicyOptions> } = {},
   keyTypes?: (keyof Fixture['hostKeyFiles'])[],
 ): Promise<RunningServer> {
   const files = (keyTypes ?? (Object.keys(fx.hostKeyFiles) as (keyof Fixture['hostKeyFiles'])[])).map((t) => fx.hostKeyFiles[t]);
-  const { signWith = (k: PrivateKey) => k, ...options } = over;
+  const { signWith = (k: PrivateKey) => k, policy: policyOptions, ...options } = over;
   const hostKeys = (await Promise.all(files.map((f) => parsePrivateKey(readFileSync(f, 'utf8'))))).flat().map(signWith);
   const log: string[] = [];
-  const policy = makeDemoPolicy({ authorizedKeys: readFileSync(join(fx.dir, 'authorized_keys'), 'utf8'), password: fx.password, log: (l) => log.push(l) });
+  const policy = makeDemoPolicy({ authorizedKeys: readFileSync(join(fx.dir, 'authorized_keys'), 'utf8'), password: fx.password, log: (l) => log.push(l), ...policyOptions });
   const storage = new MemoryStorage();
   const conns: ConnRecord[] = [];
   const server = createServer({
@@ -126,6 +134,7 @@ export async function startServer(
     authenticate: policy.authenticate,
     authMethods: policy.methods,
     subsystems: DEMO_SUBSYSTEMS,
+    allowPty: policy.allowPty,
     onSession: (s) => runDemoSession(s, { storage, startedAt: Date.now(), policy }),
     loginGraceTimeMs: 30_000,
     log: (l) => log.push(l),

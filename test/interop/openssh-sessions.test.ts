@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SSH9, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario } from '../helpers/peers.ts';
+import { SSH9, certifyUserKey, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario } from '../helpers/peers.ts';
 
 let fx: Fixture;
 let srv: RunningServer;
@@ -245,6 +245,54 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       const log = srv2.log.join('\n');
       expect(log).toMatch(/Authentication tried for tester with correct key but not from a permitted host \(ip=127\.0\.0\.1, required=10\.0\.0\.0\/8\)/);
       expect(log).toMatch(/Authentication tried for tester with correct key but the key expired at 2020-01-01/);
+    } finally {
+      await srv2.close();
+    }
+  });
+  it('user certificates: a cert-authority line and TrustedUserCAKeys let in the principals they sign for, narrowed as sshd narrows', async () => {
+    const fx2 = makeFixture();
+    const pub = (f: string) => readFileSync(f + '.pub', 'utf8').trim();
+    // CA 1 (ed25519) through authorized_keys; CA 2 (ECDSA) through TrustedUserCAKeys. The plain user keys are in neither.
+    const [ca1, ca2] = ['ca1', 'ca2'].map((n, i) => {
+      const f = join(fx2.dir, n);
+      execFileSync('ssh-keygen', ['-q', '-N', '', '-C', n, '-f', f, ...(i ? ['-t', 'ecdsa', '-b', '384'] : ['-t', 'ed25519'])]);
+      return f;
+    }) as [string, string];
+    writeFileSync(join(fx2.dir, 'authorized_keys'), `cert-authority ${pub(ca1)}\n`);
+    const srv2 = await startServer(fx2, { policy: { trustedUserCaKeys: pub(ca2) } }, ['ed25519']);
+    const as = (key: string, cmd: string, extra: string[] = []) => run(SSH9, [...sshArgs(fx2, srv2.port, ['-o', 'LogLevel=ERROR', ...extra], key), cmd]);
+    const denied = (r: { code: number | null; stderr: string }) => {
+      expect(r.code).toBe(255);
+      expect(r.stderr).toContain('Permission denied (publickey');
+    };
+    try {
+      certifyUserKey(ca1, fx2.userKey, ['-n', 'tester', '-V', '-5m:+1h']);
+      certifyUserKey(ca2, fx2.userKeyRsa, ['-n', 'tester']);
+      expect((await as(fx2.userKey, 'whoami')).stdout.toString()).toBe('tester\n');
+      expect((await as(fx2.userKeyRsa, 'whoami')).stdout.toString()).toBe('tester\n');
+      let log = srv2.log.join('\n');
+      expect(log).toMatch(/Accepted certificate ID "user_ed25519 cert" \(serial 0\) signed by ssh-ed25519 CA SHA256:\S+ for tester/);
+      expect(log).toMatch(/Accepted publickey ssh-ed25519-cert-v01@openssh.com for tester/);
+      expect(log).toMatch(/Accepted publickey rsa-sha2-512-cert-v01@openssh.com for tester/);
+      // force-command replaces the request; without permit-pty a pty-req is refused, and ssh -tt, having asked
+      // for a terminal outright, gives up as it does with sshd.
+      certifyUserKey(ca1, fx2.userKey, ['-n', 'tester', '-O', 'no-pty', '-O', 'force-command=echo forced']);
+      expect((await as(fx2.userKey, 'echo asked')).stdout.toString()).toBe('forced\n');
+      const tty = await as(fx2.userKey, 'echo asked', ['-tt']);
+      expect(tty.code).toBe(255);
+      expect(tty.stderr).toContain('PTY allocation request failed on channel 0');
+      // Refused: expired, another principal, a TrustedUserCAKeys certificate naming no one, the CA keys used plainly.
+      certifyUserKey(ca1, fx2.userKey, ['-n', 'tester', '-V', '-2h:-1h']);
+      denied(await as(fx2.userKey, 'true'));
+      certifyUserKey(ca2, fx2.userKeyRsa, ['-n', 'bob']);
+      denied(await as(fx2.userKeyRsa, 'true'));
+      certifyUserKey(ca2, fx2.userKeyRsa, []);
+      denied(await as(fx2.userKeyRsa, 'true'));
+      for (const ca of [ca1, ca2]) denied(await as(ca, 'true'));
+      log = srv2.log.join('\n');
+      expect(log).toMatch(/signed by ssh-ed25519 CA \S+ but Certificate invalid: expired/);
+      expect(log).toMatch(/signed by ecdsa-sha2-nistp384 CA \S+ but Certificate invalid: name is not a listed principal/);
+      expect(log).toMatch(/signed by ecdsa-sha2-nistp384 CA \S+ but Certificate lacks principal list/);
     } finally {
       await srv2.close();
     }

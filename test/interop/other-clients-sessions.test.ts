@@ -1,13 +1,13 @@
 // Dropbear, PuTTY's plink, paramiko, AsyncSSH and ssh2: publickey and password login, exec, 8 MiB with checksum.
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint, parsePrivateKey } from '../../src/crypto/keys/index.ts';
-import { havePeer, makeFixture, run, startServer, type Fixture, type RunningServer } from '../helpers/peers.ts';
+import { certifyUserKey, havePeer, makeFixture, run, startServer, type Fixture, type RunningServer } from '../helpers/peers.ts';
 
 const PY = '/usr/bin/python3';
 const MiB8 = 8 * 1024 * 1024;
@@ -82,6 +82,32 @@ describe.skipIf(!havePeer('/usr/lib/python3/dist-packages/asyncssh'))('AsyncSSH'
     });
   }
 });
+
+describe.skipIf(!havePeer('/usr/lib/python3/dist-packages/paramiko') || !havePeer('/usr/lib/python3/dist-packages/asyncssh'))(
+  'OpenSSH user certificates from paramiko and AsyncSSH',
+  () => {
+    it('each loads KEY-cert.pub beside the key and logs in through a cert-authority line alone (ed25519 and RSA keys)', async () => {
+      const fx2 = makeFixture();
+      const ca = join(fx2.dir, 'ca');
+      execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'ca', '-f', ca]);
+      writeFileSync(join(fx2.dir, 'authorized_keys'), `cert-authority ${readFileSync(ca + '.pub', 'utf8')}`);
+      for (const key of [fx2.userKey, fx2.userKeyRsa]) certifyUserKey(ca, key, ['-n', 'tester']);
+      const srv2 = await startServer(fx2, {}, ['ed25519']);
+      try {
+        for (const peer of ['paramiko_session.py', 'asyncssh_session.py'])
+          for (const key of [fx2.userKey, fx2.userKeyRsa]) {
+            const r = await run(PY, [`test/interop/peers/${peer}`, String(srv2.port), 'tester', 'key', key]);
+            expect(r.stdout.toString(), `${peer} ${key}: ${r.stderr}`).toBe('hi 0\nTrue\n');
+          }
+        const accepted = srv2.log.filter((l) => l.startsWith('Accepted publickey')).map((l) => l.split(' ')[2]);
+        // AsyncSSH 2.10 names an RSA certificate by its type and signs with rsa-sha2-* (see certificateSignatureAlgorithms).
+        expect(accepted).toEqual(['ssh-ed25519-cert-v01@openssh.com', 'rsa-sha2-512-cert-v01@openssh.com', 'ssh-ed25519-cert-v01@openssh.com', 'ssh-rsa-cert-v01@openssh.com']);
+      } finally {
+        await srv2.close();
+      }
+    });
+  },
+);
 
 describe('ssh2 (npm) client', () => {
   const connect = (auth: { privateKey?: Buffer; password?: string }) =>

@@ -96,10 +96,10 @@ describe('authorized_keys: from=, expiry-time, and options sshd would refuse', (
     expect(keyRefusal(opts('expiry-time="202612010930Z"'), null, now)).toBeNull();
   });
 
-  it('a line with an unknown option, cert-authority or principals authorizes nothing (sshd skips it too)', () => {
+  it('a line with an unknown option, or principals= without cert-authority, authorizes nothing (sshd skips it too)', () => {
     expect(() => opts('no-such-option')).toThrow('unknown option "no-such-option"');
-    expect(() => opts('cert-authority')).toThrow(/certificate authorities are not supported/);
-    expect(() => opts('cert-authority,principals="alice"')).toThrow(/certificate authorities/);
+    expect(opts('cert-authority,principals="alice,ops"')).toMatchObject({ certAuthority: true, principals: ['alice', 'ops'] });
+    expect(() => opts('principals="alice"')).toThrow(/principals= applies only to a cert-authority line/);
     expect(() => opts('expiry-time="tomorrow"')).toThrow(/bad expiry-time/);
     expect(opts('agent-forwarding,x11-forwarding').other).toEqual({ 'agent-forwarding': true, 'x11-forwarding': true });
     expect(peerIp('::ffff:127.0.0.1 port 5555')).toBe('127.0.0.1');

@@ -1,0 +1,232 @@
+/**
+ * OpenSSH certificates (PROTOCOL.certkeys): a user's key signed by a certificate authority, with the
+ * principals (user names) it is for, a validity window, critical options and extensions. The userauth
+ * server verifies the CA's signature and the certificate's type; the application decides whether it
+ * trusts that CA and for whom (makeDemoPolicy: `cert-authority` lines and TrustedUserCAKeys, as sshd).
+ */
+import type { PublicKey } from '../crypto/types.ts';
+import { parsePublicKeyBlob } from '../crypto/hostkey/index.ts';
+import { Reader } from '../wire/reader.ts';
+import { Writer } from '../wire/writer.ts';
+import { addressMatches, ipBytes, type AuthorizedKeyOptions } from './authorized-keys.ts';
+
+const SUFFIX = '-cert-v01@openssh.com';
+
+/** Certificate key types and the plain key type each certifies. */
+const CERT_KEY_TYPES: Record<string, string> = {
+  'ssh-ed25519-cert-v01@openssh.com': 'ssh-ed25519',
+  'ecdsa-sha2-nistp256-cert-v01@openssh.com': 'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384-cert-v01@openssh.com': 'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521-cert-v01@openssh.com': 'ecdsa-sha2-nistp521',
+  'ssh-rsa-cert-v01@openssh.com': 'ssh-rsa',
+};
+
+/**
+ * The signature algorithm a certificate algorithm stands for (`rsa-sha2-512-cert-v01@openssh.com` →
+ * `rsa-sha2-512`): the user's signature is made by the certified key with it. null for a name that is not one.
+ */
+export function certificatePlainAlgorithm(algorithm: string): string | null {
+  if (!algorithm.endsWith(SUFFIX)) return null;
+  const plain = algorithm.slice(0, -SUFFIX.length);
+  return /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|rsa-sha2-(256|512)|ssh-rsa)$/.test(plain) ? plain : null;
+}
+
+/**
+ * The signature algorithms a user's signature may use under a certificate algorithm, of those `accepted`:
+ * the plain one (`rsa-sha2-512-cert-v01@openssh.com` → `rsa-sha2-512`). `ssh-rsa-cert-v01@openssh.com` is
+ * the RSA certificate's own type name, which some clients (AsyncSSH 2.10) send with a SHA-2 signature: as
+ * OpenSSH's verifier does for that name, the signature's own algorithm decides, and it must be accepted
+ * (so SHA-1 only if `ssh-rsa` is).
+ */
+export function certificateSignatureAlgorithms(algorithm: string, accepted: readonly string[]): string[] {
+  if (algorithm === 'ssh-rsa-cert-v01@openssh.com') return accepted.filter((a) => a === 'rsa-sha2-512' || a === 'rsa-sha2-256' || a === 'ssh-rsa');
+  const plain = certificatePlainAlgorithm(algorithm);
+  return plain && accepted.includes(plain) ? [plain] : [];
+}
+
+export interface Certificate {
+  /** The certificate's key type, `ssh-ed25519-cert-v01@openssh.com` and so on. */
+  type: string;
+  /** The certified (plain) key: it makes the user's signature. */
+  key: PublicKey;
+  serial: bigint;
+  kind: 'user' | 'host';
+  keyId: string;
+  /** Empty: valid for any principal (sshd lets such a certificate in only through a cert-authority line). */
+  principals: string[];
+  /** Seconds since the epoch; validBefore 2^64 − 1 is forever. */
+  validAfter: bigint;
+  validBefore: bigint;
+  /** Critical options by name, with their data decoded (`force-command`, `source-address`: a string; flags: ''). */
+  criticalOptions: Record<string, string>;
+  /** Extension names (their data, always empty in OpenSSH's, is ignored). */
+  extensions: string[];
+  /** The authority's key, which signed the certificate. */
+  caKey: PublicKey;
+  /** The bytes the authority signed, and its signature blob. */
+  signed: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** A certificate as userauth sees a key: its blob is the whole certificate, its signatures the certified key's. */
+export interface CertifiedKey extends PublicKey {
+  readonly certificate: Certificate;
+}
+
+/** The certificate a key carries, if it is one. */
+export function certificateOf(key: PublicKey): Certificate | null {
+  return (key as Partial<CertifiedKey>).certificate ?? null;
+}
+
+/** Parses a certificate blob (PROTOCOL.certkeys); throws naming what is wrong. */
+export function parseCertificate(blob: Uint8Array): CertifiedKey {
+  const r = new Reader(blob);
+  const type = r.string();
+  const plainType = Object.hasOwn(CERT_KEY_TYPES, type) ? CERT_KEY_TYPES[type]! : null;
+  if (!plainType) throw new Error(`unsupported certificate type ${type}`);
+  r.bytes(); // nonce
+  // The certified key's fields, between the nonce and the serial, make the plain key's blob.
+  const plain = new Writer().string(plainType);
+  if (plainType === 'ssh-ed25519') plain.bytes(r.bytes());
+  else if (plainType === 'ssh-rsa') plain.bytes(r.bytes()).bytes(r.bytes()); // e, n
+  else plain.bytes(r.bytes()).bytes(r.bytes()); // curve, point
+  const key = parsePublicKeyBlob(plain.finish());
+  const serial = r.uint64();
+  const kindCode = r.uint32();
+  if (kindCode !== 1 && kindCode !== 2) throw new Error(`unknown certificate type ${kindCode}`);
+  const keyId = r.string();
+  const principals = strings(r.bytes(), 'principals');
+  const validAfter = r.uint64();
+  const validBefore = r.uint64();
+  const criticalOptions: Record<string, string> = {};
+  for (const [name, data] of pairs(r.bytes(), 'critical options')) {
+    // force-command and source-address carry a string; a flag carries nothing.
+    if (data.length === 0) criticalOptions[name] = '';
+    else {
+      const d = new Reader(data);
+      criticalOptions[name] = d.string();
+      d.done(`critical option ${name}`);
+    }
+  }
+  const extensions = pairs(r.bytes(), 'extensions').map(([name]) => name);
+  r.bytes(); // reserved
+  const caKey = parsePublicKeyBlob(r.bytes()); // a plain key: a certificate as the authority is refused here
+  const signed = blob.subarray(0, r.pos);
+  const signature = r.bytes();
+  r.done('certificate');
+  const certificate: Certificate = {
+    type, key, serial, kind: kindCode === 1 ? 'user' : 'host', keyId, principals, validAfter, validBefore,
+    criticalOptions, extensions, caKey, signed: signed.slice(), signature: signature.slice(),
+  };
+  const algorithms = key.signatureAlgorithms.map((a) => a + SUFFIX);
+  const own = blob.slice();
+  return {
+    type,
+    blob: own,
+    signatureAlgorithms: algorithms,
+    certificate,
+    // The user's signature is the certified key's, named by the plain algorithm (rsa-sha2-512, not …-cert-v01).
+    verify: (sig, data, allowed) => key.verify(sig, data, allowed?.map((a) => certificatePlainAlgorithm(a) ?? a)),
+  };
+}
+
+/** A plain public key or a certificate, as a publickey userauth request may carry either. */
+export function parseUserKey(blob: Uint8Array): PublicKey {
+  const type = new Reader(blob).string();
+  return type.endsWith(SUFFIX) ? parseCertificate(blob) : parsePublicKeyBlob(blob);
+}
+
+/** Whether the authority's signature over the certificate verifies with one of `algorithms` (its own, as on the wire). */
+export function verifyCertificate(cert: Certificate, algorithms: readonly string[]): Promise<boolean> {
+  return cert.caKey.verify(cert.signature, cert.signed, algorithms);
+}
+
+function strings(b: Uint8Array, what: string): string[] {
+  const r = new Reader(b);
+  const out: string[] = [];
+  while (r.remaining) out.push(r.string());
+  r.done(what);
+  return out;
+}
+
+/** A certificate's options or extensions: (string name, string data) pairs, each name once. */
+function pairs(b: Uint8Array, what: string): [string, Uint8Array][] {
+  const r = new Reader(b);
+  const out: [string, Uint8Array][] = [];
+  const seen = new Set<string>();
+  while (r.remaining) {
+    const name = r.string();
+    if (seen.has(name)) throw new Error(`${what}: ${name} appears twice`);
+    seen.add(name);
+    out.push([name, r.bytes()]);
+  }
+  return out;
+}
+
+/** The critical options edgessh understands; a certificate with any other is refused (PROTOCOL.certkeys). */
+const KNOWN_CRITICAL = new Set(['force-command', 'source-address']);
+
+export interface CertificateCheck {
+  /**
+   * The user logging in. With `requirePrincipal` (sshd's TrustedUserCAKeys) the certificate must list
+   * them; without (a cert-authority line) it must list them if it lists anyone.
+   */
+  username: string;
+  requirePrincipal: boolean;
+  /** A cert-authority line's `principals=`: one of these must be listed instead of the user name. */
+  principals?: readonly string[];
+  /** The client's address, or null if unknown (then source-address refuses). */
+  ip: string | null;
+  /** ms since the epoch. */
+  now: number;
+}
+
+/**
+ * Why a user certificate (its signature already verified) may not log this user in now, or null. The
+ * reasons are sshd's words.
+ */
+export function certificateRefusal(cert: Certificate, c: CertificateCheck): string | null {
+  if (cert.kind !== 'user') return 'Certificate invalid: not a user certificate';
+  const now = BigInt(Math.floor(c.now / 1000));
+  if (now < cert.validAfter) return 'Certificate invalid: not yet valid';
+  if (now >= cert.validBefore) return 'Certificate invalid: expired';
+  if (c.principals) {
+    if (!c.principals.some((p) => cert.principals.includes(p))) return 'Certificate does not contain an authorized principal';
+  } else if (cert.principals.length === 0) {
+    if (c.requirePrincipal) return 'Certificate lacks principal list';
+  } else if (!cert.principals.includes(c.username)) return 'Certificate invalid: name is not a listed principal';
+  for (const name of Object.keys(cert.criticalOptions))
+    if (!KNOWN_CRITICAL.has(name)) return `Certificate has unknown critical option ${JSON.stringify(name)}`;
+  const from = cert.criticalOptions['source-address'];
+  if (from !== undefined && !sourceAddressAllows(from, c.ip)) return `not from a permitted address (ip=${c.ip ?? 'unknown'}, source-address=${from})`;
+  return null;
+}
+
+/** source-address: addresses and CIDR blocks, comma-separated; an entry that is neither refuses. */
+function sourceAddressAllows(list: string, ip: string | null): boolean {
+  if (!ip) return false;
+  const entries = list.split(',');
+  if (entries.some((e) => !ipBytes(e.split('/')[0]!) || !/^[^/]+(\/\d{1,3})?$/.test(e))) return false;
+  return entries.some((e) => addressMatches(ip, e.includes('/') ? e : `${e}/${ipBytes(e)!.length * 8}`));
+}
+
+/**
+ * The options a certificate login runs under: its authority's line's, narrowed by the certificate (sshd's
+ * merge: each permission needs both). No `permit-pty` extension: no pty; no `permit-port-forwarding`: no
+ * forwarding; `force-command` acts as command=. A string (the refusal) when the two force different commands.
+ */
+export function certificateOptions(line: AuthorizedKeyOptions, cert: Certificate): AuthorizedKeyOptions | string {
+  const o: AuthorizedKeyOptions = structuredClone(line);
+  const has = (e: string) => cert.extensions.includes(e);
+  if (!has('permit-pty')) (o.noPty = true), (o.pty = false);
+  if (!has('permit-port-forwarding')) (o.noPortForwarding = true), (o.portForwarding = false);
+  if (!has('permit-agent-forwarding')) o.noAgentForwarding = true;
+  if (!has('permit-X11-forwarding')) o.noX11Forwarding = true;
+  if (!has('permit-user-rc')) o.noUserRc = true;
+  const forced = cert.criticalOptions['force-command'];
+  if (forced !== undefined) {
+    if (o.command !== undefined && o.command !== forced) return "the certificate's force-command and the key's command= differ";
+    o.command = forced;
+  }
+  return o;
+}
