@@ -12,6 +12,8 @@ export interface Env {
   AUTHORIZED_KEYS?: string;
   /** sshd's TrustedUserCAKeys: CA public keys whose user certificates log in the users they name. */
   TRUSTED_USER_CA_KEYS?: string;
+  /** sshd's RevokedKeys: public key lines, or a KRL (ssh-keygen -k) as base64. */
+  REVOKED_KEYS?: string;
   /** Opt-in password for password and keyboard-interactive logins. */
   PASSWORD?: string;
   /**

@@ -17,6 +17,7 @@ import {
   type AuthorizedKeyOptions,
 } from '../auth/authorized-keys.ts';
 import { certificateOf, certificateOptions, certificateRefusal } from '../auth/certificate.ts';
+import { RevokedKeys } from '../auth/revoked-keys.ts';
 import { fingerprint } from '../crypto/keys/index.ts';
 import type { ForwardRequest, ListenRequest } from '../connection/connection.ts';
 import type { Session } from '../connection/session.ts';
@@ -35,6 +36,11 @@ export interface DemoPolicyOptions {
    * signed logs in a user it names as a principal. (A `cert-authority` line in authorizedKeys trusts a CA too.)
    */
   trustedUserCaKeys?: string;
+  /**
+   * sshd's RevokedKeys: public keys (one per line) or a KRL (`ssh-keygen -k`) of keys and certificates that
+   * may not log in, whatever else allows them. Unreadable, it is an error (makeDemoPolicy throws).
+   */
+  revokedKeys?: string | Uint8Array;
   /** Opt-in password, for password and keyboard-interactive logins (any user name). */
   password?: string;
   /**
@@ -91,6 +97,14 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
       return plain;
     })
     .map((k) => ({ ...k, options: { ...k.options, certAuthority: true } }));
+  let revoked: RevokedKeys | null = null;
+  if (o.revokedKeys !== undefined && o.revokedKeys.length) {
+    try {
+      revoked = new RevokedKeys(o.revokedKeys);
+    } catch (e) {
+      throw new Error(`the revoked keys cannot be read: ${(e as Error).message}`);
+    }
+  }
   const methods = ['publickey'];
   if (o.password) methods.push('password', 'keyboard-interactive');
   const authenticate: Authenticate = async (req, ctx) => {
@@ -99,6 +113,12 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
         const ip = peerIp(ctx.transport.peerAddress);
         const now = Date.now();
         const cert = certificateOf(req.key);
+        // Revoked: the key, the certificate, or the CA that signed it (sshd checks all three).
+        const why = revoked && (revoked.revoked(req.key) ?? (cert && revoked.revoked(cert.caKey) && 'its CA key is revoked'));
+        if (why) {
+          o.log?.(`Authentication tried for ${req.username} with ${req.key.type} ${fingerprint(cert?.key ?? req.key)} but ${why}`);
+          return false;
+        }
         if (cert) {
           // A cert-authority line, else TrustedUserCAKeys (where the certificate must name the user).
           const line = findAuthorizedKey(keys, req.key, cert.caKey);

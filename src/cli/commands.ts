@@ -70,6 +70,7 @@ export async function serve(argv: string[]): Promise<void> {
       'host-key': { type: 'string', multiple: true },
       'authorized-keys': { type: 'string', multiple: true },
       'trusted-user-ca-keys': { type: 'string', multiple: true },
+      'revoked-keys': { type: 'string' },
       'password-env': { type: 'string' },
       'permit-open': { type: 'string', multiple: true },
       'permit-listen': { type: 'string', multiple: true },
@@ -115,6 +116,14 @@ export async function serve(argv: string[]): Promise<void> {
     });
   const authorizedText = readAll(values['authorized-keys']);
   const trustedUserCaKeys = readAll(values['trusted-user-ca-keys']).join('\n');
+  let revokedKeys: Uint8Array | undefined;
+  if (values['revoked-keys']) {
+    try {
+      revokedKeys = readFileSync(values['revoked-keys']);
+    } catch (e) {
+      fail(`cannot read ${values['revoked-keys']}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`edgessh: ${line}\n`);
   let permitOpen;
   try {
@@ -130,7 +139,12 @@ export async function serve(argv: string[]): Promise<void> {
   } catch (e) {
     fail(`--permit-listen: ${(e as Error).message}`);
   }
-  const policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), trustedUserCaKeys, password, permitOpen, permitListen, log });
+  let policy;
+  try {
+    policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), trustedUserCaKeys, revokedKeys, password, permitOpen, permitListen, log });
+  } catch (e) {
+    fail(`--revoked-keys: ${(e as Error).message}`);
+  }
 
   const algorithms: Partial<AlgorithmPrefs> = {};
   const withLegacy = (list: string[], legacy: string[]) => [...list, ...legacy];

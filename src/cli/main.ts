@@ -9,7 +9,8 @@ const USAGE = `edgessh ${EDGESSH_VERSION} — an SSH server that runs wherever J
 
 usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--authorized-keys FILE]...
-                [--trusted-user-ca-keys FILE]... [--password-env VAR] [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
+                [--trusted-user-ca-keys FILE]... [--revoked-keys FILE] [--password-env VAR]
+                [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
                 [--data DIR] [--kex LIST]
                 [--ciphers LIST] [--macs LIST] [--host-key-algorithms LIST] [--compression yes|no]
@@ -25,7 +26,8 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
 --permit-listen allows remote forwarding (ssh -R) on [HOST:]PORT (* for any port, or any), never on ports
   below 1024; --gateway-ports is sshd's GatewayPorts (default no: loopback only).
 --trusted-user-ca-keys is sshd's TrustedUserCAKeys: certificates these CAs signed log in the users they name
-  (authorized_keys' cert-authority lines trust a CA too).
+  (authorized_keys' cert-authority lines trust a CA too); --revoked-keys is sshd's RevokedKeys (public keys,
+  one per line, or a KRL from ssh-keygen -k).
 --max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).`;
 
 async function main(): Promise<void> {

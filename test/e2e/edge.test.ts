@@ -35,10 +35,14 @@ beforeAll(async () => {
   const ca = join(fx.dir, 'user_ca');
   execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ecdsa', '-C', 'user ca', '-f', ca]);
   certifyUserKey(ca, fx.wrongKey, ['-n', 'tester']);
+  // A second certificate, for the ECDSA user key, whose key ID the KRL in REVOKED_KEYS (as base64) revokes.
+  execFileSync('ssh-keygen', ['-q', '-s', ca, '-I', 'stolen-laptop', '-n', 'tester', fx.userKeyEcdsa + '.pub']);
+  writeFileSync(join(fx.dir, 'krl.spec'), 'id: stolen-laptop\n');
+  execFileSync('ssh-keygen', ['-q', '-k', '-f', join(fx.dir, 'krl'), '-s', ca + '.pub', join(fx.dir, 'krl.spec')]);
   writeFileSync(
     join(fx.dir, 'dev.vars'),
     `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\nPERMIT_OPEN="127.0.0.1:${ECHO_PORT} 127.0.0.1:${DEAD_PORT}"\n` +
-      `TRUSTED_USER_CA_KEYS="${readFileSync(ca + '.pub', 'utf8').trim()}"\n`,
+      `TRUSTED_USER_CA_KEYS="${readFileSync(ca + '.pub', 'utf8').trim()}"\nREVOKED_KEYS="${readFileSync(join(fx.dir, 'krl')).toString('base64')}"\n`,
   );
   echo = net.createServer((sock) => sock.pipe(sock));
   await new Promise<void>((r) => echo.listen(ECHO_PORT, '127.0.0.1', r));
@@ -244,11 +248,16 @@ describe('port forwarding through the Worker (PERMIT_OPEN, the Workers TCP socke
 });
 
 describe('through edgessh bridge (ssh -p)', () => {
-  it('an OpenSSH user certificate signed by a TRUSTED_USER_CA_KEYS authority logs in', async () => {
-    const r = await run(SSH9, [...viaBridge().map((a) => (a === fx.userKey ? fx.wrongKey : a)), 'whoami']);
+  it('an OpenSSH user certificate signed by a TRUSTED_USER_CA_KEYS authority logs in; one REVOKED_KEYS (a KRL) revokes does not', async () => {
+    const as = (key: string) => run(SSH9, [...viaBridge().map((a) => (a === fx.userKey ? key : a)), 'whoami']);
+    const r = await as(fx.wrongKey);
     expect(r.stderr).toBe('');
     expect(r.stdout.toString()).toBe('tester\n');
     expect(startOut).toMatch(/Accepted certificate ID "wrong_ed25519 cert" \(serial 0\) signed by ecdsa-sha2-nistp256 CA SHA256:\S+ for tester/);
+    const revoked = await as(fx.userKeyEcdsa);
+    expect(revoked.code).toBe(255);
+    expect(revoked.stderr).toContain('Permission denied (publickey');
+    expect(startOut).toMatch(/Authentication tried for tester with ecdsa-sha2-nistp256-cert-v01@openssh.com SHA256:\S+ but the certificate's key ID "stolen-laptop" is revoked/);
   });
 
   it('password login, and 16 MiB up', async () => {

@@ -249,7 +249,7 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       await srv2.close();
     }
   });
-  it('user certificates: a cert-authority line and TrustedUserCAKeys let in the principals they sign for, narrowed as sshd narrows', async () => {
+  it('user certificates: a cert-authority line and TrustedUserCAKeys let in the principals they sign for, narrowed as sshd narrows; RevokedKeys (a KRL) shuts them out', async () => {
     const fx2 = makeFixture();
     const pub = (f: string) => readFileSync(f + '.pub', 'utf8').trim();
     // CA 1 (ed25519) through authorized_keys; CA 2 (ECDSA) through TrustedUserCAKeys. The plain user keys are in neither.
@@ -293,6 +293,25 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       expect(log).toMatch(/signed by ssh-ed25519 CA \S+ but Certificate invalid: expired/);
       expect(log).toMatch(/signed by ecdsa-sha2-nistp384 CA \S+ but Certificate invalid: name is not a listed principal/);
       expect(log).toMatch(/signed by ecdsa-sha2-nistp384 CA \S+ but Certificate lacks principal list/);
+      // RevokedKeys, a KRL from ssh-keygen -k: CA 1's serial 7 and the RSA key (so its certificate too).
+      const spec = join(fx2.dir, 'krl.spec');
+      writeFileSync(spec, `serial: 7\nkey: ${pub(fx2.userKeyRsa)}\n`);
+      execFileSync('ssh-keygen', ['-q', '-k', '-f', join(fx2.dir, 'krl'), '-s', ca1 + '.pub', spec]);
+      const srv3 = await startServer(fx2, { policy: { trustedUserCaKeys: pub(ca2), revokedKeys: readFileSync(join(fx2.dir, 'krl')) } }, ['ed25519']);
+      try {
+        const on3 = (key: string) => run(SSH9, [...sshArgs(fx2, srv3.port, ['-o', 'LogLevel=ERROR'], key), 'whoami']);
+        certifyUserKey(ca1, fx2.userKey, ['-n', 'tester', '-z', '8']);
+        expect((await on3(fx2.userKey)).stdout.toString()).toBe('tester\n');
+        certifyUserKey(ca1, fx2.userKey, ['-n', 'tester', '-z', '7']);
+        denied(await on3(fx2.userKey));
+        certifyUserKey(ca2, fx2.userKeyRsa, ['-n', 'tester']);
+        denied(await on3(fx2.userKeyRsa));
+        const log3 = srv3.log.join('\n');
+        expect(log3).toMatch(/Authentication tried for tester with ssh-ed25519-cert-v01@openssh.com SHA256:\S+ but the certificate's serial 7 is revoked/);
+        expect(log3).toMatch(/Authentication tried for tester with ssh-rsa-cert-v01@openssh.com SHA256:\S+ but the key is revoked/);
+      } finally {
+        await srv3.close();
+      }
     } finally {
       await srv2.close();
     }

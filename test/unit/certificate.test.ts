@@ -2,7 +2,7 @@
 // sshd's checks (type, validity, principals, critical options) and what a certificate narrows; the demo
 // policy's cert-authority lines and TrustedUserCAKeys. Hostile blobs end in an Error, never anything else.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ import {
 } from '../../src/auth/certificate.ts';
 import { parseAuthorizedKeyLine, ptyAllowed, forwardingAllowed } from '../../src/auth/authorized-keys.ts';
 import { makeDemoPolicy } from '../../src/apps/demo.ts';
+import { RevokedKeys, revokedKeysFromText } from '../../src/auth/revoked-keys.ts';
+import { Writer } from '../../src/wire/writer.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS } from '../../src/crypto/registry.ts';
 import type { Transport } from '../../src/transport/transport.ts';
 import { havePeer } from '../helpers/peers.ts';
@@ -26,6 +28,15 @@ const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 let dir: string;
 let n = 0;
 const keygen = (...args: string[]) => execFileSync(SSH_KEYGEN, ['-q', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Whether ssh-keygen -Q says the KRL revokes the key or certificate in `file` (exit status 1: revoked). */
+const keygenRevokes = (krl: string, file: string) => {
+  try {
+    execFileSync(SSH_KEYGEN, ['-Q', '-f', krl, file], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return true;
+  }
+};
 const newKey = (type: string, bits?: number) => {
   const f = join(dir, `key${n++}`);
   keygen('-N', '', '-t', type, ...(bits ? ['-b', String(bits)] : []), '-C', '', '-f', f);
@@ -35,10 +46,14 @@ const pubLine = (f: string) => readFileSync(`${f}.pub`, 'utf8').trim();
 const blobOf = (line: string) => Uint8Array.from(atob(line.split(' ')[1]!), (c) => c.charCodeAt(0));
 /** ssh-keygen -s CA over a copy of the user's public key; returns the certificate's blob. */
 function certify(ca: string, user: string, args: string[]): Uint8Array {
+  return blobOf(readFileSync(certifyToFile(ca, user, args), 'utf8'));
+}
+/** The same, returning the certificate's file. */
+function certifyToFile(ca: string, user: string, args: string[]): string {
   const copy = join(dir, `cert${n++}`);
   copyFileSync(`${user}.pub`, `${copy}.pub`);
   keygen('-s', ca, '-I', 'id-' + n, ...args, `${copy}.pub`);
-  return blobOf(readFileSync(`${copy}-cert.pub`, 'utf8'));
+  return `${copy}-cert.pub`;
 }
 
 const NOW = Date.now();
@@ -203,5 +218,108 @@ describe.skipIf(!havePeer(SSH_KEYGEN))('OpenSSH certificates', () => {
       }
     }
     expect(parsed).toBeGreaterThan(0);
+  });
+
+  it('RevokedKeys from a KRL made by ssh-keygen -k: every key and certificate judged as ssh-keygen -Q judges it', () => {
+    const ca = newKey('ed25519');
+    const otherCa = newKey('ecdsa', 256);
+    const keys = Array.from({ length: 5 }, () => newKey('ed25519'));
+    const files: string[] = [...keys.map((k) => `${k}.pub`)];
+    // Serials 0-40 and 100-140 (a bitmap, a range and a list in the KRL), some key IDs, from both CAs.
+    for (const serial of [0, 3, 4, 9, 10, 15, 20, 21, 40, 100, 120, 131, 140])
+      files.push(certifyToFile(serial % 2 ? otherCa : ca, keys[serial % 5]!, ['-z', String(serial), '-n', 'alice']));
+    for (const id of ['laptop', 'phone']) {
+      const f = join(dir, `idcert${n++}`);
+      copyFileSync(`${keys[4]}.pub`, `${f}.pub`);
+      keygen('-s', ca, '-I', id, '-z', '77', `${f}.pub`);
+      files.push(`${f}-cert.pub`);
+    }
+    const spec = join(dir, `spec${n++}`);
+    writeFileSync(spec, ['serial: 3', 'serial: 10-20', 'serial: 100', 'serial: 120-131', 'serial: 135', 'id: laptop', `key: ${pubLine(keys[0]!)}`, `sha256: ${pubLine(keys[1]!)}`, `sha1: ${pubLine(keys[2]!)}`, ''].join('\n'));
+    const krl = join(dir, `krl${n++}`);
+    keygen('-k', '-f', krl, '-s', `${ca}.pub`, spec);
+    const revoked = new RevokedKeys(readFileSync(krl));
+    let revokedCount = 0;
+    for (const f of files) {
+      const ours = revoked.revoked(parseUserKey(blobOf(readFileSync(f, 'utf8'))));
+      expect(ours !== null, `${f}: ours ${ours}`).toBe(keygenRevokes(krl, f));
+      if (ours) revokedCount++;
+    }
+    expect(revokedCount).toBeGreaterThan(5);
+    expect(revoked.revoked(parseUserKey(blobOf(pubLine(keys[0]!))))).toBe('the key is revoked');
+    // The KRL as base64, as a Worker's REVOKED_KEYS holds it, is the same KRL.
+    const fromText = revokedKeysFromText(readFileSync(krl).toString('base64'));
+    expect(fromText).toBeInstanceOf(Uint8Array);
+    expect(new RevokedKeys(fromText).size).toBe(revoked.size);
+  });
+
+  it('RevokedKeys from text (one public key per line); unusable KRLs are errors: signatures, critical extensions, bad versions', () => {
+    const a = newKey('ed25519');
+    const b = newKey('ecdsa', 256);
+    const list = new RevokedKeys(`# revoked\n${pubLine(a)}\n`);
+    expect(list.revoked(parseUserKey(blobOf(pubLine(a))))).toBe('the key is revoked');
+    expect(list.revoked(parseUserKey(blobOf(pubLine(b))))).toBeNull();
+    // A certificate of a revoked key is revoked with it.
+    expect(list.revoked(parseUserKey(certify(caEd, a, ['-n', 'alice'])))).toBe('the key is revoked');
+    expect(() => new RevokedKeys('not a key\n')).toThrow(/line 1/);
+    const header = () => new Writer().uint64(0x5353484b524c0a00n).uint32(1).uint64(1n).uint64(0n).uint64(0n).string('').string('');
+    expect(new RevokedKeys(header().finish()).size).toBe(0);
+    const ext = (critical: boolean) => header().byte(255).bytes(new Writer().string('x@example.com').boolean(critical).string('').finish()).finish();
+    expect(new RevokedKeys(ext(false)).size).toBe(0);
+    expect(() => new RevokedKeys(ext(true))).toThrow('KRL has the critical extension "x@example.com", not supported here');
+    expect(() => new RevokedKeys(header().byte(4).bytes(blobOf(pubLine(a))).bytes(new Uint8Array(10)).finish())).toThrow(/signatures are not supported/);
+    expect(() => new RevokedKeys(new Writer().uint64(0x5353484b524c0a00n).uint32(2).finish())).toThrow('KRL format version 2 is not supported');
+    expect(() => new RevokedKeys(header().byte(9).bytes(new Uint8Array(0)).finish())).toThrow('unknown KRL section type 9');
+  });
+
+  it('hostile KRLs: 3,000 seeded mutations of a real one end in an Error or a list that answers, never anything else', () => {
+    const spec = join(dir, `spec${n++}`);
+    writeFileSync(spec, ['serial: 3', 'serial: 10-20', 'serial: 300', 'id: laptop', `key: ${pubLine(user)}`, `sha256: ${pubLine(caEd)}`, ''].join('\n'));
+    const krl = join(dir, `krl${n++}`);
+    keygen('-k', '-f', krl, '-s', `${caEd}.pub`, spec);
+    const good = new Uint8Array(readFileSync(krl));
+    const probe = parseUserKey(certify(caEd, user, ['-n', 'alice', '-z', '12']));
+    let seed = 99;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    let parsed = 0;
+    for (let i = 0; i < 3000; i++) {
+      const m = good.slice();
+      for (let k = 1 + Math.floor(rand() * 3); k > 0; k--) m[Math.floor(rand() * m.length)] = Math.floor(rand() * 256);
+      try {
+        const r = new RevokedKeys(m);
+        parsed++;
+        const why = r.revoked(probe);
+        expect(why === null || typeof why === 'string').toBe(true);
+      } catch (e) {
+        expect(e).toBeInstanceOf(Error);
+      }
+    }
+    expect(parsed).toBeGreaterThan(0);
+  });
+
+  it('the demo policy refuses a revoked key, certificate or CA, and says why; a KRL it cannot read is an error', async () => {
+    const log: string[] = [];
+    const caB = newKey('ed25519');
+    const spec = join(dir, `spec${n++}`);
+    writeFileSync(spec, ['serial: 5', ''].join('\n'));
+    const krl = join(dir, `krl${n++}`);
+    keygen('-k', '-f', krl, '-s', `${caEd}.pub`, spec);
+    keygen('-k', '-u', '-f', krl, '-s', `${caEd}.pub`, (writeFileSync(spec, `key: ${pubLine(caB)}\n`), spec));
+    const policy = makeDemoPolicy({
+      authorizedKeys: `cert-authority ${pubLine(caEd)}\ncert-authority ${pubLine(caB)}\n`,
+      revokedKeys: readFileSync(krl),
+      log: (l) => log.push(l),
+    });
+    const ask = (blob: Uint8Array) => {
+      const key = parseUserKey(blob);
+      return policy.authenticate({ method: 'publickey', username: 'alice', key, algorithm: key.signatureAlgorithms[0]!, signed: true }, { transport: fakeTransport('10.1.2.3'), passed: [] });
+    };
+    expect(await ask(certify(caEd, user, ['-n', 'alice', '-z', '4']))).toBe(true);
+    expect(await ask(certify(caEd, user, ['-n', 'alice', '-z', '5']))).toBe(false);
+    expect(await ask(certify(caB, user, ['-n', 'alice', '-z', '4']))).toBe(false);
+    const text = log.join('\n');
+    expect(text).toMatch(/Authentication tried for alice with ssh-ed25519-cert-v01@openssh.com SHA256:\S+ but the certificate's serial 5 is revoked/);
+    expect(text).toMatch(/but its CA key is revoked/);
+    expect(() => makeDemoPolicy({ revokedKeys: new Uint8Array([0x53, 0x53, 0x48, 0x4b, 0x52, 0x4c, 0x0a, 0x00, 0, 0, 0, 1]) })).toThrow(/the revoked keys cannot be read: truncated/);
   });
 });

@@ -86,3 +86,16 @@ describe('PKCS#8 PEM', () => {
     });
   }
 });
+
+describe('edgessh serve refuses revoked-keys files it cannot use, before listening (sshd would refuse every key)', () => {
+  it('a missing file and an unreadable KRL each end it with one line and a non-zero status', async () => {
+    const missing = await cli('serve', '--listen', '127.0.0.1:0', '--revoked-keys', join(dir, 'no-such-file'));
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr.trim()).toMatch(/^edgessh: cannot read .*no-such-file: ENOENT$/);
+    const bad = join(dir, 'bad.krl');
+    writeFileSync(bad, Buffer.from('SSHKRL\n\0\0\0\0\x07', 'latin1'));
+    const r = await cli('serve', '--listen', '127.0.0.1:0', '--revoked-keys', bad);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe('edgessh: --revoked-keys: the revoked keys cannot be read: KRL format version 7 is not supported');
+  });
+});
