@@ -2,6 +2,7 @@
  * The public server API: `createServer(options).accept(sink)` gives one SSH connection on the sans-I/O
  * core; adapters (Node TCP, WebSocket, loopback, Durable Object) only move bytes.
  */
+import { certificateOf } from './auth/certificate.ts';
 import type { PacketProtection, PrivateKey, X25519Factory } from './crypto/types.ts';
 import type { AlgorithmPrefs } from './crypto/registry.ts';
 import type { CloseInfo, PacketTrace, RekeyLimits, Transport, TransportEvent, TransportState } from './transport/transport.ts';
@@ -13,6 +14,7 @@ import { DEFAULT_MAX_PACKET } from './transport/transport.ts';
 import type { TimerFn } from './timers.ts';
 
 export interface ServerOptions {
+  /** Host keys; with certificates (sshd's HostCertificate), add the keys certifiedHostKeys makes of them. */
   hostKeys: readonly PrivateKey[];
   /** Decides every authentication attempt (see AuthRequest). Without it, nobody logs in. */
   authenticate?: Authenticate;
@@ -141,6 +143,7 @@ export function createServer(options: ServerOptions): SshServer {
     const p = rate + ((100 - rate) * (startups - start)) / (full - start);
     return Math.random() * 100 < p;
   };
+  const plainHostKeys = options.hostKeys.filter((k) => !certificateOf(k.publicKey));
   const connectionFor = (username: string, t: Transport, who: string, setTimer: TimerFn | undefined, saved?: ConnectionState) =>
     new ConnectionServer(
       t,
@@ -165,7 +168,8 @@ export function createServer(options: ServerOptions): SshServer {
         idleTimeoutMs: options.idleTimeoutMs,
         setTimer,
         onError: (err) => log(`session of ${username} from ${who} failed: ${err instanceof Error ? err.message : String(err)}`),
-        hostKeys: options.hostKeys,
+        // Announced and proven as sshd does it: plain keys only, not their certificates.
+        hostKeys: plainHostKeys,
       },
       saved,
     );

@@ -8,6 +8,8 @@ export interface Env {
   ASSETS?: Fetcher;
   /** The host key(s): OpenSSH private key or PKCS#8 PEM text (several may be concatenated). */
   HOST_KEY?: string;
+  /** sshd's HostCertificate: certificates of the host keys (`ssh-keygen -s CA -h`), one public key line each. */
+  HOST_CERTIFICATE?: string;
   /** authorized_keys text: these keys may log in as any user. */
   AUTHORIZED_KEYS?: string;
   /** sshd's TrustedUserCAKeys: CA public keys whose user certificates log in the users they name. */

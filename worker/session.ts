@@ -11,10 +11,11 @@
 import { DurableObject } from 'cloudflare:workers';
 import { connect } from 'cloudflare:sockets';
 import { createServer, type SshServer } from '../src/server.ts';
-import { parsePrivateKey, fingerprint } from '../src/crypto/keys/index.ts';
+import { parsePrivateKey } from '../src/crypto/keys/index.ts';
 import type { PrivateKey } from '../src/crypto/types.ts';
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitOpen, runDemoSession } from '../src/apps/demo.ts';
 import { revokedKeysFromText } from '../src/auth/revoked-keys.ts';
+import { certifiedHostKeys, describeHostKey } from '../src/auth/certificate.ts';
 import type { ForwardRequest, ForwardStream } from '../src/connection/connection.ts';
 import { webSocketSink, WS_CLOSE, type WebSocketLike } from '../src/io/websocket.ts';
 import {
@@ -43,7 +44,8 @@ export async function loadHostKeys(env: Env): Promise<PrivateKey[]> {
   if (!blocks.length) throw new Error('HOST_KEY holds no PEM private key');
   const keys: PrivateKey[] = [];
   for (const b of blocks) keys.push(...(await parsePrivateKey(b)));
-  return keys;
+  // HOST_CERTIFICATE: their certificates (sshd's HostCertificate), one public key line each.
+  return [...keys, ...certifiedHostKeys(keys, env.HOST_CERTIFICATE ?? '')];
 }
 
 /** A direct-tcpip channel's connection, through the Workers TCP sockets API (a Socket is a ForwardStream). */
@@ -59,7 +61,7 @@ let cachedServer: { key: string; server: Promise<SshServer> } | null = null;
 
 /** One SshServer per isolate and configuration (parsing keys costs more than a handshake). */
 function serverFor(env: Env): Promise<SshServer> {
-  const cacheKey = `${env.HOST_KEY}\u0000${env.AUTHORIZED_KEYS}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
+  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
   if (cachedServer?.key === cacheKey) return cachedServer.server;
   const server = (async () => {
     const hostKeys = await loadHostKeys(env);
@@ -68,7 +70,7 @@ function serverFor(env: Env): Promise<SshServer> {
     const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
     const storage = new DurableObjectFileStorage(env.FILES);
     const startedAt = Date.now();
-    for (const k of hostKeys) log(`host key ${k.publicKey.type} ${fingerprint(k.publicKey)}`);
+    for (const k of hostKeys) log(describeHostKey(k.publicKey));
     return createServer({
       hostKeys,
       banner: env.BANNER || undefined,

@@ -4,8 +4,9 @@
  * server verifies the CA's signature and the certificate's type; the application decides whether it
  * trusts that CA and for whom (makeDemoPolicy: `cert-authority` lines and TrustedUserCAKeys, as sshd).
  */
-import type { PublicKey } from '../crypto/types.ts';
+import type { PrivateKey, PublicKey } from '../crypto/types.ts';
 import { parsePublicKeyBlob } from '../crypto/hostkey/index.ts';
+import { fingerprint } from '../crypto/keys/index.ts';
 import { Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import { addressMatches, ipBytes, type AuthorizedKeyOptions } from './authorized-keys.ts';
@@ -229,4 +230,45 @@ export function certificateOptions(line: AuthorizedKeyOptions, cert: Certificate
     o.command = forced;
   }
   return o;
+}
+
+/**
+ * sshd's HostCertificate: host keys presented with their certificates (OpenSSH public key lines,
+ * `ssh-keygen -s CA -h -n host key.pub`), so clients that trust the CA (`@cert-authority` in known_hosts)
+ * need no host key of their own. Each certificate must be a host certificate of one of `keys`; the result
+ * is one more host key per certificate, offered as `…-cert-v01@openssh.com`, whose signatures are the
+ * plain key's.
+ */
+export function certifiedHostKeys(keys: readonly PrivateKey[], certificateLines: string): PrivateKey[] {
+  const out: PrivateKey[] = [];
+  certificateLines.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const [type, b64] = line.split(/\s+/);
+    let cert: CertifiedKey;
+    try {
+      cert = parseCertificate(Uint8Array.from(atob(b64 ?? ''), (c) => c.charCodeAt(0)));
+    } catch (e) {
+      throw new Error(`host certificate ${i + 1}: ${(e as Error).message}`);
+    }
+    if (cert.type !== type) throw new Error(`host certificate ${i + 1}: type ${type} does not match its data (${cert.type})`);
+    if (cert.certificate.kind !== 'host') throw new Error(`host certificate ${i + 1} (ID "${cert.certificate.keyId}") is a user certificate`);
+    const blob = cert.certificate.key.blob;
+    const key = keys.find((k) => k.publicKey.blob.length === blob.length && k.publicKey.blob.every((b, j) => b === blob[j]));
+    if (!key) throw new Error(`host certificate ${i + 1} (ID "${cert.certificate.keyId}") certifies none of the host keys`);
+    out.push({
+      publicKey: cert,
+      comment: key.comment,
+      // The signature is the plain key's, named by the plain algorithm (PROTOCOL.certkeys).
+      sign: (algorithm, data) => key.sign(certificatePlainAlgorithm(algorithm) ?? algorithm, data),
+    });
+  });
+  return out;
+}
+
+/** A host key for the log: its type and fingerprint, or a certificate's ID, serial, key and CA. */
+export function describeHostKey(key: PublicKey): string {
+  const c = certificateOf(key);
+  if (!c) return `host key ${key.type} ${fingerprint(key)}`;
+  return `host certificate ${key.type} ID "${c.keyId}" (serial ${c.serial}) for ${fingerprint(c.key)} signed by ${c.caKey.type} CA ${fingerprint(c.caKey)}`;
 }

@@ -15,6 +15,7 @@ import {
 } from '../crypto/keys/index.ts';
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer, parseMaxStartups } from '../server.ts';
+import { certifiedHostKeys, describeHostKey } from '../auth/certificate.ts';
 import { connectTcpForward, listenTcp, tcpForwardListener } from '../io/node-net.ts';
 import { nodeProtection, nodeSigningKey, nodeX25519 } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
@@ -68,6 +69,7 @@ export async function serve(argv: string[]): Promise<void> {
     options: {
       listen: { type: 'string', default: '127.0.0.1:2222' },
       'host-key': { type: 'string', multiple: true },
+      'host-certificate': { type: 'string', multiple: true },
       'authorized-keys': { type: 'string', multiple: true },
       'trusted-user-ca-keys': { type: 'string', multiple: true },
       'revoked-keys': { type: 'string' },
@@ -95,17 +97,6 @@ export async function serve(argv: string[]): Promise<void> {
   if (!m) fail(`--listen wants HOST:PORT, got ${values.listen}`);
   const [, host, port] = m;
 
-  let keyFiles = values['host-key'] ?? [];
-  if (!keyFiles.length) {
-    const def = '.edgessh/ssh_host_ed25519_key';
-    if (!existsSync(def)) await writeKeyFiles(await generatePrivateKey('ed25519', undefined, 'edgessh host key'), def);
-    keyFiles = [def];
-  }
-  const loaded = (await Promise.all(keyFiles.map(loadKeys))).flat();
-  const hostKeys = values.crypto === 'node' ? loaded.map(nodeSigningKey) : loaded;
-
-  const password = values['password-env'] ? process.env[values['password-env']] : undefined;
-  if (values['password-env'] && !password) fail(`environment variable ${values['password-env']} is empty`);
   const readAll = (files: string[] | undefined) =>
     (files ?? []).map((f) => {
       try {
@@ -114,6 +105,23 @@ export async function serve(argv: string[]): Promise<void> {
         fail(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
     });
+  let keyFiles = values['host-key'] ?? [];
+  if (!keyFiles.length) {
+    const def = '.edgessh/ssh_host_ed25519_key';
+    if (!existsSync(def)) await writeKeyFiles(await generatePrivateKey('ed25519', undefined, 'edgessh host key'), def);
+    keyFiles = [def];
+  }
+  const loaded = (await Promise.all(keyFiles.map(loadKeys))).flat();
+  const plainKeys = values.crypto === 'node' ? loaded.map(nodeSigningKey) : loaded;
+  let hostKeys = plainKeys;
+  try {
+    hostKeys = [...plainKeys, ...certifiedHostKeys(plainKeys, readAll(values['host-certificate']).join('\n'))];
+  } catch (e) {
+    fail(`--host-certificate: ${(e as Error).message}`);
+  }
+
+  const password = values['password-env'] ? process.env[values['password-env']] : undefined;
+  if (values['password-env'] && !password) fail(`environment variable ${values['password-env']} is empty`);
   const authorizedText = readAll(values['authorized-keys']);
   const trustedUserCaKeys = readAll(values['trusted-user-ca-keys']).join('\n');
   let revokedKeys: Uint8Array | undefined;
@@ -200,7 +208,7 @@ export async function serve(argv: string[]): Promise<void> {
   } catch (e) {
     fail(`cannot listen on ${values.listen}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  for (const k of hostKeys) log(`host key ${k.publicKey.type} ${fingerprint(k.publicKey)}`);
+  for (const k of hostKeys) log(describeHostKey(k.publicKey));
   log(`listening on ${values.listen}`);
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.once(sig, () => {

@@ -8,8 +8,9 @@ import { fail } from './util.ts';
 const USAGE = `edgessh ${EDGESSH_VERSION} — an SSH server that runs wherever JavaScript runs
 
 usage:
-  edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--authorized-keys FILE]...
-                [--trusted-user-ca-keys FILE]... [--revoked-keys FILE] [--password-env VAR]
+  edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--host-certificate FILE]...
+                [--authorized-keys FILE]... [--trusted-user-ca-keys FILE]... [--revoked-keys FILE]
+                [--password-env VAR]
                 [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
                 [--data DIR] [--kex LIST]
@@ -25,6 +26,7 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
 --permit-open allows local port forwarding (ssh -L/-W/-J) to HOST:PORT (* for any host or port, or any).
 --permit-listen allows remote forwarding (ssh -R) on [HOST:]PORT (* for any port, or any), never on ports
   below 1024; --gateway-ports is sshd's GatewayPorts (default no: loopback only).
+--host-certificate is sshd's HostCertificate: a host key's certificate (ssh-keygen -s CA -h), offered first.
 --trusted-user-ca-keys is sshd's TrustedUserCAKeys: certificates these CAs signed log in the users they name
   (authorized_keys' cert-authority lines trust a CA too); --revoked-keys is sshd's RevokedKeys (public keys,
   one per line, or a KRL from ssh-keygen -k).

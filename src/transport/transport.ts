@@ -845,7 +845,10 @@ export class Transport {
     const kexNames = [...p.kex];
     if (this.role === 'server') {
       const keys = this.opts.hostKeys ?? [];
-      hostKey = p.hostKey.filter((alg) => keys.some((k) => k.publicKey.signatureAlgorithms.includes(alg)));
+      // A certified host key (sshd's HostCertificate) is offered first, as its algorithm's certificate form.
+      hostKey = [...p.hostKey.map((a) => `${a}-cert-v01@openssh.com`), ...p.hostKey].filter((alg) =>
+        keys.some((k) => k.publicKey.signatureAlgorithms.includes(alg)),
+      );
       if (!this.firstKexDone) kexNames.push(EXT_INFO_S, STRICT_S);
     } else if (!this.firstKexDone) kexNames.push(EXT_INFO_C, STRICT_C);
     return {

@@ -38,10 +38,16 @@ beforeAll(async () => {
   // A second certificate, for the ECDSA user key, whose key ID the KRL in REVOKED_KEYS (as base64) revokes.
   execFileSync('ssh-keygen', ['-q', '-s', ca, '-I', 'stolen-laptop', '-n', 'tester', fx.userKeyEcdsa + '.pub']);
   writeFileSync(join(fx.dir, 'krl.spec'), 'id: stolen-laptop\n');
+  // The host key's certificate (HOST_CERTIFICATE), from a host CA that a known_hosts @cert-authority line trusts.
+  const hostCa = join(fx.dir, 'host_ca');
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'host ca', '-f', hostCa]);
+  execFileSync('ssh-keygen', ['-q', '-s', hostCa, '-h', '-I', 'edge host', '-n', 'edgessh-test', fx.hostKeyFiles.ed25519 + '.pub']);
+  writeFileSync(join(fx.dir, 'known_hosts_ca'), `@cert-authority edgessh-test ${readFileSync(hostCa + '.pub', 'utf8')}`);
   execFileSync('ssh-keygen', ['-q', '-k', '-f', join(fx.dir, 'krl'), '-s', ca + '.pub', join(fx.dir, 'krl.spec')]);
   writeFileSync(
     join(fx.dir, 'dev.vars'),
     `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\nPERMIT_OPEN="127.0.0.1:${ECHO_PORT} 127.0.0.1:${DEAD_PORT}"\n` +
+      `HOST_CERTIFICATE="${readFileSync(fx.hostKeyFiles.ed25519 + '-cert.pub', 'utf8').trim()}"\n` +
       `TRUSTED_USER_CA_KEYS="${readFileSync(ca + '.pub', 'utf8').trim()}"\nREVOKED_KEYS="${readFileSync(join(fx.dir, 'krl')).toString('base64')}"\n`,
   );
   echo = net.createServer((sock) => sock.pipe(sock));
@@ -248,6 +254,13 @@ describe('port forwarding through the Worker (PERMIT_OPEN, the Workers TCP socke
 });
 
 describe('through edgessh bridge (ssh -p)', () => {
+  it('HOST_CERTIFICATE: a client that trusts the host CA (@cert-authority) connects knowing no host key', async () => {
+    const r = await run(SSH9, [...viaBridge(['-o', `UserKnownHostsFile=${join(fx.dir, 'known_hosts_ca')}`]), 'echo certified']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toBe('certified\n');
+    expect(startOut).toMatch(/host certificate ssh-ed25519-cert-v01@openssh.com ID "edge host" \(serial 0\)/);
+  });
+
   it('an OpenSSH user certificate signed by a TRUSTED_USER_CA_KEYS authority logs in; one REVOKED_KEYS (a KRL) revokes does not', async () => {
     const as = (key: string) => run(SSH9, [...viaBridge().map((a) => (a === fx.userKey ? key : a)), 'whoami']);
     const r = await as(fx.wrongKey);

@@ -11,6 +11,7 @@ import type { PrivateKey } from '../../src/crypto/types.ts';
 import type { CloseInfo, Transport, TransportEvent } from '../../src/transport/transport.ts';
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession, type DemoPolicyOptions } from '../../src/apps/demo.ts';
 import { MemoryStorage } from '../../src/apps/storage.ts';
+import { certifiedHostKeys } from '../../src/auth/certificate.ts';
 
 export const SSH9 = '/usr/bin/ssh';
 export const SSH10 = resolve('.peers/openssh10/usr/bin/ssh');
@@ -119,12 +120,13 @@ export interface RunningServer {
 
 export async function startServer(
   fx: Fixture,
-  over: Partial<ServerOptions> & { signWith?: (key: PrivateKey) => PrivateKey; policy?: Partial<DemoPolicyOptions> } = {},
+  over: Partial<ServerOptions> & { signWith?: (key: PrivateKey) => PrivateKey; policy?: Partial<DemoPolicyOptions>; hostCertificates?: string } = {},
   keyTypes?: (keyof Fixture['hostKeyFiles'])[],
 ): Promise<RunningServer> {
   const files = (keyTypes ?? (Object.keys(fx.hostKeyFiles) as (keyof Fixture['hostKeyFiles'])[])).map((t) => fx.hostKeyFiles[t]);
-  const { signWith = (k: PrivateKey) => k, policy: policyOptions, ...options } = over;
-  const hostKeys = (await Promise.all(files.map((f) => parsePrivateKey(readFileSync(f, 'utf8'))))).flat().map(signWith);
+  const { signWith = (k: PrivateKey) => k, policy: policyOptions, hostCertificates = '', ...options } = over;
+  const plainKeys = (await Promise.all(files.map((f) => parsePrivateKey(readFileSync(f, 'utf8'))))).flat().map(signWith);
+  const hostKeys = [...plainKeys, ...certifiedHostKeys(plainKeys, hostCertificates)];
   const log: string[] = [];
   const policy = makeDemoPolicy({ authorizedKeys: readFileSync(join(fx.dir, 'authorized_keys'), 'utf8'), password: fx.password, log: (l) => log.push(l), ...policyOptions });
   const storage = new MemoryStorage();

@@ -1,5 +1,8 @@
 // The transport against real OpenSSH clients: every kex × host key, every cipher × MAC, rekeys.
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSH10, SSH9, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer } from '../helpers/peers.ts';
 import { nodeProtection, nodeSigningKey, nodeX25519 } from '../../src/io/node-crypto.ts';
@@ -97,6 +100,43 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH 9.2', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.toString().trim()).toBe(String(data.length));
     expect(srv.conns[before]!.transport.kexCount).toBeGreaterThan(8);
+  });
+
+  it('host certificates (HostCertificate): a client that trusts the CA knows no host key and connects; a certificate for another name is refused', async () => {
+    const ca = join(fx.dir, 'host_ca');
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'host ca', '-f', ca]);
+    const certFor = (key: string, name: string) => {
+      execFileSync('ssh-keygen', ['-q', '-s', ca, '-h', '-I', `${name} host`, '-n', name, '-z', '3', key + '.pub']);
+      return readFileSync(key + '-cert.pub', 'utf8');
+    };
+    const certs = certFor(fx.hostKeyFiles.ed25519, 'edgessh-test') + certFor(fx.hostKeyFiles.rsa, 'edgessh-test');
+    const srv2 = await startServer(fx, { hostCertificates: certs }, ['ed25519', 'rsa']);
+    const known = join(fx.dir, 'known_hosts_ca');
+    writeFileSync(known, `@cert-authority edgessh-test ${readFileSync(ca + '.pub', 'utf8')}`);
+    try {
+      for (const [hk, alg] of [['ssh-ed25519-cert-v01@openssh.com', 'ssh-ed25519'], ['rsa-sha2-512-cert-v01@openssh.com', 'rsa-sha2-512'], ['rsa-sha2-256-cert-v01@openssh.com', 'rsa-sha2-256']]) {
+        const before = srv2.conns.length;
+        const r = await run(SSH9, sshArgs(fx, srv2.port, ['-o', `UserKnownHostsFile=${known}`, '-o', `HostKeyAlgorithms=${hk}`, '-o', 'LogLevel=ERROR']).concat(['echo in']));
+        expect(r.stderr, hk).toBe('');
+        expect(r.stdout.toString()).toBe('in\n');
+        expect(srv2.conns[before]!.transport.negotiated!.hostKey, alg).toBe(hk);
+      }
+      // By default OpenSSH asks for certificates first, and the server offers them first.
+      const dflt = await run(SSH9, sshArgs(fx, srv2.port, ['-o', `UserKnownHostsFile=${known}`, '-o', 'LogLevel=ERROR']).concat(['echo in']));
+      expect(dflt.stdout.toString()).toBe('in\n');
+      expect(srv2.conns.at(-1)!.transport.negotiated!.hostKey).toBe('ssh-ed25519-cert-v01@openssh.com');
+      // Not for this name: the client refuses it (and has no plain key to fall back to).
+      const other = await startServer(fx, { hostCertificates: certFor(fx.hostKeyFiles.ed25519, 'elsewhere') }, ['ed25519']);
+      try {
+        const r = await run(SSH9, sshArgs(fx, other.port, ['-o', `UserKnownHostsFile=${known}`, '-o', 'HostKeyAlgorithms=ssh-ed25519-cert-v01@openssh.com']).concat(['true']));
+        expect(r.code).toBe(255);
+        expect(r.stderr).toMatch(/Certificate invalid: name is not a listed principal/);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await srv2.close();
+    }
   });
 
   it('refuses a legacy-only client (ssh-rsa sha1 host key) with a readable reason', async () => {

@@ -12,6 +12,8 @@ import {
   certificatePlainAlgorithm,
   certificateRefusal,
   certificateSignatureAlgorithms,
+  certifiedHostKeys,
+  describeHostKey,
   parseCertificate,
   parseUserKey,
   verifyCertificate,
@@ -19,6 +21,7 @@ import {
 import { parseAuthorizedKeyLine, ptyAllowed, forwardingAllowed } from '../../src/auth/authorized-keys.ts';
 import { makeDemoPolicy } from '../../src/apps/demo.ts';
 import { RevokedKeys, revokedKeysFromText } from '../../src/auth/revoked-keys.ts';
+import { parsePrivateKey } from '../../src/crypto/keys/index.ts';
 import { Writer } from '../../src/wire/writer.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS } from '../../src/crypto/registry.ts';
 import type { Transport } from '../../src/transport/transport.ts';
@@ -321,5 +324,21 @@ describe.skipIf(!havePeer(SSH_KEYGEN))('OpenSSH certificates', () => {
     expect(text).toMatch(/Authentication tried for alice with ssh-ed25519-cert-v01@openssh.com SHA256:\S+ but the certificate's serial 5 is revoked/);
     expect(text).toMatch(/but its CA key is revoked/);
     expect(() => makeDemoPolicy({ revokedKeys: new Uint8Array([0x53, 0x53, 0x48, 0x4b, 0x52, 0x4c, 0x0a, 0x00, 0, 0, 0, 1]) })).toThrow(/the revoked keys cannot be read: truncated/);
+  });
+
+  it('host certificates: each must be a host certificate of a loaded key; the key signs under the plain name', async () => {
+    const hostKey = newKey('ed25519');
+    const [key] = await parsePrivateKey(readFileSync(hostKey, 'utf8'));
+    const line = (blob: Uint8Array, type = 'ssh-ed25519-cert-v01@openssh.com') => `${type} ${Buffer.from(blob).toString('base64')} c`;
+    const [certified] = certifiedHostKeys([key!], `# host certificate\n${line(certify(caEd, hostKey, ['-h', '-n', 'h.example']))}\n`);
+    expect(certified!.publicKey.type).toBe('ssh-ed25519-cert-v01@openssh.com');
+    expect(certificateOf(certified!.publicKey)!.kind).toBe('host');
+    const sig = await certified!.sign('ssh-ed25519-cert-v01@openssh.com', new Uint8Array([1, 2, 3]));
+    expect(await key!.publicKey.verify(sig, new Uint8Array([1, 2, 3]), ['ssh-ed25519'])).toBe(true);
+    expect(describeHostKey(certified!.publicKey)).toMatch(/^host certificate ssh-ed25519-cert-v01@openssh.com ID "id-\d+" \(serial 0\) for SHA256:\S+ signed by ssh-ed25519 CA SHA256:\S+$/);
+    expect(() => certifiedHostKeys([key!], line(certify(caEd, hostKey, ['-n', 'alice'])))).toThrow(/host certificate 1 \(ID "id-\d+"\) is a user certificate/);
+    expect(() => certifiedHostKeys([key!], line(certify(caEd, user, ['-h'])))).toThrow(/certifies none of the host keys/);
+    expect(() => certifiedHostKeys([key!], 'ssh-ed25519-cert-v01@openssh.com AAAA')).toThrow(/^host certificate 1: /);
+    expect(() => certifiedHostKeys([key!], line(certify(caEd, hostKey, ['-h']), 'ssh-rsa-cert-v01@openssh.com'))).toThrow(/does not match its data/);
   });
 });
