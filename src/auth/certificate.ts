@@ -99,7 +99,8 @@ export function parseCertificate(blob: Uint8Array): CertifiedKey {
   const principals = strings(r.bytes(), 'principals');
   const validAfter = r.uint64();
   const validBefore = r.uint64();
-  const criticalOptions: Record<string, string> = {};
+  // No prototype: an option named __proto__ must stay an (unknown, so refused) option.
+  const criticalOptions: Record<string, string> = Object.create(null);
   for (const [name, data] of pairs(r.bytes(), 'critical options')) {
     // force-command and source-address carry a string; a flag carries nothing.
     if (data.length === 0) criticalOptions[name] = '';

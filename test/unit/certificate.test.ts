@@ -143,6 +143,7 @@ describe.skipIf(!havePeer(SSH_KEYGEN))('OpenSSH certificates', () => {
     expect(certificateRefusal(cert(['-n', 'ops']), check({ principals: ['ops', 'dev'] }))).toBeNull();
     expect(certificateRefusal(cert(['-n', 'alice']), check({ principals: ['ops'] }))).toBe('Certificate does not contain an authorized principal');
     expect(certificateRefusal(cert(['-n', 'alice', '-O', 'critical:no-such-option']), check())).toBe('Certificate has unknown critical option "no-such-option"');
+    expect(certificateRefusal(cert(['-n', 'alice', '-O', 'critical:__proto__']), check())).toBe('Certificate has unknown critical option "__proto__"');
     const from = cert(['-n', 'alice', '-O', 'source-address=10.0.0.0/8,2001:db8::1']);
     expect(certificateRefusal(from, check())).toBeNull();
     expect(certificateRefusal(from, check({ ip: '2001:db8::1' }))).toBeNull();
