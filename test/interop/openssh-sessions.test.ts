@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SSH9, certifyUserKey, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario } from '../helpers/peers.ts';
+import { SSH10, SSH9, certifyUserKey, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario } from '../helpers/peers.ts';
 
 let fx: Fixture;
 let srv: RunningServer;
@@ -270,6 +270,10 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       certifyUserKey(ca2, fx2.userKeyRsa, ['-n', 'tester']);
       expect((await as(fx2.userKey, 'whoami')).stdout.toString()).toBe('tester\n');
       expect((await as(fx2.userKeyRsa, 'whoami')).stdout.toString()).toBe('tester\n');
+      // The OpenSSH 10 client too (with mlkem768x25519, its default key exchange).
+      if (havePeer(SSH10))
+        for (const key of [fx2.userKey, fx2.userKeyRsa])
+          expect((await run(SSH10, [...sshArgs(fx2, srv2.port, ['-o', 'LogLevel=ERROR'], key), 'whoami'])).stdout.toString()).toBe('tester\n');
       let log = srv2.log.join('\n');
       expect(log).toMatch(/Accepted certificate ID "user_ed25519 cert" \(serial 0\) signed by ssh-ed25519 CA SHA256:\S+ for tester/);
       expect(log).toMatch(/Accepted publickey ssh-ed25519-cert-v01@openssh.com for tester/);

@@ -125,6 +125,11 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH 9.2', () => {
       const dflt = await run(SSH9, sshArgs(fx, srv2.port, ['-o', `UserKnownHostsFile=${known}`, '-o', 'LogLevel=ERROR']).concat(['echo in']));
       expect(dflt.stdout.toString()).toBe('in\n');
       expect(srv2.conns.at(-1)!.transport.negotiated!.hostKey).toBe('ssh-ed25519-cert-v01@openssh.com');
+      if (havePeer(SSH10)) {
+        const r10 = await run(SSH10, sshArgs(fx, srv2.port, ['-o', `UserKnownHostsFile=${known}`, '-o', 'LogLevel=ERROR']).concat(['echo in']));
+        expect(r10.stdout.toString(), r10.stderr).toBe('in\n');
+        expect(srv2.conns.at(-1)!.transport.negotiated).toMatchObject({ kex: 'mlkem768x25519-sha256', hostKey: 'ssh-ed25519-cert-v01@openssh.com' });
+      }
       // Not for this name: the client refuses it (and has no plain key to fall back to).
       const other = await startServer(fx, { hostCertificates: certFor(fx.hostKeyFiles.ed25519, 'elsewhere') }, ['ed25519']);
       try {
