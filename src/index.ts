@@ -5,7 +5,8 @@ export { Session, ChannelClosedError, type PtyInfo, type SessionKind } from './c
 export type { ForwardListener, ForwardRequest, ForwardStream, IncomingConnection, ListenRequest } from './connection/connection.ts';
 export type { AuthRequest, AuthResult, Authenticate, KeyboardPrompt } from './auth/server.ts';
 export { parseAuthorizedKeys, parseAuthorizedKeyLine, type AuthorizedKey } from './auth/authorized-keys.ts';
-export { certificateOf, certificateOptions, certificateRefusal, parseCertificate, type Certificate, type CertificateCheck, type CertifiedKey } from './auth/certificate.ts';
+export { certificateOf, certificateOptions, certificateRefusal, certifiedHostKeys, parseCertificate, signCertificate, type Certificate, type CertificateCheck, type CertificateRequest, type CertifiedKey } from './auth/certificate.ts';
+export { RevokedKeys } from './auth/revoked-keys.ts';
 export { connectTransport, type ByteSink } from './io/connection.ts';
 export { loopback } from './io/loopback.ts';
 export { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from './crypto/registry.ts';

@@ -181,7 +181,7 @@ function parseOptions(text: string): AuthorizedKeyOptions {
 }
 
 /** sshd's expiry-time: YYYYMMDD[HHMM[SS]], in the server's local time, or UTC with a trailing Z. */
-function parseExpiryTime(v: string): number {
+export function parseExpiryTime(v: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?(Z?)$/i.exec(v);
   if (!m) throw new Error(`bad expiry-time ${JSON.stringify(v)} (expected YYYYMMDD[HHMM[SS]][Z])`);
   const [y, mo, d, h = '0', mi = '0', sec = '0'] = m.slice(1, 7).map((x) => x ?? '0') as string[];

@@ -273,3 +273,60 @@ export function describeHostKey(key: PublicKey): string {
   if (!c) return `host key ${key.type} ${fingerprint(key)}`;
   return `host certificate ${key.type} ID "${c.keyId}" (serial ${c.serial}) for ${fingerprint(c.key)} signed by ${c.caKey.type} CA ${fingerprint(c.caKey)}`;
 }
+
+/** The extensions ssh-keygen gives a user certificate by default (`-O clear` removes them). */
+export const DEFAULT_USER_EXTENSIONS: readonly string[] = ['permit-X11-forwarding', 'permit-agent-forwarding', 'permit-port-forwarding', 'permit-pty', 'permit-user-rc'];
+
+export interface CertificateRequest {
+  kind: 'user' | 'host';
+  keyId: string;
+  /** Empty: valid for any principal (see certificateRefusal). */
+  principals?: readonly string[];
+  serial?: bigint;
+  /** Seconds since the epoch; default from 0 to forever. */
+  validAfter?: bigint;
+  validBefore?: bigint;
+  /** `force-command`, `source-address` (values are strings). */
+  criticalOptions?: Readonly<Record<string, string>>;
+  /** Default for a user certificate: DEFAULT_USER_EXTENSIONS; for a host one, none. */
+  extensions?: readonly string[];
+}
+
+/**
+ * Signs `key` with the authority `ca` (what `ssh-keygen -s` does): a certificate OpenSSH, parseCertificate
+ * and certificateRefusal accept. An RSA authority signs with rsa-sha2-512, as ssh-keygen does.
+ */
+export async function signCertificate(ca: PrivateKey, key: PublicKey, o: CertificateRequest): Promise<CertifiedKey> {
+  if (certificateOf(key) || certificateOf(ca.publicKey)) throw new Error('a certificate is made of plain keys');
+  const type = `${key.type}${SUFFIX}`;
+  if (!Object.hasOwn(CERT_KEY_TYPES, type)) throw new Error(`keys of type ${key.type} cannot be certified here`);
+  const fields = new Reader(key.blob);
+  fields.string(); // the key's fields follow its type name
+  const nameData = (names: [string, Uint8Array][]) => {
+    const w = new Writer();
+    // OpenSSH wants them sorted by name, each once.
+    for (const [n, d] of [...names].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) w.string(n).bytes(d);
+    return w.finish();
+  };
+  const principals = new Writer();
+  for (const p of o.principals ?? []) principals.string(p);
+  const critical = Object.entries(o.criticalOptions ?? {}).map(([n, v]) => [n, new Writer().string(v).finish()] as [string, Uint8Array]);
+  const extensions = (o.extensions ?? (o.kind === 'user' ? DEFAULT_USER_EXTENSIONS : [])).map((n) => [n, new Uint8Array(0)] as [string, Uint8Array]);
+  const body = new Writer(1024)
+    .string(type)
+    .bytes(crypto.getRandomValues(new Uint8Array(32)))
+    .raw(fields.raw(fields.remaining))
+    .uint64(o.serial ?? 0n)
+    .uint32(o.kind === 'user' ? 1 : 2)
+    .string(o.keyId)
+    .bytes(principals.finish())
+    .uint64(o.validAfter ?? 0n)
+    .uint64(o.validBefore ?? 0xffffffffffffffffn)
+    .bytes(nameData(critical))
+    .bytes(nameData(extensions))
+    .bytes(new Uint8Array(0))
+    .bytes(ca.publicKey.blob)
+    .finish();
+  const algorithm = ca.publicKey.signatureAlgorithms[0]!; // rsa-sha2-512 for RSA, the only one for the others
+  return parseCertificate(new Writer(body.length + 600).raw(body).bytes(await ca.sign(algorithm, body)).finish());
+}

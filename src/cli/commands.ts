@@ -11,11 +11,13 @@ import {
   formatPublicKey,
   generatePrivateKey,
   parsePrivateKey,
+  parsePublicKeyLine,
   serializeOpenSshPrivateKey,
 } from '../crypto/keys/index.ts';
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer, parseMaxStartups } from '../server.ts';
-import { certifiedHostKeys, describeHostKey } from '../auth/certificate.ts';
+import { DEFAULT_USER_EXTENSIONS, certifiedHostKeys, describeHostKey, signCertificate } from '../auth/certificate.ts';
+import { parseExpiryTime } from '../auth/authorized-keys.ts';
 import { connectTcpForward, listenTcp, tcpForwardListener } from '../io/node-net.ts';
 import { nodeProtection, nodeSigningKey, nodeX25519 } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
@@ -218,6 +220,7 @@ export async function serve(argv: string[]): Promise<void> {
 }
 
 export async function keygen(argv: string[]): Promise<void> {
+  if (argv.includes('-s')) return signKeys(argv);
   const { values } = parseArgs({
     args: argv,
     options: { t: { type: 'string', default: 'ed25519' }, b: { type: 'string' }, f: { type: 'string' }, C: { type: 'string' } },
@@ -240,6 +243,90 @@ export async function keygen(argv: string[]): Promise<void> {
   process.stdout.write(`The key fingerprint is:\n${fingerprint(key.publicKey)} ${key.comment}\n`);
 }
 
+
+/**
+ * `edgessh keygen -s CA -I ID [-h] [-n P1,P2] [-V FROM:TO] [-z SERIAL] [-O OPTION]... KEY.pub...`: certificates
+ * as ssh-keygen -s makes them, each written to KEY-cert.pub.
+ */
+async function signKeys(argv: string[]): Promise<void> {
+  // A validity such as -5m:+1h starts with a dash, which parseArgs would take for an option.
+  const args = argv.flatMap((a, i) => (a === '-V' && argv[i + 1]?.startsWith('-') ? [] : argv[i - 1] === '-V' && a.startsWith('-') ? [`-V${a}`] : [a]));
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      s: { type: 'string' }, I: { type: 'string' }, h: { type: 'boolean', default: false }, n: { type: 'string' },
+      V: { type: 'string' }, z: { type: 'string', default: '0' }, O: { type: 'string', multiple: true },
+    },
+  });
+  if (!values.I) fail('signing needs a key ID: -I ID');
+  if (!positionals.length) fail('signing needs the public key files to certify');
+  if (!/^\d+$/.test(values.z!)) fail(`bad serial ${values.z}`);
+  const [ca] = await loadKeys(values.s!);
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  let validity: [bigint, bigint];
+  try {
+    validity = parseValidity(values.V ?? 'always:forever', now);
+  } catch (e) {
+    fail(`-V: ${(e as Error).message}`);
+  }
+  const kind = values.h ? 'host' : 'user';
+  const extensions = new Set(kind === 'user' ? DEFAULT_USER_EXTENSIONS : []);
+  const critical: Record<string, string> = {};
+  for (const o of values.O ?? []) {
+    const [name, value] = [o.split('=', 1)[0]!.toLowerCase(), o.includes('=') ? o.slice(o.indexOf('=') + 1) : null];
+    const ext = name.replace(/^(no|permit)-/, '');
+    const permit = { pty: 'permit-pty', 'port-forwarding': 'permit-port-forwarding', 'agent-forwarding': 'permit-agent-forwarding', 'x11-forwarding': 'permit-X11-forwarding', 'user-rc': 'permit-user-rc' }[ext];
+    if (name === 'clear') extensions.clear();
+    else if ((name === 'force-command' || name === 'source-address') && value) critical[name] = value;
+    else if (permit && name.startsWith('no-')) extensions.delete(permit);
+    else if (permit) extensions.add(permit);
+    else if (name.startsWith('critical:')) critical[o.slice(9).split('=', 1)[0]!] = value ?? '';
+    else if (name.startsWith('extension:')) extensions.add(o.slice(10));
+    else fail(`unknown certificate option ${JSON.stringify(o)}`);
+  }
+  for (const file of positionals) {
+    let line;
+    try {
+      line = parsePublicKeyLine(readFileSync(file, 'utf8'));
+    } catch (e) {
+      fail(`${file}: ${(e as Error).message}`);
+    }
+    const { key, comment } = line;
+    const cert = await signCertificate(ca!, key, {
+      kind, keyId: values.I, principals: values.n ? values.n.split(',') : [], serial: BigInt(values.z!),
+      validAfter: validity[0], validBefore: validity[1], criticalOptions: critical, extensions: [...extensions],
+    });
+    const out = file.replace(/\.pub$/, '') + '-cert.pub';
+    writeFileSync(out, formatPublicKey(cert, comment) + '\n');
+    const who = values.n ? `for ${values.n}` : 'for any principal';
+    process.stdout.write(`Signed ${kind} key ${out}: id "${values.I}" serial ${values.z} ${who} ${describeValidity(validity)}\n`);
+  }
+}
+
+/** ssh-keygen's -V: `always`/`forever`, `+1h`/`-5m` (s, m, h, d, w; several in a row), YYYYMMDD[HHMM[SS]][Z]; FROM:TO or TO alone (from now). */
+export function parseValidity(text: string, now: bigint): [bigint, bigint] {
+  const one = (t: string, end: boolean): bigint => {
+    if (t === 'always' || t === 'forever') return end ? 0xffffffffffffffffn : 0n;
+    const rel = /^([+-])((?:\d+[smhdw]?)+)$/.exec(t);
+    if (rel) {
+      let secs = 0n;
+      for (const [, n, unit] of rel[2]!.matchAll(/(\d+)([smhdw]?)/g)) secs += BigInt(n!) * BigInt({ '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit!]!);
+      return rel[1] === '+' ? now + secs : now - secs;
+    }
+    return BigInt(Math.floor(parseExpiryTime(t) / 1000));
+  };
+  const [from, to] = text.includes(':') ? text.split(':', 2) : ['+0', text];
+  const v: [bigint, bigint] = [one(from!, false), one(to!, true)];
+  if (v[0] >= v[1]) throw new Error(`the validity interval ${text} is empty`);
+  return v;
+}
+
+function describeValidity([from, to]: [bigint, bigint]): string {
+  const at = (t: bigint) => new Date(Number(t) * 1000).toISOString().slice(0, 19);
+  if (from === 0n && to === 0xffffffffffffffffn) return 'valid forever';
+  return `valid from ${from === 0n ? 'always' : at(from)} to ${to === 0xffffffffffffffffn ? 'forever' : at(to)}`;
+}
 
 /** `edgessh fingerprint FILE`: each key's SHA256 fingerprint, as ssh-keygen -l prints it. */
 export async function fingerprints(file: string): Promise<void> {

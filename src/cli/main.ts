@@ -20,6 +20,7 @@ usage:
   edgessh bridge [--listen HOST:PORT] --to URL       each TCP connection ↔ one WebSocket
   edgessh websockify [--listen HOST:PORT] --to HOST:PORT   each WebSocket ↔ one TCP connection
   edgessh keygen -t ed25519|ecdsa|rsa [-b BITS] -f FILE [-C COMMENT]
+  edgessh keygen -s CA -I ID [-h] [-n PRINCIPALS] [-V FROM:TO] [-z SERIAL] [-O OPTION]... KEY.pub...
   edgessh fingerprint FILE
 
 LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables legacy algorithms).

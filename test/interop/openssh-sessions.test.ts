@@ -270,6 +270,11 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       certifyUserKey(ca2, fx2.userKeyRsa, ['-n', 'tester']);
       expect((await as(fx2.userKey, 'whoami')).stdout.toString()).toBe('tester\n');
       expect((await as(fx2.userKeyRsa, 'whoami')).stdout.toString()).toBe('tester\n');
+      // A certificate made by edgessh keygen -s (not ssh-keygen) does as well.
+      const made = await run('node', ['bin/edgessh.mjs', 'keygen', '-s', ca1, '-I', 'by edgessh', '-n', 'tester', '-V', '-1m:+1h', fx2.userKeyEcdsa + '.pub']);
+      expect(made.code, made.stderr).toBe(0);
+      expect((await as(fx2.userKeyEcdsa, 'whoami')).stdout.toString()).toBe('tester\n');
+      expect(srv2.log.join('\n')).toMatch(/Accepted certificate ID "by edgessh" \(serial 0\) signed by ssh-ed25519 CA/);
       // The OpenSSH 10 client too (with mlkem768x25519, its default key exchange).
       if (havePeer(SSH10))
         for (const key of [fx2.userKey, fx2.userKeyRsa])

@@ -14,6 +14,7 @@ import {
   certificateSignatureAlgorithms,
   certifiedHostKeys,
   describeHostKey,
+  signCertificate,
   parseCertificate,
   parseUserKey,
   verifyCertificate,
@@ -341,5 +342,32 @@ describe.skipIf(!havePeer(SSH_KEYGEN))('OpenSSH certificates', () => {
     expect(() => certifiedHostKeys([key!], line(certify(caEd, user, ['-h'])))).toThrow(/certifies none of the host keys/);
     expect(() => certifiedHostKeys([key!], 'ssh-ed25519-cert-v01@openssh.com AAAA')).toThrow(/^host certificate 1: /);
     expect(() => certifiedHostKeys([key!], line(certify(caEd, hostKey, ['-h']), 'ssh-rsa-cert-v01@openssh.com'))).toThrow(/does not match its data/);
+  });
+
+  it('signCertificate makes what ssh-keygen -L reads and OpenSSH accepts: every CA type, user and host, ssh-keygen defaults', async () => {
+    for (const caType of [['ed25519'], ['ecdsa', 384], ['rsa', 2048]] as const) {
+      const caFile = newKey(caType[0], caType[1]);
+      const [ca] = await parsePrivateKey(readFileSync(caFile, 'utf8'));
+      for (const [t, b] of [['ed25519'], ['ecdsa', 521], ['rsa', 2048]] as const) {
+        const userFile = newKey(t, b);
+        const key = parseUserKey(blobOf(pubLine(userFile)));
+        const cert = await signCertificate(ca!, key, { kind: 'user', keyId: 'made here', principals: ['alice', 'ops'], serial: 42n, validAfter: 1000n, validBefore: 2n ** 40n, criticalOptions: { 'force-command': 'uptime' } });
+        const c = cert.certificate;
+        expect([c.kind, c.keyId, c.principals, c.serial, c.validAfter, c.validBefore]).toEqual(['user', 'made here', ['alice', 'ops'], 42n, 1000n, 2n ** 40n]);
+        expect(c.extensions).toEqual(['permit-X11-forwarding', 'permit-agent-forwarding', 'permit-port-forwarding', 'permit-pty', 'permit-user-rc']);
+        expect(c.key.blob).toEqual(key.blob);
+        expect(await verifyCertificate(c, DEFAULT_ALGORITHMS.serverSigAlgs)).toBe(true);
+        const file = join(dir, `made${n++}-cert.pub`);
+        writeFileSync(file, `${cert.type} ${Buffer.from(cert.blob).toString('base64')}\n`);
+        const shown = execFileSync(SSH_KEYGEN, ['-L', '-f', file], { encoding: 'utf8' });
+        expect(shown).toContain('Key ID: "made here"');
+        expect(shown).toMatch(/Serial: 42/);
+        expect(shown).toMatch(/force-command uptime/);
+        if (caType[0] === 'rsa') expect(shown).toContain('(using rsa-sha2-512)');
+      }
+      const host = await signCertificate(ca!, parseUserKey(blobOf(pubLine(user))), { kind: 'host', keyId: 'h', principals: ['h.example'] });
+      expect([host.certificate.kind, host.certificate.extensions, host.certificate.validBefore]).toEqual(['host', [], 0xffffffffffffffffn]);
+    }
+    await expect(signCertificate((await parsePrivateKey(readFileSync(caEd, 'utf8')))[0]!, parseUserKey(certify(caEd, user, [])), { kind: 'user', keyId: 'x' })).rejects.toThrow(/plain keys/);
   });
 });

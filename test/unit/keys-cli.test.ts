@@ -99,3 +99,38 @@ describe('edgessh serve refuses revoked-keys files it cannot use, before listeni
     expect(r.stderr.trim()).toBe('edgessh: --revoked-keys: the revoked keys cannot be read: KRL format version 7 is not supported');
   });
 });
+
+describe('edgessh keygen -s signs certificates as ssh-keygen -s does', () => {
+  it('writes KEY-cert.pub with the ID, principals, validity, serial and options asked for; ssh-keygen -L reads it', async () => {
+    const ca = join(dir, 'cert-ca');
+    sshKeygen('-q', '-N', '', '-t', 'ed25519', '-f', ca);
+    const key = join(dir, 'cert-user');
+    sshKeygen('-q', '-N', '', '-t', 'rsa', '-b', '2048', '-C', 'me@laptop', '-f', key);
+    const r = await cli('keygen', '-s', ca, '-I', 'laptop', '-n', 'alice,ops', '-V', '-5m:+1h', '-z', '7', '-O', 'no-pty', '-O', 'source-address=10.0.0.0/8', `${key}.pub`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.toString()).toMatch(/^Signed user key .*cert-user-cert\.pub: id "laptop" serial 7 for alice,ops valid from \S+ to \S+\n$/);
+    const shown = sshKeygen('-L', '-f', `${key}-cert.pub`);
+    expect(shown).toContain('Type: ssh-rsa-cert-v01@openssh.com user certificate');
+    expect(shown).toMatch(/Principals: \n\s+alice\n\s+ops/);
+    expect(shown).toContain('source-address 10.0.0.0/8');
+    expect(shown).not.toContain('permit-pty');
+    expect(readFileSync(`${key}-cert.pub`, 'utf8').trim().endsWith(' me@laptop')).toBe(true);
+    const host = await cli('keygen', '-s', ca, '-I', 'web', '-h', '-n', 'web.example', `${key}.pub`);
+    expect(host.code, host.stderr).toBe(0);
+    expect(sshKeygen('-L', '-f', `${key}-cert.pub`)).toContain('host certificate');
+    const bad = await cli('keygen', '-s', ca, '-I', 'x', '-O', 'no-such', `${key}.pub`);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim()).toBe('edgessh: unknown certificate option "no-such"');
+  });
+
+  it("-V as ssh-keygen reads it: always/forever, +/- spans of s, m, h, d, w, dates; one time is the end", async () => {
+    const { parseValidity } = await import('../../src/cli/commands.ts');
+    const now = 1_800_000_000n;
+    expect(parseValidity('always:forever', now)).toEqual([0n, 0xffffffffffffffffn]);
+    expect(parseValidity('+1h', now)).toEqual([now, now + 3600n]);
+    expect(parseValidity('-5m:+1w2d', now)).toEqual([now - 300n, now + 9n * 86400n]);
+    expect(parseValidity('20300101Z:20300102Z', now)).toEqual([1893456000n, 1893542400n]);
+    expect(() => parseValidity('+1h:-1h', now)).toThrow(/is empty/);
+    expect(() => parseValidity('soon', now)).toThrow(/bad expiry-time/);
+  });
+});
