@@ -20,7 +20,7 @@ import { DEFAULT_USER_EXTENSIONS, certifiedHostKeys, describeHostKey, signCertif
 import { parseExpiryTime } from '../auth/authorized-keys.ts';
 import { connectTcpForward, listenTcp, tcpForwardListener } from '../io/node-net.ts';
 import { nodeProtection, nodeSigningKey, nodeX25519 } from '../io/node-crypto.ts';
-import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
+import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, SERVER_HOST_KEY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitListen, parsePermitOpen, runDemoSession } from '../apps/demo.ts';
 import { MemoryStorage } from '../apps/storage.ts';
 import { FolderStorage } from '../io/node-storage.ts';
@@ -164,7 +164,7 @@ export async function serve(argv: string[]): Promise<void> {
   if (ciphers) algorithms.cipher = ciphers;
   const macs = algorithmList(values.macs, DEFAULT_ALGORITHMS.mac);
   if (macs) algorithms.mac = macs;
-  const hka = algorithmList(values['host-key-algorithms'], DEFAULT_ALGORITHMS.hostKey);
+  const hka = algorithmList(values['host-key-algorithms'], [...SERVER_HOST_KEY_ALGORITHMS]);
   if (hka) algorithms.hostKey = hka;
   if (values.compression === 'no') algorithms.compression = ['none'];
   let rekey: { bytes?: number; seconds?: number } | undefined;

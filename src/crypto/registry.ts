@@ -63,6 +63,15 @@ export const DEFAULT_ALGORITHMS: AlgorithmPrefs = {
   ],
 };
 
+/**
+ * What a server offers for host keys unless configured (sshd's HostKeyAlgorithms): each default algorithm's
+ * certificate form first, then the plain ones. Only what the loaded keys (and certificates) can sign is offered.
+ */
+export const SERVER_HOST_KEY_ALGORITHMS: readonly string[] = [
+  ...DEFAULT_ALGORITHMS.hostKey.map((a) => `${a}-cert-v01@openssh.com`),
+  ...DEFAULT_ALGORITHMS.hostKey,
+];
+
 /** Off by default (sha1, ssh-rsa); an operator may add them to the lists explicitly. */
 export const LEGACY_ALGORITHMS = {
   kex: ['diffie-hellman-group14-sha1', 'diffie-hellman-group-exchange-sha1', 'diffie-hellman-group1-sha1'],

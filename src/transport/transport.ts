@@ -36,6 +36,7 @@ import {
 } from './negotiate.ts';
 import {
   DEFAULT_ALGORITHMS,
+  SERVER_HOST_KEY_ALGORITHMS,
   NONE_OPENER,
   NONE_SEALER,
   cipherInfo,
@@ -845,10 +846,9 @@ export class Transport {
     const kexNames = [...p.kex];
     if (this.role === 'server') {
       const keys = this.opts.hostKeys ?? [];
-      // A certified host key (sshd's HostCertificate) is offered first, as its algorithm's certificate form.
-      hostKey = [...p.hostKey.map((a) => `${a}-cert-v01@openssh.com`), ...p.hostKey].filter((alg) =>
-        keys.some((k) => k.publicKey.signatureAlgorithms.includes(alg)),
-      );
+      // Unless configured, certificates (sshd's HostCertificate) first; a configured list names them itself.
+      const offered = this.opts.algorithms?.hostKey ?? SERVER_HOST_KEY_ALGORITHMS;
+      hostKey = offered.filter((alg) => keys.some((k) => k.publicKey.signatureAlgorithms.includes(alg)));
       if (!this.firstKexDone) kexNames.push(EXT_INFO_S, STRICT_S);
     } else if (!this.firstKexDone) kexNames.push(EXT_INFO_C, STRICT_C);
     return {

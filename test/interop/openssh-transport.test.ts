@@ -130,6 +130,20 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH 9.2', () => {
         expect(r10.stdout.toString(), r10.stderr).toBe('in\n');
         expect(srv2.conns.at(-1)!.transport.negotiated).toMatchObject({ kex: 'mlkem768x25519-sha256', hostKey: 'ssh-ed25519-cert-v01@openssh.com' });
       }
+      // A configured list offers a certificate only if it names it, as sshd's HostKeyAlgorithms.
+      const plainOnly = await startServer(fx, { hostCertificates: certs, algorithms: { hostKey: ['ssh-ed25519'] } }, ['ed25519', 'rsa']);
+      const named = await startServer(fx, { hostCertificates: certs, algorithms: { hostKey: ['rsa-sha2-256-cert-v01@openssh.com'] } }, ['ed25519', 'rsa']);
+      try {
+        const certOnly = ['-o', `UserKnownHostsFile=${known}`, '-o', 'HostKeyAlgorithms=ssh-ed25519-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com'];
+        const refused = await run(SSH9, sshArgs(fx, plainOnly.port, certOnly).concat(['true']));
+        expect(refused.stderr).toMatch(/no matching host key type found/);
+        const ok = await run(SSH9, sshArgs(fx, named.port, [...certOnly, '-o', 'LogLevel=ERROR']).concat(['echo in']));
+        expect(ok.stdout.toString(), ok.stderr).toBe('in\n');
+        expect(named.conns.at(-1)!.transport.negotiated!.hostKey).toBe('rsa-sha2-256-cert-v01@openssh.com');
+      } finally {
+        await plainOnly.close();
+        await named.close();
+      }
       // Not for this name: the client refuses it (and has no plain key to fall back to).
       const other = await startServer(fx, { hostCertificates: certFor(fx.hostKeyFiles.ed25519, 'elsewhere') }, ['ed25519']);
       try {

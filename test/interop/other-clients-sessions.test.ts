@@ -109,6 +109,30 @@ describe.skipIf(!havePeer('/usr/lib/python3/dist-packages/paramiko') || !havePee
   },
 );
 
+describe.skipIf(!havePeer('/usr/lib/python3/dist-packages/asyncssh'))('AsyncSSH and host certificates', () => {
+  it('with only @cert-authority in its known_hosts, AsyncSSH accepts a host certificate of a trusted CA and refuses another CA', async () => {
+    const fx2 = makeFixture();
+    const ca = join(fx2.dir, 'host_ca');
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'host ca', '-f', ca]);
+    execFileSync('ssh-keygen', ['-q', '-s', ca, '-h', '-I', 'host', '-n', 'edgessh-test', fx2.hostKeyFiles.ed25519 + '.pub']);
+    const srv2 = await startServer(fx2, { hostCertificates: readFileSync(fx2.hostKeyFiles.ed25519 + '-cert.pub', 'utf8') }, ['ed25519']);
+    const trusting = join(fx2.dir, 'kh_ca');
+    writeFileSync(trusting, `@cert-authority edgessh-test ${readFileSync(ca + '.pub', 'utf8')}`);
+    const other = join(fx2.dir, 'kh_other');
+    writeFileSync(other, `@cert-authority edgessh-test ${readFileSync(fx2.wrongKey + '.pub', 'utf8')}`);
+    try {
+      const as = (kh: string) => run(PY, ['test/interop/peers/asyncssh_session.py', String(srv2.port), 'tester', 'key', fx2.userKey], { env: { EDGESSH_KNOWN_HOSTS: kh } });
+      expect((await as(trusting)).stdout.toString()).toBe('hi 0\nTrue\n');
+      expect(srv2.conns.at(-1)!.transport.negotiated!.hostKey).toBe('ssh-ed25519-cert-v01@openssh.com');
+      const refused = await as(other);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain('Host CA key is not trusted');
+    } finally {
+      await srv2.close();
+    }
+  });
+});
+
 describe('ssh2 (npm) client', () => {
   const connect = (auth: { privateKey?: Buffer; password?: string }) =>
     new Promise<Client>((resolve, reject) => {

@@ -5,7 +5,8 @@ import asyncssh
 port, user, mode, secret = sys.argv[1:5]
 
 async def main():
-    kw = dict(username=user, known_hosts=None, agent_path=None, config=None,
+    # EDGESSH_KNOWN_HOSTS: check the host key (an @cert-authority line checks a host certificate).
+    kw = dict(username=user, known_hosts=os.environ.get("EDGESSH_KNOWN_HOSTS"), agent_path=None, config=None,
               proxy_command=os.environ.get("EDGESSH_PROXY") or f"socat - TCP:127.0.0.1:{port}")
     if mode == "key":
         kw["client_keys"] = [secret]
