@@ -42,7 +42,7 @@ export interface AuthorizedKeyOptions {
  * Any option not known here or handled below makes the line invalid, as sshd skips a line with bad options.
  */
 const HARMLESS_OPTIONS = new Set([
-  'agent-forwarding', 'x11-forwarding', 'user-rc', 'tunnel', 'permitlisten', 'no-touch-required', 'verify-required',
+  'agent-forwarding', 'x11-forwarding', 'user-rc', 'tunnel', 'no-touch-required', 'verify-required',
 ]);
 
 const KEY_TYPES = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+|ssh-dss)$/;

@@ -6,7 +6,8 @@
  */
 import type { PrivateKey, PublicKey } from '../crypto/types.ts';
 import { parsePublicKeyBlob } from '../crypto/hostkey/index.ts';
-import { fingerprint } from '../crypto/keys/index.ts';
+import { fingerprint, fromBase64 } from '../crypto/keys/index.ts';
+import { equalConstantTime } from '../crypto/protection.ts';
 import { Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import { addressMatches, ipBytes, type AuthorizedKeyOptions } from './authorized-keys.ts';
@@ -96,7 +97,7 @@ export function parseCertificate(blob: Uint8Array): CertifiedKey {
   const kindCode = r.uint32();
   if (kindCode !== 1 && kindCode !== 2) throw new Error(`unknown certificate type ${kindCode}`);
   const keyId = r.string();
-  const principals = strings(r.bytes(), 'principals');
+  const principals = strings(r.bytes());
   const validAfter = r.uint64();
   const validBefore = r.uint64();
   // No prototype: an option named __proto__ must stay an (unknown, so refused) option.
@@ -143,11 +144,10 @@ export function verifyCertificate(cert: Certificate, algorithms: readonly string
   return cert.caKey.verify(cert.signature, cert.signed, algorithms);
 }
 
-function strings(b: Uint8Array, what: string): string[] {
+function strings(b: Uint8Array): string[] {
   const r = new Reader(b);
   const out: string[] = [];
   while (r.remaining) out.push(r.string());
-  r.done(what);
   return out;
 }
 
@@ -248,14 +248,14 @@ export function certifiedHostKeys(keys: readonly PrivateKey[], certificateLines:
     const [type, b64] = line.split(/\s+/);
     let cert: CertifiedKey;
     try {
-      cert = parseCertificate(Uint8Array.from(atob(b64 ?? ''), (c) => c.charCodeAt(0)));
+      cert = parseCertificate(fromBase64(b64 ?? ''));
     } catch (e) {
       throw new Error(`host certificate ${i + 1}: ${(e as Error).message}`);
     }
     if (cert.type !== type) throw new Error(`host certificate ${i + 1}: type ${type} does not match its data (${cert.type})`);
     if (cert.certificate.kind !== 'host') throw new Error(`host certificate ${i + 1} (ID "${cert.certificate.keyId}") is a user certificate`);
     const blob = cert.certificate.key.blob;
-    const key = keys.find((k) => k.publicKey.blob.length === blob.length && k.publicKey.blob.every((b, j) => b === blob[j]));
+    const key = keys.find((k) => equalConstantTime(k.publicKey.blob, blob));
     if (!key) throw new Error(`host certificate ${i + 1} (ID "${cert.certificate.keyId}") certifies none of the host keys`);
     out.push({
       publicKey: cert,

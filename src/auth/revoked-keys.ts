@@ -5,8 +5,10 @@
  */
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex as hex } from '@noble/hashes/utils.js';
 import type { PublicKey } from '../crypto/types.ts';
 import { parsePublicKeyBlob } from '../crypto/hostkey/index.ts';
+import { fromBase64 } from '../crypto/keys/index.ts';
 import { Reader } from '../wire/reader.ts';
 import { certificateOf } from './certificate.ts';
 import { parseAuthorizedKeys } from './authorized-keys.ts';
@@ -21,11 +23,9 @@ const CERT_SECTION = { SERIAL_LIST: 0x20, SERIAL_RANGE: 0x21, SERIAL_BITMAP: 0x2
  */
 export function revokedKeysFromText(text: string): string | Uint8Array {
   const t = text.trim();
-  if (/^U1NIS1JM[A-Za-z0-9+/=\s]*$/.test(t)) return Uint8Array.from(atob(t.replace(/\s/g, '')), (c) => c.charCodeAt(0)); // "SSHKRL"
+  if (/^U1NIS1JM[A-Za-z0-9+/=\s]*$/.test(t)) return fromBase64(t); // "SSHKRL"
   return text;
 }
-
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
 /** Revoked certificates of one CA (`ca` null: of any CA). */
 interface CertRevocations {

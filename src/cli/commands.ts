@@ -99,14 +99,14 @@ export async function serve(argv: string[]): Promise<void> {
   if (!m) fail(`--listen wants HOST:PORT, got ${values.listen}`);
   const [, host, port] = m;
 
-  const readAll = (files: string[] | undefined) =>
-    (files ?? []).map((f) => {
-      try {
-        return readFileSync(f, 'utf8');
-      } catch (e) {
-        fail(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-    });
+  const readOrFail = (f: string): Buffer => {
+    try {
+      return readFileSync(f);
+    } catch (e) {
+      fail(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const readAll = (files: string[] | undefined) => (files ?? []).map((f) => readOrFail(f).toString('utf8'));
   let keyFiles = values['host-key'] ?? [];
   if (!keyFiles.length) {
     const def = '.edgessh/ssh_host_ed25519_key';
@@ -126,14 +126,7 @@ export async function serve(argv: string[]): Promise<void> {
   if (values['password-env'] && !password) fail(`environment variable ${values['password-env']} is empty`);
   const authorizedText = readAll(values['authorized-keys']);
   const trustedUserCaKeys = readAll(values['trusted-user-ca-keys']).join('\n');
-  let revokedKeys: Uint8Array | undefined;
-  if (values['revoked-keys']) {
-    try {
-      revokedKeys = readFileSync(values['revoked-keys']);
-    } catch (e) {
-      fail(`cannot read ${values['revoked-keys']}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
+  const revokedKeys = values['revoked-keys'] ? readOrFail(values['revoked-keys']) : undefined;
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`edgessh: ${line}\n`);
   let permitOpen;
   try {

@@ -354,7 +354,7 @@ export class ConnectionServer implements Service {
     this.channels.clear();
     for (const r of this.globalReplies) r.resolve(false);
     this.globalReplies = [];
-    for (const l of this.listeners.values()) closeListener(l);
+    for (const l of this.listeners.values()) closeQuietly(l);
     this.listeners.clear();
     for (const c of this.offered.values()) closeQuietly(c.stream);
     this.offered.clear();
@@ -516,7 +516,7 @@ export class ConnectionServer implements Service {
       const l = this.listeners.get(listenerKey(address, port));
       if (l) {
         this.listeners.delete(listenerKey(address, port));
-        closeListener(l);
+        closeQuietly(l);
         ok = true;
       }
     }
@@ -545,7 +545,7 @@ export class ConnectionServer implements Service {
     }
     bound = listener.port;
     if (this.transport.closed || this.listeners.has(listenerKey(req.address, bound))) {
-      closeListener(listener);
+      closeQuietly(listener);
       return failure;
     }
     this.listeners.set(listenerKey(req.address, bound), listener);
@@ -838,17 +838,10 @@ export class ConnectionServer implements Service {
 
 const listenerKey = (address: string, port: number) => `${address} ${port}`;
 
-function closeListener(l: ForwardListener): void {
+/** Closes a forwarded connection or a listener, whatever state it is in. */
+function closeQuietly(it: { close?(): unknown }): void {
   try {
-    l.close();
-  } catch {
-    // already closed
-  }
-}
-
-function closeQuietly(stream: ForwardStream): void {
-  try {
-    stream.close?.();
+    it.close?.();
   } catch {
     // already closed
   }

@@ -30,8 +30,8 @@ const WRAP = 5 / P20; // a carry out of limb 5 (2^130) re-enters limb 0 times 5
 const HIBIT = 262144; // 2^128 at limb 5 (2^(128−110))
 // LOCAL_CONSTANTS: absorb and absorb4 declare the constants above again as their own locals. Bundlers turn a
 // module's top-level const into var; read from the module in edgessh serve's bundle (one large chunk), V8's
-// code for absorb4 ran at 0.45–0.6 of its speed (measured here: 1.6–1.8 ms/MiB inside the server against
-// 0.71–0.8 alone; that chunk imported by itself 1,010 MB/s, 1,350 with the locals).
+// code for absorb4 ran slower (measured here: that chunk imported by itself 1,010–1,030 MB/s, 1,340–1,370
+// with the locals; in the server, profiled side by side, 1.08 against 0.74 ms per MiB downloaded).
 
 /** From this many bytes on, four blocks per round: r³ and r⁴ cost two multiplications per message, which
  * shorter ones do not win back (measured: 256 bytes 406 → 330 MB/s, 768 about even, 4 KiB 950 → 1,120). */

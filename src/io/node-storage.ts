@@ -3,6 +3,15 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } 
 import { join } from 'node:path';
 import { TOP_DIR, joinPath, parentPath, validFileName, validPath, type FileInfo, type FileStorage } from '../apps/storage.ts';
 
+/** Runs `f`; false if it says so (returns false) or throws, else true: the answer of every change below. */
+async function attempt(f: () => Promise<boolean | void>): Promise<boolean> {
+  try {
+    return (await f()) !== false;
+  } catch {
+    return false;
+  }
+}
+
 export class FolderStorage implements FileStorage {
   constructor(private readonly root: string) {}
 
@@ -57,52 +66,40 @@ export class FolderStorage implements FileStorage {
     }
   }
 
-  async setMtime(user: string, path: string, mtime: number): Promise<boolean> {
-    try {
+  setMtime(user: string, path: string, mtime: number): Promise<boolean> {
+    return attempt(async () => {
       const p = this.path(user, path);
       const st = await stat(p);
       if (!path || !(st.isFile() || st.isDirectory())) return false;
       await utimes(p, mtime / 1000, mtime / 1000);
-      return true;
-    } catch {
-      return false;
-    }
+    });
   }
 
-  async remove(user: string, path: string): Promise<boolean> {
-    try {
+  remove(user: string, path: string): Promise<boolean> {
+    return attempt(async () => {
       const p = this.path(user, path);
       if (!path || !(await stat(p)).isFile()) return false;
       await rm(p);
-      return true;
-    } catch {
-      return false;
-    }
+    });
   }
 
-  async mkdir(user: string, path: string): Promise<boolean> {
-    try {
+  mkdir(user: string, path: string): Promise<boolean> {
+    return attempt(async () => {
       if (!path) return false;
       if (parentPath(path) === '') await mkdir(this.dir(user), { recursive: true });
       await mkdir(this.path(user, path));
-      return true;
-    } catch {
-      return false;
-    }
+    });
   }
 
-  async rmdir(user: string, path: string): Promise<boolean> {
-    try {
+  rmdir(user: string, path: string): Promise<boolean> {
+    return attempt(async () => {
       if (!path) return false;
       await rmdir(this.path(user, path));
-      return true;
-    } catch {
-      return false;
-    }
+    });
   }
 
-  async rename(user: string, from: string, to: string): Promise<boolean> {
-    try {
+  rename(user: string, from: string, to: string): Promise<boolean> {
+    return attempt(async () => {
       if (!from || !to || !validPath(from) || !validPath(to) || to.startsWith(`${from}/`)) return false;
       const src = await this.stat(user, from);
       if (!src) return false;
@@ -121,9 +118,6 @@ export class FolderStorage implements FileStorage {
       };
       if (src.dir && !(await fits(from))) return false;
       await rename(this.path(user, from), this.path(user, to));
-      return true;
-    } catch {
-      return false;
-    }
+    });
   }
 }
