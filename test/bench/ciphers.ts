@@ -2,6 +2,7 @@
 // CPU-second, at 32 KiB and 1 KiB packets: the portable protection in Node and in workerd (the Worker's
 // runtime), the Node protection (src/io/node-crypto.ts, what `edgessh serve` runs), beside node:crypto
 // (OpenSSL) doing the same work natively.
+import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { sealOpenRounds } from './seal-open.ts';
 import { coreRounds } from './cores.ts';
@@ -134,5 +135,31 @@ export async function benchCores(workerd: Workerd | null): Promise<Record<string
     'Node MB/CPU-s': bound(0).toFixed(0),
     'workerd MB/CPU-s': workerd ? bound(1).toFixed(0) : 'n/a',
   });
+  // For scale, native code without SIMD on the same core: what scalar machine code reaches, against which
+  // the JavaScript cores (scalar by nature) can be judged.
+  const chacha = opensslScalar('chacha20');
+  const aead = opensslScalar('chacha20-poly1305');
+  if (chacha && aead) {
+    const row = (core: string, v: number) => rows.push({ core, 'Node MB/CPU-s': v.toFixed(0), 'workerd MB/CPU-s': '' });
+    row('for scale: OpenSSL chacha20, SIMD off (`openssl speed`, OPENSSL_ia32cap)', chacha);
+    row('for scale: OpenSSL chacha20-poly1305, SIMD off: its seal+open (one AEAD pass each)', aead / 2);
+  }
   return rows;
+}
+
+/** CPUID bits OpenSSL must not use: SSSE3 and AVX (leaf 1), and all of leaf 7 (AVX2, AVX-512, IFMA…). */
+const NO_SIMD = '~0x1000020000000000:~0xffffffffffffffff';
+
+/** OpenSSL's own speed for `alg` at 32 KiB with its SIMD code paths switched off, MB per CPU-second; null without `openssl`. */
+function opensslScalar(alg: 'chacha20' | 'chacha20-poly1305'): number | null {
+  try {
+    const out = execFileSync('openssl', ['speed', '-mr', '-seconds', '2', '-bytes', '32768', '-evp', alg], {
+      env: { ...process.env, OPENSSL_ia32cap: NO_SIMD },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).toString();
+    const bytesPerSecond = /^\+F:\d+:[^:]+:([\d.]+)/m.exec(out)?.[1];
+    return bytesPerSecond ? Number(bytesPerSecond) / 1e6 : null;
+  } catch {
+    return null;
+  }
 }
