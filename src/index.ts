@@ -4,7 +4,7 @@ export { Transport, type TransportOptions, type TransportEvent, type CloseInfo, 
 export { Session, ChannelClosedError, type PtyInfo, type SessionKind } from './connection/session.ts';
 export type { ForwardListener, ForwardRequest, ForwardStream, IncomingConnection, ListenRequest } from './connection/connection.ts';
 export type { AuthRequest, AuthResult, Authenticate, KeyboardPrompt } from './auth/server.ts';
-export { parseAuthorizedKeys, parseAuthorizedKeyLine, type AuthorizedKey } from './auth/authorized-keys.ts';
+export { parseAuthorizedKeys, parseAuthorizedKeyLine, parseAuthorizedPrincipals, type AuthorizedKey, type AuthorizedPrincipal } from './auth/authorized-keys.ts';
 export { certificateOf, certificateOptions, certificateRefusal, certifiedHostKeys, parseCertificate, signCertificate, type Certificate, type CertificateCheck, type CertificateRequest, type CertifiedKey } from './auth/certificate.ts';
 export { RevokedKeys } from './auth/revoked-keys.ts';
 export { connectTransport, type ByteSink } from './io/connection.ts';

@@ -14,6 +14,11 @@ export interface Env {
   AUTHORIZED_KEYS?: string;
   /** sshd's TrustedUserCAKeys: CA public keys whose user certificates log in the users they name. */
   TRUSTED_USER_CA_KEYS?: string;
+  /**
+   * sshd's AuthorizedPrincipalsFile (the same for every user): `[options] principal` lines. Set, a certificate
+   * of a TRUSTED_USER_CA_KEYS authority must list one of these principals instead of the user name.
+   */
+  AUTHORIZED_PRINCIPALS?: string;
   /** sshd's RevokedKeys: public key lines, or a KRL (ssh-keygen -k) as base64. */
   REVOKED_KEYS?: string;
   /** Opt-in password for password and keyboard-interactive logins. */

@@ -61,13 +61,13 @@ let cachedServer: { key: string; server: Promise<SshServer> } | null = null;
 
 /** One SshServer per isolate and configuration (parsing keys costs more than a handshake). */
 function serverFor(env: Env): Promise<SshServer> {
-  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
+  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${env.AUTHORIZED_PRINCIPALS}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
   if (cachedServer?.key === cacheKey) return cachedServer.server;
   const server = (async () => {
     const hostKeys = await loadHostKeys(env);
     const log = (line: string) => console.log(`edgessh: ${line}`);
     const permitOpen = parsePermitOpen(env.PERMIT_OPEN ?? '');
-    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
+    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, authorizedPrincipals: env.AUTHORIZED_PRINCIPALS || undefined, revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
     const storage = new DurableObjectFileStorage(env.FILES);
     const startedAt = Date.now();
     for (const k of hostKeys) log(describeHostKey(k.publicKey));

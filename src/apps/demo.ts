@@ -13,6 +13,8 @@ import {
   permitOpenAllows,
   type PermitOpen,
   parseAuthorizedKeys,
+  parseAuthorizedPrincipals,
+  type AuthorizedPrincipal,
   ptyAllowed,
   type AuthorizedKeyOptions,
 } from '../auth/authorized-keys.ts';
@@ -36,6 +38,13 @@ export interface DemoPolicyOptions {
    * signed logs in a user it names as a principal. (A `cert-authority` line in authorizedKeys trusts a CA too.)
    */
   trustedUserCaKeys?: string;
+  /**
+   * sshd's AuthorizedPrincipalsFile, for certificates signed by a trustedUserCaKeys authority: `[options]
+   * principal` lines (parseAuthorizedPrincipals), as text for every user or a user's own (null: none). Given,
+   * a certificate must list one of the user's principals instead of the user name, and that line's options
+   * apply (narrowed by the certificate). Not consulted for `cert-authority` lines, as sshd does not.
+   */
+  authorizedPrincipals?: string | ((username: string) => string | null | Promise<string | null>);
   /**
    * sshd's RevokedKeys: public keys (one per line) or a KRL (`ssh-keygen -k`) of keys and certificates that
    * may not log in, whatever else allows them. Unreadable, it is an error (makeDemoPolicy throws).
@@ -97,6 +106,15 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
       return plain;
     })
     .map((k) => ({ ...k, options: { ...k.options, certAuthority: true } }));
+  const principalsOf = (text: string) => parseAuthorizedPrincipals(text, (line, why) => o.log?.(`authorized principals line ${line} skipped: ${why}`));
+  const sharedPrincipals = typeof o.authorizedPrincipals === 'string' ? principalsOf(o.authorizedPrincipals) : null;
+  /** The user's principals file, parsed; null when none is configured (then the certificate must name the user). */
+  const principalsFor = async (username: string): Promise<AuthorizedPrincipal[] | null> => {
+    if (o.authorizedPrincipals === undefined) return null;
+    if (sharedPrincipals) return sharedPrincipals;
+    const text = await (o.authorizedPrincipals as (u: string) => string | null | Promise<string | null>)(username);
+    return text === null ? [] : principalsOf(text);
+  };
   let revoked: RevokedKeys | null = null;
   if (o.revokedKeys !== undefined && o.revokedKeys.length) {
     try {
@@ -128,10 +146,23 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
             o.log?.(`Authentication tried for ${req.username} with ${what}: the CA is not trusted`);
             return false;
           }
+          // Through TrustedUserCAKeys with a principals file: the first of its lines the certificate lists gives
+          // the principal and the options (sshd's AuthorizedPrincipalsFile).
+          let granted = entry.options;
+          let principals = entry.options.principals;
+          const fromFile = line ? null : await principalsFor(req.username);
+          if (fromFile) {
+            const match = fromFile.find((p) => cert.principals.includes(p.principal));
+            if (!match) {
+              o.log?.(`Authentication tried for ${req.username} with ${what} but Certificate does not contain an authorized principal`);
+              return false;
+            }
+            granted = match.options;
+            principals = [match.principal];
+          }
           const refused =
-            keyRefusal(entry.options, ip, now) ??
-            certificateRefusal(cert, { username: req.username, requirePrincipal: !line, principals: entry.options.principals, ip, now });
-          const options = refused ?? certificateOptions(entry.options, cert);
+            keyRefusal(granted, ip, now) ?? certificateRefusal(cert, { username: req.username, requirePrincipal: !line, principals, ip, now });
+          const options = refused ?? certificateOptions(granted, cert);
           if (typeof options === 'string') {
             o.log?.(`Authentication tried for ${req.username} with ${what} but ${options}`);
             return false;

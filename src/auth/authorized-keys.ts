@@ -84,6 +84,36 @@ export function parseAuthorizedKeyLine(line: string): AuthorizedKey {
   return { key, comment: comment.join(' '), options: parseOptions(optionText) };
 }
 
+/** A line of sshd's AuthorizedPrincipalsFile: a principal name, after authorized_keys options if any. */
+export interface AuthorizedPrincipal {
+  principal: string;
+  options: AuthorizedKeyOptions;
+}
+
+/**
+ * Parses an AuthorizedPrincipalsFile (sshd_config(5)): `[options] principal` lines, the options those of
+ * authorized_keys; empty lines and `#` comments ignored. Bad lines are skipped and reported through
+ * `onError`, as sshd skips them.
+ */
+export function parseAuthorizedPrincipals(text: string, onError?: (line: number, why: string) => void): AuthorizedPrincipal[] {
+  const out: AuthorizedPrincipal[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    try {
+      const end = /\s/.test(line) ? scanOptions(line) : 0;
+      const principal = line.slice(end).trim();
+      if (!principal || /\s/.test(principal)) throw new Error('expected [options] principal');
+      const options = parseOptions(line.slice(0, end));
+      if (options.certAuthority) throw new Error('cert-authority does not belong in a principals file');
+      out.push({ principal, options });
+    } catch (e) {
+      onError?.(i + 1, (e as Error).message);
+    }
+  });
+  return out;
+}
+
 /** The end of the options field: the first unquoted whitespace. */
 function scanOptions(s: string): number {
   let quoted = false;

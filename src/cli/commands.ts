@@ -65,6 +65,19 @@ function parseSize(s: string): number {
   return Number(m[1]) * mult;
 }
 
+/**
+ * A user's AuthorizedPrincipalsFile: `path` with %u the user name (%% a %), or null when it cannot be read.
+ * A user name that could step out of the folder (`/`, a leading `.`) has none.
+ */
+function principalsFile(path: string, username: string): string | null {
+  if (path.includes('%u') && (username.includes('/') || username.startsWith('.') || !username)) return null;
+  try {
+    return readFileSync(path.replace(/%([u%])/g, (_, t: string) => (t === 'u' ? username : '%')), 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 export async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -74,6 +87,7 @@ export async function serve(argv: string[]): Promise<void> {
       'host-certificate': { type: 'string', multiple: true },
       'authorized-keys': { type: 'string', multiple: true },
       'trusted-user-ca-keys': { type: 'string', multiple: true },
+      'authorized-principals-file': { type: 'string' },
       'revoked-keys': { type: 'string' },
       'password-env': { type: 'string' },
       'permit-open': { type: 'string', multiple: true },
@@ -142,9 +156,13 @@ export async function serve(argv: string[]): Promise<void> {
   } catch (e) {
     fail(`--permit-listen: ${(e as Error).message}`);
   }
+  const principalsPath = values['authorized-principals-file'];
+  if (principalsPath && /%[^u%]/.test(principalsPath)) fail('--authorized-principals-file: of the % tokens only %u (the user name) and %% are known');
+  // Read at every attempt, as sshd reads it; no file: no principals (so no certificate login through a trusted CA).
+  const authorizedPrincipals = principalsPath === undefined ? undefined : (username: string) => principalsFile(principalsPath, username);
   let policy;
   try {
-    policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), trustedUserCaKeys, revokedKeys, password, permitOpen, permitListen, log });
+    policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), trustedUserCaKeys, authorizedPrincipals, revokedKeys, password, permitOpen, permitListen, log });
   } catch (e) {
     fail(`--revoked-keys: ${(e as Error).message}`);
   }

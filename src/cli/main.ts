@@ -9,8 +9,8 @@ const USAGE = `edgessh ${EDGESSH_VERSION} — an SSH server that runs wherever J
 
 usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--host-certificate FILE]...
-                [--authorized-keys FILE]... [--trusted-user-ca-keys FILE]... [--revoked-keys FILE]
-                [--password-env VAR]
+                [--authorized-keys FILE]... [--trusted-user-ca-keys FILE]... [--authorized-principals-file PATH]
+                [--revoked-keys FILE] [--password-env VAR]
                 [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
                 [--data DIR] [--kex LIST]
@@ -29,7 +29,9 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
   below 1024; --gateway-ports is sshd's GatewayPorts (default no: loopback only).
 --host-certificate is sshd's HostCertificate: a host key's certificate (ssh-keygen -s CA -h), offered first.
 --trusted-user-ca-keys is sshd's TrustedUserCAKeys: certificates these CAs signed log in the users they name
-  (authorized_keys' cert-authority lines trust a CA too); --revoked-keys is sshd's RevokedKeys (public keys,
+  (authorized_keys' cert-authority lines trust a CA too); --authorized-principals-file is sshd's
+  AuthorizedPrincipalsFile for them (%u: the user name): the certificate must list one of the file's
+  principals instead, and that line's options apply; --revoked-keys is sshd's RevokedKeys (public keys,
   one per line, or a KRL from ssh-keygen -k).
 --max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).`;
 

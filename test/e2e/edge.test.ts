@@ -48,7 +48,9 @@ beforeAll(async () => {
     join(fx.dir, 'dev.vars'),
     `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\nPERMIT_OPEN="127.0.0.1:${ECHO_PORT} 127.0.0.1:${DEAD_PORT}"\n` +
       `HOST_CERTIFICATE="${readFileSync(fx.hostKeyFiles.ed25519 + '-cert.pub', 'utf8').trim()}"\n` +
-      `TRUSTED_USER_CA_KEYS="${readFileSync(ca + '.pub', 'utf8').trim()}"\nREVOKED_KEYS="${readFileSync(join(fx.dir, 'krl')).toString('base64')}"\n`,
+      `TRUSTED_USER_CA_KEYS="${readFileSync(ca + '.pub', 'utf8').trim()}"\nREVOKED_KEYS="${readFileSync(join(fx.dir, 'krl')).toString('base64')}"\n` +
+      // Its principals (sshd's AuthorizedPrincipalsFile): the user's own name, and a team whose line allows no pty.
+      `AUTHORIZED_PRINCIPALS="tester\\nno-pty edge-ops"\n`,
   );
   echo = net.createServer((sock) => sock.pipe(sock));
   await new Promise<void>((r) => echo.listen(ECHO_PORT, '127.0.0.1', r));
@@ -261,7 +263,7 @@ describe('through edgessh bridge (ssh -p)', () => {
     expect(startOut).toMatch(/host certificate ssh-ed25519-cert-v01@openssh.com ID "edge host" \(serial 0\)/);
   });
 
-  it('an OpenSSH user certificate signed by a TRUSTED_USER_CA_KEYS authority logs in; one REVOKED_KEYS (a KRL) revokes does not', async () => {
+  it('an OpenSSH user certificate signed by a TRUSTED_USER_CA_KEYS authority logs in for a principal in AUTHORIZED_PRINCIPALS (under its options); one REVOKED_KEYS (a KRL) revokes does not', async () => {
     const as = (key: string) => run(SSH9, [...viaBridge().map((a) => (a === fx.userKey ? key : a)), 'whoami']);
     const r = await as(fx.wrongKey);
     expect(r.stderr).toBe('');
@@ -271,6 +273,16 @@ describe('through edgessh bridge (ssh -p)', () => {
     expect(revoked.code).toBe(255);
     expect(revoked.stderr).toContain('Permission denied (publickey');
     expect(startOut).toMatch(/Authentication tried for tester with ecdsa-sha2-nistp256-cert-v01@openssh.com SHA256:\S+ but the certificate's key ID "stolen-laptop" is revoked/);
+    // AUTHORIZED_PRINCIPALS: a certificate for edge-ops logs in under that line's no-pty; one for a name not listed gets nothing.
+    certifyUserKey(join(fx.dir, 'user_ca'), fx.wrongKey, ['-n', 'edge-ops']);
+    expect((await as(fx.wrongKey)).stdout.toString()).toBe('tester\n');
+    const tty = await run(SSH9, [...viaBridge(['-tt']).map((a) => (a === fx.userKey ? fx.wrongKey : a)), 'whoami']);
+    expect(tty.code).toBe(255);
+    expect(tty.stderr).toContain('PTY allocation request failed');
+    certifyUserKey(join(fx.dir, 'user_ca'), fx.wrongKey, ['-n', 'someone-else']);
+    const unlisted = await as(fx.wrongKey);
+    expect(unlisted.code).toBe(255);
+    expect(startOut).toMatch(/Authentication tried for tester with certificate ID "wrong_ed25519 cert" .* but Certificate does not contain an authorized principal/);
   });
 
   it('password login, and 16 MiB up', async () => {

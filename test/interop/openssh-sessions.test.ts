@@ -1,11 +1,12 @@
 // Userauth and connection with the OpenSSH client: exec, exit codes, an interactive shell under tmux,
 // 64 MiB up and down with rekeys, password and keyboard-interactive logins, refusals.
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SSH10, SSH9, certifyUserKey, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario } from '../helpers/peers.ts';
+import { SSH10, SSH9, certifyUserKey, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario, waitPort } from '../helpers/peers.ts';
 
 let fx: Fixture;
 let srv: RunningServer;
@@ -323,6 +324,55 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
       }
     } finally {
       await srv2.close();
+    }
+  });
+});
+
+describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) with the OpenSSH client', () => {
+  it('a key from --authorized-keys runs commands; --trusted-user-ca-keys with --authorized-principals-file DIR/%u lets in the principals of that user\'s file, with its options', async () => {
+    const fx2 = makeFixture();
+    const ca = join(fx2.dir, 'ca');
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'ca', '-f', ca]);
+    mkdirSync(join(fx2.dir, 'principals'));
+    writeFileSync(join(fx2.dir, 'principals', 'tester'), '# tester may log in as a member of team\ncommand="echo principal team" team\n');
+    const port = await new Promise<number>((resolve) => {
+      const probe = createNetServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519,
+      '--authorized-keys', join(fx2.dir, 'authorized_keys'), '--trusted-user-ca-keys', `${ca}.pub`,
+      '--authorized-principals-file', join(fx2.dir, 'principals', '%u'), '--data', join(fx2.dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const as = (key: string, cmd: string, user = 'tester') =>
+      run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR'], key).map((a) => (a === 'tester@edgessh-test' ? `${user}@edgessh-test` : a)), cmd]);
+    const denied = (r: { code: number | null; stderr: string }) => {
+      expect(r.code).toBe(255);
+      expect(r.stderr).toContain('Permission denied (publickey');
+    };
+    try {
+      await waitPort(port);
+      const hi = await as(fx2.userKey, 'echo hi');
+      expect([hi.code, hi.stdout.toString(), hi.stderr]).toEqual([0, 'hi\n', '']);
+      expect((await as(fx2.userKey, 'false')).code).toBe(1);
+      // The wrong key is in no authorized_keys: only its certificate lets it in, through the principal team.
+      certifyUserKey(ca, fx2.wrongKey, ['-n', 'team']);
+      const viaTeam = await as(fx2.wrongKey, 'whoami');
+      expect([viaTeam.code, viaTeam.stdout.toString()]).toEqual([0, 'principal team\n']);
+      // Naming the user is not enough once a principals file is configured; a user without a file, or whose
+      // name would step out of the folder, gets nothing.
+      certifyUserKey(ca, fx2.wrongKey, ['-n', 'tester']);
+      denied(await as(fx2.wrongKey, 'whoami'));
+      certifyUserKey(ca, fx2.wrongKey, ['-n', 'team,bob']);
+      denied(await as(fx2.wrongKey, 'whoami', 'bob'));
+      denied(await as(fx2.wrongKey, 'whoami', '../principals/tester'));
+      expect(log).toMatch(/Accepted certificate ID "wrong_ed25519 cert" \(serial 0\) signed by ssh-ed25519 CA SHA256:\S+ for tester/);
+      expect(log).toMatch(/Authentication tried for tester with certificate ID "wrong_ed25519 cert" .* but Certificate does not contain an authorized principal/);
+      expect(log).toMatch(/Authentication tried for bob with .* but Certificate does not contain an authorized principal/);
+    } finally {
+      proc.kill();
     }
   });
 });

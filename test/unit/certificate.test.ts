@@ -19,7 +19,7 @@ import {
   parseUserKey,
   verifyCertificate,
 } from '../../src/auth/certificate.ts';
-import { parseAuthorizedKeyLine, ptyAllowed, forwardingAllowed } from '../../src/auth/authorized-keys.ts';
+import { parseAuthorizedKeyLine, ptyAllowed, forwardingAllowed, type AuthorizedKeyOptions } from '../../src/auth/authorized-keys.ts';
 import { makeDemoPolicy } from '../../src/apps/demo.ts';
 import { RevokedKeys, revokedKeysFromText } from '../../src/auth/revoked-keys.ts';
 import { parsePrivateKey } from '../../src/crypto/keys/index.ts';
@@ -198,6 +198,41 @@ describe.skipIf(!havePeer(SSH_KEYGEN))('OpenSSH certificates', () => {
     expect(text).toMatch(/but Certificate lacks principal list/);
     expect(text).toMatch(/: the CA is not trusted/);
     expect(() => parseAuthorizedKeyLine(`principals="ops" ${pubLine(caEd)}`)).toThrow('principals= applies only to a cert-authority line');
+  });
+
+  it("AuthorizedPrincipalsFile: with TrustedUserCAKeys the certificate must list one of the file's principals, and that line's options apply", async () => {
+    const log: string[] = [];
+    const caB = newKey('ed25519');
+    const principals = ['# who may log in', 'command="echo via team",from="10.0.0.0/8" team', 'no-pty ops', 'two words here', 'cert-authority x', ''].join('\n');
+    const policyWith = (authorizedPrincipals: Parameters<typeof makeDemoPolicy>[0]['authorizedPrincipals']) =>
+      makeDemoPolicy({ authorizedKeys: `cert-authority,principals="ops" ${pubLine(caEd)}\n`, trustedUserCaKeys: `${pubLine(caB)}\n`, authorizedPrincipals, log: (l) => log.push(l) });
+    const ask = async (policy: ReturnType<typeof makeDemoPolicy>, key: ReturnType<typeof parseUserKey>, username = 'alice', ip = '10.1.2.3') => {
+      const transport = fakeTransport(ip);
+      const ok = await policy.authenticate({ method: 'publickey', username, key, algorithm: key.signatureAlgorithms[0]!, signed: true }, { transport, passed: [] });
+      return { ok, options: transport.appData.keyOptions as AuthorizedKeyOptions | undefined };
+    };
+    const shared = policyWith(principals);
+    expect(log).toEqual(['authorized principals line 4 skipped: expected [options] principal', 'authorized principals line 5 skipped: cert-authority does not belong in a principals file']);
+    const team = parseUserKey(certify(caB, user, ['-n', 'team']));
+    const viaTeam = await ask(shared, team);
+    expect(viaTeam.ok).toBe(true);
+    expect(viaTeam.options?.command).toBe('echo via team');
+    // The line's from= applies; the user's own name is no longer enough; the second line's options apply to it.
+    expect((await ask(shared, team, 'alice', '192.168.1.9')).ok).toBe(false);
+    expect((await ask(shared, parseUserKey(certify(caB, user, ['-n', 'alice'])))).ok).toBe(false);
+    const ops = await ask(shared, parseUserKey(certify(caB, user, ['-n', 'alice,ops'])));
+    expect(ops.ok).toBe(true);
+    expect(ptyAllowed(ops.options!)).toBe(false);
+    // Not consulted for a cert-authority line (its principals= is what counts there), as sshd.
+    expect((await ask(shared, parseUserKey(certify(caEd, user, ['-n', 'ops'])))).ok).toBe(true);
+    // A file per user: bob has none, so no certificate of a trusted CA logs him in.
+    const perUser = policyWith(async (u) => (u === 'alice' ? 'team\n' : null));
+    expect((await ask(perUser, team, 'alice')).ok).toBe(true);
+    expect((await ask(perUser, team, 'bob')).ok).toBe(false);
+    expect((await ask(perUser, parseUserKey(certify(caB, user, ['-n', 'bob'])), 'bob')).ok).toBe(false);
+    const text = log.join('\n');
+    expect(text).toMatch(/Authentication tried for alice with certificate ID "id-\d+" .* but not from a permitted host \(ip=192.168.1.9, required=10.0.0.0\/8\)/);
+    expect(text).toMatch(/Authentication tried for bob with certificate ID "id-\d+" .* but Certificate does not contain an authorized principal/);
   });
 
   it('hostile blobs: every truncation and 3,000 seeded mutations end in an Error or a certificate, never anything else', async () => {
