@@ -5,11 +5,11 @@ export { Session, ChannelClosedError, type PtyInfo, type SessionKind } from './c
 export type { ForwardListener, ForwardRequest, ForwardStream, IncomingConnection, ListenRequest } from './connection/connection.ts';
 export type { AuthRequest, AuthResult, Authenticate, KeyboardPrompt } from './auth/server.ts';
 export { parseAuthorizedKeys, parseAuthorizedKeyLine, parseAuthorizedPrincipals, type AuthorizedKey, type AuthorizedPrincipal } from './auth/authorized-keys.ts';
-export { certificateOf, certificateOptions, certificateRefusal, certifiedHostKeys, parseCertificate, signCertificate, type Certificate, type CertificateCheck, type CertificateRequest, type CertifiedKey } from './auth/certificate.ts';
+export { certificateOf, certificateOptions, certificateRefusal, certifiedHostKeys, hostCertificateRefusal, parseCertificate, signCertificate, type Certificate, type CertificateCheck, type CertificateRequest, type CertifiedKey, type HostCertificateCheck } from './auth/certificate.ts';
 export { RevokedKeys } from './auth/revoked-keys.ts';
 export { connectTransport, type ByteSink } from './io/connection.ts';
 export { loopback } from './io/loopback.ts';
-export { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, type AlgorithmPrefs } from './crypto/registry.ts';
+export { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, SERVER_HOST_KEY_ALGORITHMS, type AlgorithmPrefs } from './crypto/registry.ts';
 export type { PrivateKey, PublicKey } from './crypto/types.ts';
 export { DISCONNECT, MSG, SshError } from './wire/messages.ts';
 export { DEMO_SUBSYSTEMS, makeDemoPolicy, runDemoSession, parsePermitOpen } from './apps/demo.ts';

@@ -245,7 +245,8 @@ export function addressMatches(ip: string, patterns: string): boolean {
   return matched;
 }
 
-function wildcardMatches(s: string, p: string): boolean {
+/** OpenSSH's match_pattern: `*` any run of characters, `?` any one; everything else literal. */
+export function wildcardMatches(s: string, p: string): boolean {
   const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
   return re.test(s);
 }

@@ -10,7 +10,7 @@ import { fingerprint, fromBase64 } from '../crypto/keys/index.ts';
 import { equalConstantTime } from '../crypto/protection.ts';
 import { Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
-import { addressMatches, ipBytes, type AuthorizedKeyOptions } from './authorized-keys.ts';
+import { addressMatches, ipBytes, wildcardMatches, type AuthorizedKeyOptions } from './authorized-keys.ts';
 
 const SUFFIX = '-cert-v01@openssh.com';
 
@@ -265,6 +265,37 @@ export function certifiedHostKeys(keys: readonly PrivateKey[], certificateLines:
     });
   });
   return out;
+}
+
+export interface HostCertificateCheck {
+  /** The name the client connected to (or its HostKeyAlias): a principal must match it, wildcards allowed. */
+  hostname: string;
+  /** The authorities trusted for this host (as `@cert-authority` lines of known_hosts that match it). */
+  trustedCas: readonly PublicKey[];
+  /** ms since the epoch (default: now). */
+  now?: number;
+}
+
+/**
+ * For a client's verifyHostKey: why the server's host key, a certificate, may not be trusted as OpenSSH's ssh
+ * would not trust it (its words where it has some), or null. The transport has already checked that it is
+ * a host certificate whose authority's signature verifies; here: that authority is one of `trustedCas`,
+ * the validity window, a principal matching the host name (none listed: any host), no critical options.
+ * Offer certificates with `algorithms: { hostKey: SERVER_HOST_KEY_ALGORITHMS }` (the forms with
+ * `-cert-v01@openssh.com` first).
+ */
+export function hostCertificateRefusal(key: PublicKey, c: HostCertificateCheck): string | null {
+  const cert = certificateOf(key);
+  if (!cert) return `${key.type} is not a certificate`;
+  if (cert.kind !== 'host') return 'Certificate invalid: not a host certificate';
+  if (!c.trustedCas.some((ca) => equalConstantTime(ca.blob, cert.caKey.blob))) return `No matching CA found: ${cert.caKey.type} CA ${fingerprint(cert.caKey)} is not trusted for ${c.hostname}`;
+  const now = BigInt(Math.floor((c.now ?? Date.now()) / 1000));
+  if (now < cert.validAfter) return 'Certificate invalid: not yet valid';
+  if (now >= cert.validBefore) return 'Certificate invalid: expired';
+  const host = c.hostname.toLowerCase();
+  if (cert.principals.length && !cert.principals.some((p) => wildcardMatches(host, p.toLowerCase()))) return 'Certificate invalid: name is not a listed principal';
+  if (Object.keys(cert.criticalOptions).length) return 'Certificate contains unsupported critical options';
+  return null;
 }
 
 /** A host key for the log: its type and fingerprint, or a certificate's ID, serial, key and CA. */

@@ -22,6 +22,7 @@ import { Reader, WireError } from '../wire/reader.ts';
 import { Writer, concatBytes, utf8Bytes } from '../wire/writer.ts';
 import { DISCONNECT, MSG, SshError, disconnectName } from '../wire/messages.ts';
 import { ByteQueue } from './bytequeue.ts';
+import { certificateOf, parseUserKey, verifyCertificate } from '../auth/certificate.ts';
 import { checkPacketLength, frameBufferFor, framePacket, sealFrame, unframePacket } from './packets.ts';
 import { SOFTWARE_VERSION, parseVersionExchange, type VersionLine } from './version.ts';
 import {
@@ -49,7 +50,6 @@ import {
   chooseGexGroup,
   dhGroupMethod,
   deriveKey,
-  parsePublicKeyBlob,
   validateAlgorithms,
 } from '../crypto/registry.ts';
 
@@ -1020,12 +1020,19 @@ export class Transport {
     const alg = kex.negotiated!.hostKey;
     let key: PublicKey;
     try {
-      key = parsePublicKeyBlob(hostKeyBlob);
+      // A plain key, or (when we offered a …-cert-v01@openssh.com algorithm) a host certificate.
+      key = parseUserKey(hostKeyBlob);
     } catch (e) {
       throw new SshError(DISCONNECT.HOST_KEY_NOT_VERIFIABLE, `server host key is not usable: ${(e as Error).message}`);
     }
     if (!key.signatureAlgorithms.includes(alg) || !(await key.verify(signature, H, [alg])))
       throw new SshError(DISCONNECT.KEY_EXCHANGE_FAILED, 'server host key signature does not verify');
+    // A certificate reaches verifyHostKey only as a host certificate its authority really signed, with an
+    // algorithm accepted here (not ssh-rsa's SHA-1: OpenSSH's CASignatureAlgorithms); whether that authority
+    // is trusted for this host is the application's (trustsHostCertificate).
+    const cert = certificateOf(key);
+    if (cert && (cert.kind !== 'host' || !(await verifyCertificate(cert, this.serverSigAlgs))))
+      throw new SshError(DISCONNECT.HOST_KEY_NOT_VERIFIABLE, cert.kind !== 'host' ? 'server sent a user certificate as its host key' : "server host certificate's signature does not verify");
     if (this.opts.verifyHostKey && !(await this.opts.verifyHostKey(key, alg)))
       throw new SshError(DISCONNECT.HOST_KEY_NOT_VERIFIABLE, 'host key verification failed');
     if (this.closed) return;

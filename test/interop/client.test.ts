@@ -2,7 +2,8 @@
 // sides have, sshd through `edgessh websockify`, and the edgessh server.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import WebSocket, { createWebSocketStream } from 'ws';
@@ -11,6 +12,8 @@ import { connectClientSocket } from '../../src/io/node-net.ts';
 import { parsePrivateKey, fingerprint } from '../../src/crypto/keys/index.ts';
 import type { ClientOptions, SshClient } from '../../src/client/client.ts';
 import type { PrivateKey, PublicKey } from '../../src/crypto/types.ts';
+import { certifiedHostKeys, hostCertificateRefusal, parseCertificate } from '../../src/auth/certificate.ts';
+import { SERVER_HOST_KEY_ALGORITHMS } from '../../src/crypto/registry.ts';
 import { fixedPorts, havePeer, makeFixture, startServer, startSshd, waitPort, type Fixture, type RunningServer } from '../helpers/peers.ts';
 
 const base = fixedPorts(3);
@@ -129,6 +132,42 @@ describe.skipIf(!havePeer('/usr/sbin/sshd') || !isRoot)('our client against Debi
     await expect(c.ready).rejects.toThrow(/authentication failed \(tried publickey ssh-ed25519; the server accepts publickey\)/);
   });
 
+  it("a host certificate (sshd's HostCertificate): trusted through its CA for the names it lists, refused for another name or CA", async () => {
+    const hostCa = join(fx.dir, 'client_host_ca');
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ecdsa', '-C', 'host ca', '-f', hostCa]);
+    execFileSync('ssh-keygen', ['-q', '-s', hostCa, '-h', '-I', 'sshd host', '-n', 'edgessh-test,*.example.org', '-V', '-5m:+1h', fx.hostKeyFiles.ed25519 + '.pub']);
+    const port = fixedPorts(8);
+    const certSshd = await startSshd(fx, port, [`HostCertificate ${fx.hostKeyFiles.ed25519}-cert.pub`]);
+    const [ca] = await parsePrivateKey(readFileSync(hostCa, 'utf8'));
+    const [otherCa] = await parsePrivateKey(readFileSync(fx.wrongKey, 'utf8'));
+    try {
+      const why: string[] = [];
+      const viaCa = (hostname: string, trusted = ca!.publicKey) => ({
+        algorithms: { hostKey: [...SERVER_HOST_KEY_ALGORITHMS] },
+        verifyHostKey: (key: PublicKey) => {
+          const refused = hostCertificateRefusal(key, { hostname, trustedCas: [trusted] });
+          if (refused) why.push(refused);
+          return refused === null;
+        },
+      });
+      let negotiated: Record<string, string> = {};
+      const c = await login(port, 'root', { ...viaCa('edgessh-test'), onEvent: (e) => e.type === 'kex-done' && (negotiated = e.negotiated as never) });
+      expect(negotiated.hostKey).toBe('ssh-ed25519-cert-v01@openssh.com');
+      expect(dec.decode((await c.run('echo certified')).stdout)).toBe('certified\n');
+      c.end();
+      (await login(port, 'root', viaCa('db.example.org'))).end();
+      await expect(login(port, 'root', viaCa('elsewhere'))).rejects.toThrow(/host key verification failed/);
+      await expect(login(port, 'root', viaCa('edgessh-test', otherCa!.publicKey))).rejects.toThrow(/host key verification failed/);
+      expect(why).toEqual(['Certificate invalid: name is not a listed principal', expect.stringMatching(/^No matching CA found: ecdsa-sha2-nistp256 CA SHA256:\S+ is not trusted for edgessh-test$/)]);
+      // A client that offers only plain host key algorithms (the default) still gets the plain key.
+      let plain: PublicKey | null = null;
+      (await login(port, 'root', { verifyHostKey: (k) => ((plain = k), verifyHostKey(k)) })).end();
+      expect(plain!.type).toBe('ssh-ed25519');
+    } finally {
+      certSshd.close();
+    }
+  });
+
   it('through edgessh websockify: our client over a WebSocket reaches sshd', async () => {
     const ws = spawn('node', ['bin/edgessh.mjs', 'websockify', '--listen', `127.0.0.1:${WSOCK}`, '--to', `127.0.0.1:${SSHD}`, '--quiet'], { stdio: 'ignore' });
     try {
@@ -211,6 +250,49 @@ describe('our client against the edgessh server', () => {
     expect(prompts).toEqual(['Password: ']);
     expect((await ki.run('exit 9')).code).toBe(9);
     ki.end();
+  });
+
+  it('host certificates of ed25519, ECDSA and RSA host keys (certifiedHostKeys, as --host-certificate) pass hostCertificateRefusal; a user certificate posing as a host key is refused by the transport before verifyHostKey', async () => {
+    const hostCa = join(fx.dir, 'client_host_ca2');
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'host ca', '-f', hostCa]);
+    const types = ['ed25519', 'ecdsa384', 'rsa'] as const;
+    for (const t of types) execFileSync('ssh-keygen', ['-q', '-s', hostCa, '-h', '-I', `edge ${t}`, '-n', 'edgessh-test', fx.hostKeyFiles[t] + '.pub']);
+    const certs = types.map((t) => readFileSync(`${fx.hostKeyFiles[t]}-cert.pub`, 'utf8')).join('');
+    const certSrv = await startServer(fx, { hostCertificates: certs }, [...types]);
+    const [ca] = await parsePrivateKey(readFileSync(hostCa, 'utf8'));
+    try {
+      for (const [alg, want] of [['ssh-ed25519-cert-v01@openssh.com'], ['ecdsa-sha2-nistp384-cert-v01@openssh.com'], ['rsa-sha2-512-cert-v01@openssh.com', 'rsa-sha2-512-cert-v01@openssh.com']] as [string, string?][]) {
+        let negotiated: Record<string, string> = {};
+        const c = await login(certSrv.port, 'tester', {
+          algorithms: { hostKey: [alg] },
+          verifyHostKey: (key) => hostCertificateRefusal(key, { hostname: 'edgessh-test', trustedCas: [ca!.publicKey] }) === null,
+          onEvent: (e) => e.type === 'kex-done' && (negotiated = e.negotiated as never),
+        });
+        expect(negotiated.hostKey).toBe(want ?? alg);
+        expect(dec.decode((await c.run('whoami')).stdout)).toBe('tester\n');
+        c.end();
+      }
+    } finally {
+      await certSrv.close();
+    }
+    // A server presenting a user certificate as its host key: the transport refuses it before verifyHostKey.
+    execFileSync('ssh-keygen', ['-q', '-s', hostCa, '-I', 'not a host', '-n', 'edgessh-test', fx.hostKeyFiles.ecdsa256 + '.pub']);
+    const wrongKind = readFileSync(`${fx.hostKeyFiles.ecdsa256}-cert.pub`, 'utf8');
+    expect(() => certifiedHostKeys([], wrongKind)).toThrow(/is a user certificate/);
+    const [hostKey] = await parsePrivateKey(readFileSync(fx.hostKeyFiles.ecdsa256, 'utf8'));
+    const userCert = parseCertificate(Uint8Array.from(atob(wrongKind.split(' ')[1]!), (ch) => ch.charCodeAt(0)));
+    const lying = await startServer(fx, { hostKeys: [{ publicKey: userCert, comment: '', sign: (a, d) => hostKey!.sign(a.replace('-cert-v01@openssh.com', ''), d) }] }, []);
+    try {
+      let asked = false;
+      const c = connectClientSocket(
+        { username: 'tester', verifyHostKey: () => (asked = true), privateKeys: [userKey], algorithms: { hostKey: ['ecdsa-sha2-nistp256-cert-v01@openssh.com'] } },
+        net.connect(lying.port, '127.0.0.1'),
+      );
+      await expect(c.ready).rejects.toThrow(/server sent a user certificate as its host key/);
+      expect(asked).toBe(false);
+    } finally {
+      await lying.close();
+    }
   });
 
   it('mlkem768x25519-sha256 and a client-initiated rekey', async () => {

@@ -14,6 +14,7 @@ import {
   certificateSignatureAlgorithms,
   certifiedHostKeys,
   describeHostKey,
+  hostCertificateRefusal,
   signCertificate,
   parseCertificate,
   parseUserKey,
@@ -233,6 +234,25 @@ describe.skipIf(!havePeer(SSH_KEYGEN))('OpenSSH certificates', () => {
     const text = log.join('\n');
     expect(text).toMatch(/Authentication tried for alice with certificate ID "id-\d+" .* but not from a permitted host \(ip=192.168.1.9, required=10.0.0.0\/8\)/);
     expect(text).toMatch(/Authentication tried for bob with certificate ID "id-\d+" .* but Certificate does not contain an authorized principal/);
+  });
+
+  it("hostCertificateRefusal: a client's checks of a host certificate, in ssh's words", async () => {
+    const other = newKey('ecdsa', 256);
+    const trustedCas = [parseUserKey(blobOf(pubLine(caEd)))];
+    const hostCert = (args: string[]) => parseUserKey(certify(caEd, user, ['-h', ...args]));
+    const named = hostCert(['-n', 'db.example.org,*.Web.example.org', '-V', '-1h:+1h']);
+    const refusal = (key: ReturnType<typeof parseUserKey>, hostname: string, over: { now?: number; trustedCas?: ReturnType<typeof parseUserKey>[] } = {}) =>
+      hostCertificateRefusal(key, { hostname, trustedCas, ...over });
+    expect(refusal(named, 'db.example.org')).toBeNull();
+    expect(refusal(named, 'A1.WEB.example.org')).toBeNull();
+    expect(refusal(named, 'example.org')).toBe('Certificate invalid: name is not a listed principal');
+    expect(refusal(named, 'db.example.org', { now: NOW + 2 * 3600_000 })).toBe('Certificate invalid: expired');
+    expect(refusal(named, 'db.example.org', { now: NOW - 2 * 3600_000 })).toBe('Certificate invalid: not yet valid');
+    expect(refusal(named, 'db.example.org', { trustedCas: [parseUserKey(blobOf(pubLine(other)))] })).toMatch(/^No matching CA found: ssh-ed25519 CA SHA256:\S+ is not trusted for db.example.org$/);
+    // No principals: any host name (as ssh takes it); a user certificate or a plain key: never.
+    expect(refusal(hostCert([]), 'anything.example')).toBeNull();
+    expect(refusal(parseUserKey(certify(caEd, user, ['-n', 'db.example.org'])), 'db.example.org')).toBe('Certificate invalid: not a host certificate');
+    expect(refusal(parseUserKey(blobOf(pubLine(user))), 'db.example.org')).toBe('ssh-ed25519 is not a certificate');
   });
 
   it('hostile blobs: every truncation and 3,000 seeded mutations end in an Error or a certificate, never anything else', async () => {
