@@ -252,7 +252,7 @@ describe('our client against the edgessh server', () => {
     ki.end();
   });
 
-  it('host certificates of ed25519, ECDSA and RSA host keys (certifiedHostKeys, as --host-certificate) pass hostCertificateRefusal; a user certificate posing as a host key is refused by the transport before verifyHostKey', async () => {
+  it('host certificates of ed25519, ECDSA and RSA host keys (certifiedHostKeys, as --host-certificate) pass hostCertificateRefusal; a user certificate posing as a host key, or a tampered CA signature, is refused by the transport before verifyHostKey', async () => {
     const hostCa = join(fx.dir, 'client_host_ca2');
     execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'host ca', '-f', hostCa]);
     const types = ['ed25519', 'ecdsa384', 'rsa'] as const;
@@ -292,6 +292,21 @@ describe('our client against the edgessh server', () => {
       expect(asked).toBe(false);
     } finally {
       await lying.close();
+    }
+    // A host certificate whose CA signature was tampered with (its last byte): refused the same way.
+    execFileSync('ssh-keygen', ['-q', '-s', hostCa, '-h', '-I', 'tampered', '-n', 'edgessh-test', fx.hostKeyFiles.ecdsa256 + '.pub']);
+    const blob = Uint8Array.from(atob(readFileSync(`${fx.hostKeyFiles.ecdsa256}-cert.pub`, 'utf8').split(' ')[1]!), (ch) => ch.charCodeAt(0));
+    blob[blob.length - 1]! ^= 1;
+    const tampered = parseCertificate(blob);
+    const forger = await startServer(fx, { hostKeys: [{ publicKey: tampered, comment: '', sign: (a, d) => hostKey!.sign(a.replace('-cert-v01@openssh.com', ''), d) }] }, []);
+    try {
+      const c = connectClientSocket(
+        { username: 'tester', verifyHostKey: () => true, privateKeys: [userKey], algorithms: { hostKey: ['ecdsa-sha2-nistp256-cert-v01@openssh.com'] } },
+        net.connect(forger.port, '127.0.0.1'),
+      );
+      await expect(c.ready).rejects.toThrow(/server host certificate's signature does not verify/);
+    } finally {
+      await forger.close();
     }
   });
 
