@@ -34,6 +34,11 @@ export interface DemoPolicyOptions {
   /** authorized_keys text; every user may log in with these keys. */
   authorizedKeys?: string;
   /**
+   * A user's own authorized_keys (sshd's AuthorizedKeysFile with %u), or null when they have none: its lines
+   * apply to that user only, beside `authorizedKeys`. Read at every attempt, as sshd reads the file.
+   */
+  userAuthorizedKeys?: (username: string) => string | null | Promise<string | null>;
+  /**
    * sshd's TrustedUserCAKeys: public keys of certificate authorities, one per line. A certificate one of them
    * signed logs in a user it names as a principal. (A `cert-authority` line in authorizedKeys trusts a CA too.)
    */
@@ -106,6 +111,11 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
       return plain;
     })
     .map((k) => ({ ...k, options: { ...k.options, certAuthority: true } }));
+  /** The keys that may log this user in: everyone's, then the user's own file's. */
+  const keysFor = async (username: string) => {
+    const own = o.userAuthorizedKeys && (await o.userAuthorizedKeys(username));
+    return own ? [...keys, ...parseAuthorizedKeys(own, (line, why) => o.log?.(`authorized_keys of ${username} line ${line} skipped: ${why}`))] : keys;
+  };
   const principalsOf = (text: string) => parseAuthorizedPrincipals(text, (line, why) => o.log?.(`authorized principals line ${line} skipped: ${why}`));
   const sharedPrincipals = typeof o.authorizedPrincipals === 'string' ? principalsOf(o.authorizedPrincipals) : null;
   /** The user's principals file, parsed; null when none is configured (then the certificate must name the user). */
@@ -139,7 +149,7 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
         }
         if (cert) {
           // A cert-authority line, else TrustedUserCAKeys (where the certificate must name the user).
-          const line = findAuthorizedKey(keys, req.key, cert.caKey);
+          const line = findAuthorizedKey(await keysFor(req.username), req.key, cert.caKey);
           const entry = line ?? findAuthorizedKey(trustedCas, req.key, cert.caKey);
           const what = `certificate ID "${cert.keyId}" (serial ${cert.serial}) signed by ${cert.caKey.type} CA ${fingerprint(cert.caKey)}`;
           if (!entry) {
@@ -173,7 +183,7 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
           }
           return true;
         }
-        const entry = findAuthorizedKey(keys, req.key);
+        const entry = findAuthorizedKey(await keysFor(req.username), req.key);
         if (!entry) return false;
         // from= and expiry-time apply to a query too, as in sshd: a key that may not log in earns no PK_OK.
         const refused = keyRefusal(entry.options, ip, now);

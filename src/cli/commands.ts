@@ -65,12 +65,15 @@ function parseSize(s: string): number {
   return Number(m[1]) * mult;
 }
 
+/** Whether a path has the %u token (not a %% followed by u). */
+const hasUserToken = (path: string) => path.replace(/%%/g, '').includes('%u');
+
 /**
- * A user's AuthorizedPrincipalsFile: `path` with %u the user name (%% a %), or null when it cannot be read.
- * A user name that could step out of the folder (`/`, a leading `.`) has none.
+ * A user's own file (AuthorizedKeysFile, AuthorizedPrincipalsFile): `path` with %u the user name (%% a %),
+ * or null when it cannot be read. A user name that could step out of the folder (`/`, a leading `.`) has none.
  */
-function principalsFile(path: string, username: string): string | null {
-  if (path.includes('%u') && (username.includes('/') || username.startsWith('.') || !username)) return null;
+function userFile(path: string, username: string): string | null {
+  if (hasUserToken(path) && (username.includes('/') || username.startsWith('.') || !username)) return null;
   try {
     return readFileSync(path.replace(/%([u%])/g, (_, t: string) => (t === 'u' ? username : '%')), 'utf8');
   } catch {
@@ -138,7 +141,16 @@ export async function serve(argv: string[]): Promise<void> {
 
   const password = values['password-env'] ? process.env[values['password-env']] : undefined;
   if (values['password-env'] && !password) fail(`environment variable ${values['password-env']} is empty`);
-  const authorizedText = readAll(values['authorized-keys']);
+  // A path with %u is each user's own file (sshd's AuthorizedKeysFile), read at every attempt; the others are
+  // everyone's, read now.
+  const perUser = hasUserToken;
+  const badToken = [...(values['authorized-keys'] ?? []), values['authorized-principals-file'] ?? ''].find((p) => /%(?!u)/.test(p.replace(/%%/g, '')));
+  if (badToken) fail(`${badToken}: of the % tokens only %u (the user name) and %% are known`);
+  const authorizedText = readAll(values['authorized-keys']?.filter((p) => !perUser(p)));
+  const keyTemplates = (values['authorized-keys'] ?? []).filter(perUser);
+  const userAuthorizedKeys = keyTemplates.length
+    ? (username: string) => keyTemplates.map((t) => userFile(t, username)).filter((t) => t !== null).join('\n') || null
+    : undefined;
   const trustedUserCaKeys = readAll(values['trusted-user-ca-keys']).join('\n');
   const revokedKeys = values['revoked-keys'] ? readOrFail(values['revoked-keys']) : undefined;
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`edgessh: ${line}\n`);
@@ -157,12 +169,11 @@ export async function serve(argv: string[]): Promise<void> {
     fail(`--permit-listen: ${(e as Error).message}`);
   }
   const principalsPath = values['authorized-principals-file'];
-  if (principalsPath && /%[^u%]/.test(principalsPath)) fail('--authorized-principals-file: of the % tokens only %u (the user name) and %% are known');
   // Read at every attempt, as sshd reads it; no file: no principals (so no certificate login through a trusted CA).
-  const authorizedPrincipals = principalsPath === undefined ? undefined : (username: string) => principalsFile(principalsPath, username);
+  const authorizedPrincipals = principalsPath === undefined ? undefined : (username: string) => userFile(principalsPath, username);
   let policy;
   try {
-    policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), trustedUserCaKeys, authorizedPrincipals, revokedKeys, password, permitOpen, permitListen, log });
+    policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), userAuthorizedKeys, trustedUserCaKeys, authorizedPrincipals, revokedKeys, password, permitOpen, permitListen, log });
   } catch (e) {
     fail(`--revoked-keys: ${(e as Error).message}`);
   }

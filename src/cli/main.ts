@@ -9,7 +9,7 @@ const USAGE = `edgessh ${EDGESSH_VERSION} — an SSH server that runs wherever J
 
 usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--host-certificate FILE]...
-                [--authorized-keys FILE]... [--trusted-user-ca-keys FILE]... [--authorized-principals-file PATH]
+                [--authorized-keys FILE|PATH-WITH-%u]... [--trusted-user-ca-keys FILE]... [--authorized-principals-file PATH]
                 [--revoked-keys FILE] [--password-env VAR]
                 [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
@@ -28,6 +28,8 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
 --permit-listen allows remote forwarding (ssh -R) on [HOST:]PORT (* for any port, or any), never on ports
   below 1024; --gateway-ports is sshd's GatewayPorts (default no: loopback only).
 --host-certificate is sshd's HostCertificate: a host key's certificate (ssh-keygen -s CA -h), offered first.
+--authorized-keys: every user may log in with the keys of a FILE; a PATH with %u (the user name) is each user's
+  own file, as sshd's AuthorizedKeysFile.
 --trusted-user-ca-keys is sshd's TrustedUserCAKeys: certificates these CAs signed log in the users they name
   (authorized_keys' cert-authority lines trust a CA too); --authorized-principals-file is sshd's
   AuthorizedPrincipalsFile for them (%u: the user name): the certificate must list one of the file's

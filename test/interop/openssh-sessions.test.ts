@@ -329,12 +329,17 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
 });
 
 describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) with the OpenSSH client', () => {
-  it('a key from --authorized-keys runs commands; --trusted-user-ca-keys with --authorized-principals-file DIR/%u lets in the principals of that user\'s file, with its options', async () => {
+  it('a key from --authorized-keys runs commands; --authorized-keys DIR/%u holds a user\'s own keys; --trusted-user-ca-keys with --authorized-principals-file DIR/%u lets in the principals of that user\'s file, with its options', async () => {
     const fx2 = makeFixture();
     const ca = join(fx2.dir, 'ca');
     execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'ca', '-f', ca]);
     mkdirSync(join(fx2.dir, 'principals'));
     writeFileSync(join(fx2.dir, 'principals', 'tester'), '# tester may log in as a member of team\ncommand="echo principal team" team\n');
+    // carol's own key is in her own authorized_keys only (--authorized-keys with %u, sshd's AuthorizedKeysFile).
+    const carolKey = join(fx2.dir, 'carol_key');
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ecdsa', '-C', 'carol', '-f', carolKey]);
+    mkdirSync(join(fx2.dir, 'keys'));
+    writeFileSync(join(fx2.dir, 'keys', 'carol'), `no-pty ${readFileSync(carolKey + '.pub', 'utf8')}`);
     const port = await new Promise<number>((resolve) => {
       const probe = createNetServer().listen(0, '127.0.0.1', () => {
         const p = (probe.address() as AddressInfo).port;
@@ -342,7 +347,7 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       });
     });
     const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519,
-      '--authorized-keys', join(fx2.dir, 'authorized_keys'), '--trusted-user-ca-keys', `${ca}.pub`,
+      '--authorized-keys', join(fx2.dir, 'authorized_keys'), '--authorized-keys', join(fx2.dir, 'keys', '%u'), '--trusted-user-ca-keys', `${ca}.pub`,
       '--authorized-principals-file', join(fx2.dir, 'principals', '%u'), '--data', join(fx2.dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
@@ -357,6 +362,10 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       const hi = await as(fx2.userKey, 'echo hi');
       expect([hi.code, hi.stdout.toString(), hi.stderr]).toEqual([0, 'hi\n', '']);
       expect((await as(fx2.userKey, 'false')).code).toBe(1);
+      // carol's key logs in carol (under its no-pty), and no one else.
+      expect((await as(carolKey, 'whoami', 'carol')).stdout.toString()).toBe('carol\n');
+      expect((await run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR', '-tt'], carolKey).map((a) => (a === 'tester@edgessh-test' ? 'carol@edgessh-test' : a)), 'whoami'])).stderr).toContain('PTY allocation request failed');
+      denied(await as(carolKey, 'whoami', 'tester'));
       // The wrong key is in no authorized_keys: only its certificate lets it in, through the principal team.
       certifyUserKey(ca, fx2.wrongKey, ['-n', 'team']);
       const viaTeam = await as(fx2.wrongKey, 'whoami');

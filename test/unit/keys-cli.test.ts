@@ -100,6 +100,16 @@ describe('edgessh serve refuses revoked-keys files it cannot use, before listeni
   });
 });
 
+describe('edgessh serve refuses a % token it does not know in --authorized-keys and --authorized-principals-file', () => {
+  it('%h (sshd has it: the home folder, which edgessh users have none of) ends it with one line', async () => {
+    for (const flag of ['--authorized-keys', '--authorized-principals-file']) {
+      const r = await cli('serve', '--listen', '127.0.0.1:0', flag, '/etc/edgessh/%h/keys');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim()).toBe('edgessh: /etc/edgessh/%h/keys: of the % tokens only %u (the user name) and %% are known');
+    }
+  });
+});
+
 describe('edgessh keygen -s signs certificates as ssh-keygen -s does', () => {
   it('writes KEY-cert.pub with the ID, principals, validity, serial and options asked for; ssh-keygen -L reads it', async () => {
     const ca = join(dir, 'cert-ca');

@@ -107,3 +107,21 @@ describe('authorized_keys: from=, expiry-time, and options sshd would refuse', (
     expect(peerIp('unknown (WebSocket)')).toBeNull();
   });
 });
+
+describe("a user's own authorized_keys (userAuthorizedKeys: sshd's AuthorizedKeysFile with %u)", () => {
+  it("its keys log in that user only, beside everyone's, under their options; its bad lines are logged and skipped", async () => {
+    const log: string[] = [];
+    const key = parseAuthorizedKeyLine(KEY).key;
+    const policy = makeDemoPolicy({ userAuthorizedKeys: async (u) => (u === 'carol' ? `bogus line\nno-pty ${KEY}\n` : null), log: (l) => log.push(l) });
+    const ask = async (username: string) => {
+      const transport = { peerAddress: '10.0.0.1 port 5555', appData: {} } as unknown as Transport;
+      const ok = await policy.authenticate({ method: 'publickey', username, key, algorithm: 'ssh-ed25519', signed: true }, { transport, passed: [] });
+      return { ok, options: transport.appData.keyOptions as { noPty?: boolean } | undefined };
+    };
+    const carol = await ask('carol');
+    expect(carol.ok).toBe(true);
+    expect(carol.options?.noPty).toBe(true);
+    expect((await ask('dave')).ok).toBe(false);
+    expect(log).toEqual(['authorized_keys of carol line 1 skipped: missing key type or key data']);
+  });
+});
