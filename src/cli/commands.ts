@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync, writeFileSync, existsSync, mkdirSync, chmodSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
   fingerprint,
@@ -72,13 +73,10 @@ const hasUserToken = (path: string) => path.replace(/%%/g, '').includes('%u');
  * A user's own file (AuthorizedKeysFile, AuthorizedPrincipalsFile): `path` with %u the user name (%% a %),
  * or null when it cannot be read. A user name that could step out of the folder (`/`, a leading `.`) has none.
  */
-function userFile(path: string, username: string): string | null {
+async function userFile(path: string, username: string): Promise<string | null> {
   if (hasUserToken(path) && (username.includes('/') || username.startsWith('.') || !username)) return null;
-  try {
-    return readFileSync(path.replace(/%([u%])/g, (_, t: string) => (t === 'u' ? username : '%')), 'utf8');
-  } catch {
-    return null;
-  }
+  // Read without blocking the other connections (sshd reads it in a process of the connection's own).
+  return readFile(path.replace(/%([u%])/g, (_, t: string) => (t === 'u' ? username : '%')), 'utf8').catch(() => null);
 }
 
 export async function serve(argv: string[]): Promise<void> {
@@ -149,7 +147,7 @@ export async function serve(argv: string[]): Promise<void> {
   const authorizedText = readAll(values['authorized-keys']?.filter((p) => !perUser(p)));
   const keyTemplates = (values['authorized-keys'] ?? []).filter(perUser);
   const userAuthorizedKeys = keyTemplates.length
-    ? (username: string) => keyTemplates.map((t) => userFile(t, username)).filter((t) => t !== null).join('\n') || null
+    ? async (username: string) => (await Promise.all(keyTemplates.map((t) => userFile(t, username)))).filter((t) => t !== null).join('\n') || null
     : undefined;
   const trustedUserCaKeys = readAll(values['trusted-user-ca-keys']).join('\n');
   const revokedKeys = values['revoked-keys'] ? readOrFail(values['revoked-keys']) : undefined;
