@@ -12,6 +12,12 @@ export interface Env {
   HOST_CERTIFICATE?: string;
   /** authorized_keys text: these keys may log in as any user. */
   AUTHORIZED_KEYS?: string;
+  /**
+   * Each user's own authorized_keys (sshd's AuthorizedKeysFile with %u): an object from user name to
+   * authorized_keys text (a `[vars.USER_AUTHORIZED_KEYS]` table in wrangler.toml), or the same as JSON text
+   * (a secret, .dev.vars). A user's keys log in that user only.
+   */
+  USER_AUTHORIZED_KEYS?: string | Record<string, string>;
   /** sshd's TrustedUserCAKeys: CA public keys whose user certificates log in the users they name. */
   TRUSTED_USER_CA_KEYS?: string;
   /**

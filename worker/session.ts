@@ -48,6 +48,22 @@ export async function loadHostKeys(env: Env): Promise<PrivateKey[]> {
   return [...keys, ...certifiedHostKeys(keys, env.HOST_CERTIFICATE ?? '')];
 }
 
+/** USER_AUTHORIZED_KEYS as user name → authorized_keys text; a value that is neither refuses the session. */
+export function userAuthorizedKeys(v: Env['USER_AUTHORIZED_KEYS']): Record<string, string> {
+  if (v === undefined || v === '') return {};
+  let map: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      map = JSON.parse(v);
+    } catch {
+      throw new Error('USER_AUTHORIZED_KEYS is not JSON (an object from user name to authorized_keys text)');
+    }
+  }
+  if (!map || typeof map !== 'object' || Array.isArray(map) || Object.values(map).some((t) => typeof t !== 'string'))
+    throw new Error('USER_AUTHORIZED_KEYS must map each user name to authorized_keys text');
+  return map as Record<string, string>;
+}
+
 /** A direct-tcpip channel's connection, through the Workers TCP sockets API (a Socket is a ForwardStream). */
 async function connectOutbound(req: ForwardRequest): Promise<ForwardStream> {
   const socket = connect({ hostname: req.host, port: req.port }, { allowHalfOpen: true });
@@ -61,13 +77,14 @@ let cachedServer: { key: string; server: Promise<SshServer> } | null = null;
 
 /** One SshServer per isolate and configuration (parsing keys costs more than a handshake). */
 function serverFor(env: Env): Promise<SshServer> {
-  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${env.AUTHORIZED_PRINCIPALS}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
+  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${JSON.stringify(env.USER_AUTHORIZED_KEYS)}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${env.AUTHORIZED_PRINCIPALS}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
   if (cachedServer?.key === cacheKey) return cachedServer.server;
   const server = (async () => {
     const hostKeys = await loadHostKeys(env);
     const log = (line: string) => console.log(`edgessh: ${line}`);
     const permitOpen = parsePermitOpen(env.PERMIT_OPEN ?? '');
-    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, authorizedPrincipals: env.AUTHORIZED_PRINCIPALS || undefined, revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
+    const userKeys = userAuthorizedKeys(env.USER_AUTHORIZED_KEYS);
+    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', userAuthorizedKeys: (u) => (Object.hasOwn(userKeys, u) ? userKeys[u]! : null), trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, authorizedPrincipals: env.AUTHORIZED_PRINCIPALS || undefined, revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
     const storage = new DurableObjectFileStorage(env.FILES);
     const startedAt = Date.now();
     for (const k of hostKeys) log(describeHostKey(k.publicKey));

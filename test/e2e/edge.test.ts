@@ -38,6 +38,8 @@ beforeAll(async () => {
   // A second certificate, for the ECDSA user key, whose key ID the KRL in REVOKED_KEYS (as base64) revokes.
   execFileSync('ssh-keygen', ['-q', '-s', ca, '-I', 'stolen-laptop', '-n', 'tester', fx.userKeyEcdsa + '.pub']);
   writeFileSync(join(fx.dir, 'krl.spec'), 'id: stolen-laptop\n');
+  // carol's own key, only in USER_AUTHORIZED_KEYS (as JSON text, as a secret or .dev.vars holds it).
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ecdsa', '-C', 'carol', '-f', join(fx.dir, 'carol_key')]);
   // The host key's certificate (HOST_CERTIFICATE), from a host CA that a known_hosts @cert-authority line trusts.
   const hostCa = join(fx.dir, 'host_ca');
   execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'host ca', '-f', hostCa]);
@@ -50,7 +52,8 @@ beforeAll(async () => {
       `HOST_CERTIFICATE="${readFileSync(fx.hostKeyFiles.ed25519 + '-cert.pub', 'utf8').trim()}"\n` +
       `TRUSTED_USER_CA_KEYS="${readFileSync(ca + '.pub', 'utf8').trim()}"\nREVOKED_KEYS="${readFileSync(join(fx.dir, 'krl')).toString('base64')}"\n` +
       // Its principals (sshd's AuthorizedPrincipalsFile): the user's own name, and a team whose line allows no pty.
-      `AUTHORIZED_PRINCIPALS="tester\\nno-pty edge-ops"\n`,
+      `AUTHORIZED_PRINCIPALS="tester\\nno-pty edge-ops"\n` +
+      `USER_AUTHORIZED_KEYS='${JSON.stringify({ carol: readFileSync(join(fx.dir, 'carol_key.pub'), 'utf8').trim() })}'\n`,
   );
   echo = net.createServer((sock) => sock.pipe(sock));
   await new Promise<void>((r) => echo.listen(ECHO_PORT, '127.0.0.1', r));
@@ -283,6 +286,15 @@ describe('through edgessh bridge (ssh -p)', () => {
     const unlisted = await as(fx.wrongKey);
     expect(unlisted.code).toBe(255);
     expect(startOut).toMatch(/Authentication tried for tester with certificate ID "wrong_ed25519 cert" .* but Certificate does not contain an authorized principal/);
+  });
+
+  it("USER_AUTHORIZED_KEYS: carol's own key logs in carol, and no one else", async () => {
+    const carolKey = join(fx.dir, 'carol_key');
+    const as = (user: string) => run(SSH9, [...viaBridge().map((a) => (a === fx.userKey ? carolKey : a === 'tester@127.0.0.1' ? `${user}@127.0.0.1` : a)), 'whoami']);
+    expect((await as('carol')).stdout.toString()).toBe('carol\n');
+    const other = await as('tester');
+    expect(other.code).toBe(255);
+    expect(other.stderr).toContain('Permission denied (publickey');
   });
 
   it('password login, and 16 MiB up', async () => {
