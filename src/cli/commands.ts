@@ -74,9 +74,13 @@ const hasUserToken = (path: string) => path.replace(/%%/g, '').includes('%u');
  * or null when it cannot be read. A user name that could step out of the folder (`/`, a leading `.`) has none.
  */
 async function userFile(path: string, username: string): Promise<string | null> {
-  if (hasUserToken(path) && (username.includes('/') || username.startsWith('.') || !username)) return null;
-  // Read without blocking the other connections (sshd reads it in a process of the connection's own).
-  return readFile(path.replace(/%([u%])/g, (_, t: string) => (t === 'u' ? username : '%')), 'utf8').catch(() => null);
+  if (hasUserToken(path) && (!username || username.includes('/') || username.startsWith('.') || username.includes('\0'))) return null;
+  try {
+    // Read without blocking the other connections (sshd reads it in a process of the connection's own).
+    return await readFile(path.replace(/%([u%])/g, (_, t: string) => (t === 'u' ? username : '%')), 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 export async function serve(argv: string[]): Promise<void> {
@@ -141,11 +145,10 @@ export async function serve(argv: string[]): Promise<void> {
   if (values['password-env'] && !password) fail(`environment variable ${values['password-env']} is empty`);
   // A path with %u is each user's own file (sshd's AuthorizedKeysFile), read at every attempt; the others are
   // everyone's, read now.
-  const perUser = hasUserToken;
   const badToken = [...(values['authorized-keys'] ?? []), values['authorized-principals-file'] ?? ''].find((p) => /%(?!u)/.test(p.replace(/%%/g, '')));
   if (badToken) fail(`${badToken}: of the % tokens only %u (the user name) and %% are known`);
-  const authorizedText = readAll(values['authorized-keys']?.filter((p) => !perUser(p)));
-  const keyTemplates = (values['authorized-keys'] ?? []).filter(perUser);
+  const authorizedText = readAll(values['authorized-keys']?.filter((p) => !hasUserToken(p)));
+  const keyTemplates = (values['authorized-keys'] ?? []).filter(hasUserToken);
   const userAuthorizedKeys = keyTemplates.length
     ? async (username: string) => (await Promise.all(keyTemplates.map((t) => userFile(t, username)))).filter((t) => t !== null).join('\n') || null
     : undefined;

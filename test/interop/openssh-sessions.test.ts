@@ -366,6 +366,7 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       expect((await as(carolKey, 'whoami', 'carol')).stdout.toString()).toBe('carol\n');
       expect((await run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR', '-tt'], carolKey).map((a) => (a === 'tester@edgessh-test' ? 'carol@edgessh-test' : a)), 'whoami'])).stderr).toContain('PTY allocation request failed');
       denied(await as(carolKey, 'whoami', 'tester'));
+      denied(await as(carolKey, 'whoami', '../keys/carol')); // the same file, reached by a name with a path in it
       // The wrong key is in no authorized_keys: only its certificate lets it in, through the principal team.
       certifyUserKey(ca, fx2.wrongKey, ['-n', 'team']);
       const viaTeam = await as(fx2.wrongKey, 'whoami');
