@@ -21,10 +21,11 @@ export interface Env {
   /** sshd's TrustedUserCAKeys: CA public keys whose user certificates log in the users they name. */
   TRUSTED_USER_CA_KEYS?: string;
   /**
-   * sshd's AuthorizedPrincipalsFile (the same for every user): `[options] principal` lines. Set, a certificate
-   * of a TRUSTED_USER_CA_KEYS authority must list one of these principals instead of the user name.
+   * sshd's AuthorizedPrincipalsFile: `[options] principal` lines, the same for every user; or each user's own,
+   * as a `[vars.AUTHORIZED_PRINCIPALS]` table or JSON text (an object from user name to lines). Set, a
+   * certificate of a TRUSTED_USER_CA_KEYS authority must list one of the user's principals instead of their name.
    */
-  AUTHORIZED_PRINCIPALS?: string;
+  AUTHORIZED_PRINCIPALS?: string | Record<string, string>;
   /** sshd's RevokedKeys: public key lines, or a KRL (ssh-keygen -k) as base64. */
   REVOKED_KEYS?: string;
   /** Opt-in password for password and keyboard-interactive logins. */

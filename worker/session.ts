@@ -48,20 +48,36 @@ export async function loadHostKeys(env: Env): Promise<PrivateKey[]> {
   return [...keys, ...certifiedHostKeys(keys, env.HOST_CERTIFICATE ?? '')];
 }
 
-/** USER_AUTHORIZED_KEYS as user name → authorized_keys text; a value that is neither refuses the session. */
-export function userAuthorizedKeys(v: Env['USER_AUTHORIZED_KEYS']): Record<string, string> {
+/**
+ * A per-user setting (USER_AUTHORIZED_KEYS, AUTHORIZED_PRINCIPALS as a table) as user name → text: a
+ * wrangler.toml table arrives as an object, a secret as JSON text. Anything else refuses the session.
+ */
+export function perUserTexts(name: string, v: string | Record<string, string> | undefined): Record<string, string> {
   if (v === undefined || v === '') return {};
   let map: unknown = v;
   if (typeof v === 'string') {
     try {
       map = JSON.parse(v);
     } catch {
-      throw new Error('USER_AUTHORIZED_KEYS is not JSON (an object from user name to authorized_keys text)');
+      throw new Error(`${name} is not JSON (an object from user name to text)`);
     }
   }
   if (!map || typeof map !== 'object' || Array.isArray(map) || Object.values(map).some((t) => typeof t !== 'string'))
-    throw new Error('USER_AUTHORIZED_KEYS must map each user name to authorized_keys text');
+    throw new Error(`${name} must map each user name to text`);
   return map as Record<string, string>;
+}
+
+/** A user's own text from a per-user map (an own property only: `__proto__` is a user name like any other). */
+const textOf = (map: Record<string, string>) => (user: string) => (Object.hasOwn(map, user) ? map[user]! : null);
+
+/**
+ * AUTHORIZED_PRINCIPALS: one text for every user, or (a table, or JSON text starting with `{`) each user's
+ * own, as sshd's AuthorizedPrincipalsFile with %u.
+ */
+function authorizedPrincipals(v: Env['AUTHORIZED_PRINCIPALS']): string | ((user: string) => string | null) | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v === 'string' && !v.trimStart().startsWith('{')) return v;
+  return textOf(perUserTexts('AUTHORIZED_PRINCIPALS', v));
 }
 
 /** A direct-tcpip channel's connection, through the Workers TCP sockets API (a Socket is a ForwardStream). */
@@ -77,14 +93,14 @@ let cachedServer: { key: string; server: Promise<SshServer> } | null = null;
 
 /** One SshServer per isolate and configuration (parsing keys costs more than a handshake). */
 function serverFor(env: Env): Promise<SshServer> {
-  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${JSON.stringify(env.USER_AUTHORIZED_KEYS)}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${env.AUTHORIZED_PRINCIPALS}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
+  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${JSON.stringify(env.USER_AUTHORIZED_KEYS)}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${JSON.stringify(env.AUTHORIZED_PRINCIPALS)}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
   if (cachedServer?.key === cacheKey) return cachedServer.server;
   const server = (async () => {
     const hostKeys = await loadHostKeys(env);
     const log = (line: string) => console.log(`edgessh: ${line}`);
     const permitOpen = parsePermitOpen(env.PERMIT_OPEN ?? '');
-    const userKeys = userAuthorizedKeys(env.USER_AUTHORIZED_KEYS);
-    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', userAuthorizedKeys: (u) => (Object.hasOwn(userKeys, u) ? userKeys[u]! : null), trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, authorizedPrincipals: env.AUTHORIZED_PRINCIPALS || undefined, revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
+    const userAuthorizedKeys = textOf(perUserTexts('USER_AUTHORIZED_KEYS', env.USER_AUTHORIZED_KEYS));
+    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', userAuthorizedKeys, trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, authorizedPrincipals: authorizedPrincipals(env.AUTHORIZED_PRINCIPALS), revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
     const storage = new DurableObjectFileStorage(env.FILES);
     const startedAt = Date.now();
     for (const k of hostKeys) log(describeHostKey(k.publicKey));

@@ -51,8 +51,9 @@ beforeAll(async () => {
     `HOST_KEY="${esc(readFileSync(fx.hostKeyFiles.ed25519, 'utf8'))}"\nPASSWORD="${fx.password}"\nPERMIT_OPEN="127.0.0.1:${ECHO_PORT} 127.0.0.1:${DEAD_PORT}"\n` +
       `HOST_CERTIFICATE="${readFileSync(fx.hostKeyFiles.ed25519 + '-cert.pub', 'utf8').trim()}"\n` +
       `TRUSTED_USER_CA_KEYS="${readFileSync(ca + '.pub', 'utf8').trim()}"\nREVOKED_KEYS="${readFileSync(join(fx.dir, 'krl')).toString('base64')}"\n` +
-      // Its principals (sshd's AuthorizedPrincipalsFile): the user's own name, and a team whose line allows no pty.
-      `AUTHORIZED_PRINCIPALS="tester\\nno-pty edge-ops"\n` +
+      // tester's principals (sshd's AuthorizedPrincipalsFile with %u, as JSON text): the user's own name, and a
+      // team whose line allows no pty. Other users have none.
+      `AUTHORIZED_PRINCIPALS='${JSON.stringify({ tester: 'tester\nno-pty edge-ops' })}'\n` +
       `USER_AUTHORIZED_KEYS='${JSON.stringify({ carol: readFileSync(join(fx.dir, 'carol_key.pub'), 'utf8').trim() })}'\n`,
   );
   echo = net.createServer((sock) => sock.pipe(sock));
@@ -282,6 +283,9 @@ describe('through edgessh bridge (ssh -p)', () => {
     const tty = await run(SSH9, [...viaBridge(['-tt']).map((a) => (a === fx.userKey ? fx.wrongKey : a)), 'whoami']);
     expect(tty.code).toBe(255);
     expect(tty.stderr).toContain('PTY allocation request failed');
+    // The same certificate does not log in carol, who has no principals.
+    const asCarol = await run(SSH9, [...viaBridge().map((a) => (a === fx.userKey ? fx.wrongKey : a === 'tester@127.0.0.1' ? 'carol@127.0.0.1' : a)), 'whoami']);
+    expect(asCarol.code).toBe(255);
     certifyUserKey(join(fx.dir, 'user_ca'), fx.wrongKey, ['-n', 'someone-else']);
     const unlisted = await as(fx.wrongKey);
     expect(unlisted.code).toBe(255);

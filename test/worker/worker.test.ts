@@ -128,16 +128,16 @@ describe('SSH over the WebSocket', () => {
 });
 
 describe('configuration', () => {
-  it('USER_AUTHORIZED_KEYS: a wrangler.toml table or JSON text (a secret), user name to authorized_keys text; anything else is refused', async () => {
-    const { userAuthorizedKeys } = await import('../../worker/session.ts');
+  it('USER_AUTHORIZED_KEYS and a per-user AUTHORIZED_PRINCIPALS: a wrangler.toml table or JSON text (a secret), user name to text; anything else is refused', async () => {
+    const { perUserTexts } = await import('../../worker/session.ts');
     const line = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEUZzFeXqbFTllocoM2DD7fIgTDuJfY7M1n8ozCDPpBN carol';
-    expect(userAuthorizedKeys(undefined)).toEqual({});
-    expect(userAuthorizedKeys('')).toEqual({});
-    expect(userAuthorizedKeys({ carol: line })).toEqual({ carol: line });
-    expect(userAuthorizedKeys(JSON.stringify({ carol: line }))).toEqual({ carol: line });
-    expect(() => userAuthorizedKeys('carol: ssh-ed25519 AAAA')).toThrow(/USER_AUTHORIZED_KEYS is not JSON/);
-    expect(() => userAuthorizedKeys('["x"]')).toThrow(/must map each user name to authorized_keys text/);
-    expect(() => userAuthorizedKeys({ carol: 7 } as never)).toThrow(/must map each user name/);
+    expect(perUserTexts('USER_AUTHORIZED_KEYS', undefined)).toEqual({});
+    expect(perUserTexts('USER_AUTHORIZED_KEYS', '')).toEqual({});
+    expect(perUserTexts('USER_AUTHORIZED_KEYS', { carol: line })).toEqual({ carol: line });
+    expect(perUserTexts('USER_AUTHORIZED_KEYS', JSON.stringify({ carol: line }))).toEqual({ carol: line });
+    expect(() => perUserTexts('USER_AUTHORIZED_KEYS', 'carol: ssh-ed25519 AAAA')).toThrow(/USER_AUTHORIZED_KEYS is not JSON/);
+    expect(() => perUserTexts('AUTHORIZED_PRINCIPALS', '["x"]')).toThrow(/AUTHORIZED_PRINCIPALS must map each user name to text/);
+    expect(() => perUserTexts('USER_AUTHORIZED_KEYS', { carol: 7 } as never)).toThrow(/must map each user name/);
   });
 
   it('without HOST_KEY a session is refused with a log line and a WebSocket close reason, never a made-up key', async () => {
