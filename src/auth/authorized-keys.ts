@@ -49,12 +49,17 @@ const KEY_TYPES = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-
 
 /** Parses a file; bad lines are skipped and reported through `onError` (sshd logs and skips them too). */
 export function parseAuthorizedKeys(text: string, onError?: (line: number, why: string) => void): AuthorizedKey[] {
-  const out: AuthorizedKey[] = [];
+  return parseLines(text, parseAuthorizedKeyLine, onError);
+}
+
+/** sshd's file reading: each line trimmed, empty lines and `#` comments skipped, a line `parse` throws on reported and skipped. */
+function parseLines<T>(text: string, parse: (line: string) => T, onError?: (line: number, why: string) => void): T[] {
+  const out: T[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
     try {
-      out.push(parseAuthorizedKeyLine(line));
+      out.push(parse(line));
     } catch (e) {
       onError?.(i + 1, (e as Error).message);
     }
@@ -96,22 +101,18 @@ export interface AuthorizedPrincipal {
  * `onError`, as sshd skips them.
  */
 export function parseAuthorizedPrincipals(text: string, onError?: (line: number, why: string) => void): AuthorizedPrincipal[] {
-  const out: AuthorizedPrincipal[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) return;
-    try {
+  return parseLines(
+    text,
+    (line) => {
       const end = /\s/.test(line) ? scanOptions(line) : 0;
       const principal = line.slice(end).trim();
       if (!principal || /\s/.test(principal)) throw new Error('expected [options] principal');
       const options = parseOptions(line.slice(0, end));
       if (options.certAuthority) throw new Error('cert-authority does not belong in a principals file');
-      out.push({ principal, options });
-    } catch (e) {
-      onError?.(i + 1, (e as Error).message);
-    }
-  });
-  return out;
+      return { principal, options };
+    },
+    onError,
+  );
 }
 
 /** The end of the options field: the first unquoted whitespace. */

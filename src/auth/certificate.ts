@@ -133,7 +133,7 @@ export function parseCertificate(blob: Uint8Array): CertifiedKey {
   };
 }
 
-/** A plain public key or a certificate, as a publickey userauth request may carry either. */
+/** A plain public key or a certificate, as a publickey userauth request (or, to a client, a server's host key) may carry either. */
 export function parseUserKey(blob: Uint8Array): PublicKey {
   const type = new Reader(blob).string();
   return type.endsWith(SUFFIX) ? parseCertificate(blob) : parsePublicKeyBlob(blob);

@@ -1029,7 +1029,7 @@ export class Transport {
       throw new SshError(DISCONNECT.KEY_EXCHANGE_FAILED, 'server host key signature does not verify');
     // A certificate reaches verifyHostKey only as a host certificate its authority really signed, with an
     // algorithm accepted here (not ssh-rsa's SHA-1: OpenSSH's CASignatureAlgorithms); whether that authority
-    // is trusted for this host is the application's (trustsHostCertificate).
+    // is trusted for this host is the application's (hostCertificateRefusal).
     const cert = certificateOf(key);
     if (cert && (cert.kind !== 'host' || !(await verifyCertificate(cert, this.serverSigAlgs))))
       throw new SshError(DISCONNECT.HOST_KEY_NOT_VERIFIABLE, cert.kind !== 'host' ? 'server sent a user certificate as its host key' : "server host certificate's signature does not verify");
