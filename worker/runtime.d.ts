@@ -90,3 +90,16 @@ interface DurableObjectStorage {
   deleteAlarm(): Promise<void>;
   deleteAll(): Promise<void>;
 }
+
+/** The part of workerd's node:crypto (`nodejs_compat`) the Worker uses: worker/native-crypto.ts. */
+declare module 'node:crypto' {
+  interface KeyObject {
+    readonly type: 'secret' | 'public' | 'private';
+  }
+  interface Cipher {
+    update(data: Uint8Array): Uint8Array;
+  }
+  export function getCiphers(): string[];
+  export function createSecretKey(key: Uint8Array): KeyObject;
+  export function createCipheriv(algorithm: string, key: KeyObject, iv: Uint8Array, options?: { authTagLength?: number }): Cipher;
+}

@@ -11,6 +11,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { connect } from 'cloudflare:sockets';
 import { createServer, type SshServer } from '../src/server.ts';
+import { workerProtection } from './native-crypto.ts';
 import { parsePrivateKey } from '../src/crypto/keys/index.ts';
 import type { PrivateKey } from '../src/crypto/types.ts';
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitOpen, runDemoSession } from '../src/apps/demo.ts';
@@ -106,6 +107,7 @@ function serverFor(env: Env): Promise<SshServer> {
     for (const k of hostKeys) log(describeHostKey(k.publicKey));
     return createServer({
       hostKeys,
+      protection: workerProtection,
       banner: env.BANNER || undefined,
       authenticate: policy.authenticate,
       authMethods: policy.methods,

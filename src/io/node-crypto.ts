@@ -6,7 +6,7 @@
  *
  * - AES-GCM and AES-CTR (+ HMAC) are OpenSSL's throughout. A CTR direction keeps one OpenSSL cipher
  *   whose keystream runs on from packet to packet, as the SSH counter does.
- * - chacha20-poly1305@openssh.com: OpenSSL's ChaCha20 for the packet, our Poly1305 (Node has no bare
+ * - chacha20-poly1305@openssh.com (src/crypto/chacha-native.ts): OpenSSL's ChaCha20 for the packet, our Poly1305 (Node has no bare
  *   Poly1305) and our ChaCha20 for the packet's Poly1305 key and its 4-byte length. Packets below CHACHA_NODE_MIN
  *   bytes stay wholly in JavaScript, where a cipher object per packet would cost more than it saves.
  *
@@ -28,13 +28,10 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import {
-  CHACHA_FRAMING,
-  CHACHA_OPENER_FRAMING,
   GCM_FRAMING,
   GCM_OPENER_FRAMING,
   MACS,
   PORTABLE_PROTECTION,
-  chachaParts,
   ctrFraming,
   ctrOpenerFraming,
   ctrCounterAt,
@@ -43,11 +40,9 @@ import {
   incrementIv,
   seqWord,
 } from '../crypto/protection.ts';
-import { chacha20Xor } from '../crypto/chacha20.ts';
-import { poly1305Tag } from '../crypto/poly1305.ts';
+import { nativeChachaOpener, nativeChachaSealer, type NativeChacha } from '../crypto/chacha-native.ts';
 import { concatBytes, putUint32 } from '../wire/writer.ts';
 import { getUint32 } from '../wire/reader.ts';
-import { Slabs } from '../transport/packets.ts';
 import { privateJwk, privateParts, signingKey } from '../crypto/hostkey/index.ts';
 import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer, PrivateKey, X25519Factory } from '../crypto/types.ts';
 
@@ -201,75 +196,19 @@ function ctrOpener(keys: DirectionKeys, position: number): PacketOpener {
 
 // ── chacha20-poly1305@openssh.com ──────────────────────────────────────────────────────────────────
 
-/** Small chacha20-poly1305 packets, copied out of the transport's scratch frame to be sealed in place. */
-const smallFrames = new Slabs(256 * 1024, CHACHA_NODE_MIN + 64);
-
-/**
- * One direction's packet cipher: OpenSSL's ChaCha20 with K_2 from block 1 (block 0 is the Poly1305 key,
- * one block made in JavaScript by chachaParts: an OpenSSL call for it cost more). RFC 8439's 32-bit counter
- * and 96-bit nonce are OpenSSH's 64-bit counter and 64-bit nonce (counter high word 0, then the sequence
- * number as uint64 big-endian).
- */
-function packetCiphers(k2: Uint8Array) {
-  const key = createSecretKey(k2);
-  const iv = new Uint8Array(16);
-  iv[0] = 1; // the block counter, little-endian
-  return (seq: number) => {
-    putUint32(iv, 12, seq);
-    return createCipheriv('chacha20', key, iv);
-  };
-}
-
-function chachaSealer(keys: DirectionKeys): PacketSealer {
-  const small = PORTABLE_PROTECTION.createSealer(keys);
-  const { header, polyKey } = chachaParts(keys.encKey);
-  const packetCipher = packetCiphers(keys.encKey.subarray(0, 32));
-  const sealDetached = (seq: number, packet: Uint8Array): Uint8Array[] => {
-    const len = packet.length;
-    if (len - 4 < CHACHA_NODE_MIN) {
-      // JavaScript seals in place: the frame is copied out of the transport's reused one into a slab (a
-      // fresh buffer per small packet cost a third of its seal+open).
-      const out = smallFrames.take(len + 16);
-      out.set(packet);
-      return [small.sealInPlace!(seq, out.subarray(0, len))];
-    }
-    const n2 = seqWord(seq);
-    const ct = packetCipher(seq).update(packet.subarray(4));
-    // K_1 (the key's last 32 bytes) encrypts packet_length at block 0: one block, in JavaScript.
-    const head = chacha20Xor(header, 0, 0, n2, 0, packet.subarray(0, 4), new Uint8Array(4));
-    // The tag covers encrypted length || ciphertext, taken where each lies (no copy to join them).
-    return [head, ct, poly1305Tag(polyKey(n2), ct, head)];
-  };
-  return {
-    save: () => ({ keys, position: 0 }),
-    ...CHACHA_FRAMING,
-    sealDetached,
-    seal: joined(sealDetached),
-  };
-}
-
-function chachaOpener(keys: DirectionKeys): PacketOpener {
-  const small = PORTABLE_PROTECTION.createOpener(keys);
-  const { polyKey } = chachaParts(keys.encKey);
-  const packetCipher = packetCiphers(keys.encKey.subarray(0, 32));
-  return {
-    save: () => ({ keys, position: 0 }),
-    ...CHACHA_OPENER_FRAMING,
-    copiesOut: true,
-    readLength: (seq, head) => small.readLength(seq, head), // the 4-byte length: JavaScript
-    open(seq, wire) {
-      const body = wire.length - 16;
-      if (body - 4 < CHACHA_NODE_MIN) {
-        // JavaScript decrypts in place: a small packet is copied out of the transport's bytes first.
-        const own = smallFrames.take(wire.length);
-        own.set(wire);
-        return small.open(seq, own);
-      }
-      if (!equalConstantTime(poly1305Tag(polyKey(seqWord(seq)), wire.subarray(0, body)), wire.subarray(body))) return null;
-      return bytes(packetCipher(seq).update(wire.subarray(4, body)));
-    },
-  };
-}
+/** OpenSSL's ChaCha20 from block 1 (block 0 is the packet's Poly1305 key, made in JavaScript by chachaParts). */
+const OPENSSL_CHACHA: NativeChacha = {
+  minBytes: CHACHA_NODE_MIN,
+  keystream(k2) {
+    const key = createSecretKey(k2);
+    const iv = new Uint8Array(16); // OpenSSL's 'chacha20' IV: the 32-bit block counter (little-endian), then the nonce
+    iv[0] = 1;
+    return (seq, data) => {
+      putUint32(iv, 12, seq);
+      return createCipheriv('chacha20', key, iv).update(data);
+    };
+  },
+};
 
 // ── The protection ─────────────────────────────────────────────────────────────────────────────────
 
@@ -288,7 +227,7 @@ function nodeCan(keys: DirectionKeys): 'chacha' | 'gcm' | 'ctr' | null {
 }
 
 const NODE = {
-  chacha: { sealer: chachaSealer, opener: chachaOpener },
+  chacha: { sealer: (k: DirectionKeys) => nativeChachaSealer(k, OPENSSL_CHACHA), opener: (k: DirectionKeys) => nativeChachaOpener(k, OPENSSL_CHACHA) },
   gcm: { sealer: gcmSealer, opener: gcmOpener },
   ctr: { sealer: ctrSealer, opener: ctrOpener },
 };

@@ -1,6 +1,6 @@
 // Section 2 of `npm run bench`: seal+open throughput of each packet protection, in MB of payload per
 // CPU-second, at 32 KiB and 1 KiB packets: the portable protection in Node and in workerd (the Worker's
-// runtime), the Node protection (src/io/node-crypto.ts, what `edgessh serve` runs), beside node:crypto
+// runtime), the Worker's protection in workerd (worker/native-crypto.ts: ChaCha20 from workerd's node:crypto), the Node protection (src/io/node-crypto.ts, what `edgessh serve` runs), beside node:crypto
 // (OpenSSL) doing the same work natively.
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
@@ -79,9 +79,9 @@ function native(suite: NativeSuite, size: number): Promise<number> {
 }
 
 /** The same seal+open loop inside workerd (test/bench/workerd-entry.ts), CPU read from /proc. */
-async function inWorkerd(w: Workerd, cipher: string, mac: string | null, size: number): Promise<number> {
+async function inWorkerd(w: Workerd, cipher: string, mac: string | null, size: number, protection: 'portable' | 'worker' = 'portable'): Promise<number> {
   const bytes = size >= 32 * 1024 ? 128 << 20 : 32 << 20;
-  const q = (b: number) => `cipher=${encodeURIComponent(cipher)}&mac=${encodeURIComponent(mac ?? '')}&size=${size}&bytes=${b}`;
+  const q = (b: number) => `cipher=${encodeURIComponent(cipher)}&mac=${encodeURIComponent(mac ?? '')}&size=${size}&bytes=${b}&protection=${protection}`;
   await w.cpuMs(q(bytes / 4)); // warm up
   return bytes / 1e6 / ((await w.cpuMs(q(bytes))) / 1000);
 }
@@ -94,11 +94,14 @@ export async function benchCiphers(workerd: Workerd | null): Promise<Record<stri
       const n = await ours(cipher, mac, size, nodeProtection);
       const b = await native(nat, size);
       const w = workerd ? await inWorkerd(workerd, cipher, mac, size) : NaN;
+      // The Worker's own protection differs from the portable one only for chacha20-poly1305 (worker/native-crypto.ts).
+      const wp = workerd && cipher.startsWith('chacha20') ? await inWorkerd(workerd, cipher, mac, size, 'worker') : NaN;
       rows.push({
         protection: mac ? `${cipher} + ${mac}` : cipher,
         packet: size >= 1024 * 32 ? '32 KiB' : '1 KiB',
         'portable in Node MB/CPU-s': a.toFixed(0),
         'portable in workerd MB/CPU-s': workerd ? w.toFixed(0) : 'n/a',
+        "the Worker's protection in workerd MB/CPU-s": workerd ? (Number.isNaN(wp) ? '(portable)' : wp.toFixed(0)) : 'n/a',
         'node protection MB/CPU-s': n.toFixed(0),
         'node:crypto MB/CPU-s': b.toFixed(0),
         'Node/native': (a / b).toFixed(2),

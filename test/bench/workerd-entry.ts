@@ -5,6 +5,7 @@ import type { PrivateKey } from '../../src/crypto/types.ts';
 import { pairHandshakes, serverHandshakes } from './kex-rounds.ts';
 import { sealOpenRounds } from './seal-open.ts';
 import { coreRounds } from './cores.ts';
+import { workerProtection } from '../../worker/native-crypto.ts';
 
 let hostKey: PrivateKey | null = null;
 
@@ -13,7 +14,7 @@ export default {
     const q = new URL(req.url).searchParams;
     try {
       if (q.has('core')) coreRounds(q.get('core') as 'chacha20' | 'poly1305')(Number(q.get('bytes')));
-      else if (q.has('cipher')) await sealOpenRounds(q.get('cipher')!, q.get('mac') || null, Number(q.get('size')))(Number(q.get('bytes')));
+      else if (q.has('cipher')) await sealOpenRounds(q.get('cipher')!, q.get('mac') || null, Number(q.get('size')), q.get('protection') === 'worker' ? workerProtection : undefined)(Number(q.get('bytes')));
       else if (q.has('kex')) {
         hostKey ??= await generatePrivateKey('ed25519');
         await (q.get('side') === 'server' ? serverHandshakes : pairHandshakes)(q.get('kex')!, Number(q.get('n')), hostKey);

@@ -44,6 +44,7 @@ export async function startWorkerd(port = 42290): Promise<Workerd | null> {
     mainFields: ['module', 'main'],
     conditions: ['workerd', 'worker', 'browser'],
     outfile: join(dir, 'bench.js'),
+    external: ['node:*'], // workerd's own, under nodejs_compat as in wrangler.toml
     logLevel: 'error',
   });
   const compat = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync('wrangler.toml', 'utf8'))?.[1] ?? '2025-09-01';
@@ -57,6 +58,7 @@ const config :Workerd.Config = (
 const bench :Workerd.Worker = (
   modules = [ (name = "bench.js", esModule = embed "bench.js") ],
   compatibilityDate = "${compat}",
+  compatibilityFlags = ["nodejs_compat"],
 );
 `,
   );
