@@ -39,6 +39,11 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
 
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
+  // `edgessh serve --help` and the like (not `-h`: keygen's -h makes a host certificate).
+  if (rest.includes('--help')) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   switch (cmd) {
     case 'serve':
       return (await import('./commands.ts')).serve(rest);

@@ -30,6 +30,17 @@ describe('edgessh keygen writes keys ssh-keygen accepts', () => {
     }, 60_000);
   }
 
+  it('--help after any command prints the usage and exits 0 (keygen -h stays the host-certificate flag)', async () => {
+    for (const cmd of ['serve', 'proxy', 'bridge', 'keygen']) {
+      const r = await cli(cmd, '--help');
+      expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.toString(), cmd).toMatch(/^edgessh .*\n\nusage:\n  edgessh serve /);
+    }
+    const h = await cli('keygen', '-h');
+    expect(h.code).not.toBe(0);
+    expect(h.stdout.toString()).not.toMatch(/usage:/);
+  });
+
   it('refuses to overwrite a key and names a bad type', async () => {
     const f = join(dir, 'exists');
     writeFileSync(f, 'x');
