@@ -22,6 +22,7 @@ import { certificateOf, certificateOptions, certificateRefusal } from '../auth/c
 import { RevokedKeys } from '../auth/revoked-keys.ts';
 import { fingerprint } from '../crypto/keys/index.ts';
 import type { ForwardRequest, ListenRequest } from '../connection/connection.ts';
+import type { PublicKey } from '../crypto/types.ts';
 import type { Session } from '../connection/session.ts';
 import type { Transport } from '../transport/transport.ts';
 import { parseShellState, runExec, runShell, type ShellContext, type ShellState } from './shell.ts';
@@ -38,6 +39,12 @@ export interface DemoPolicyOptions {
    * apply to that user only, beside `authorizedKeys`. Read at every attempt, as sshd reads the file.
    */
   userAuthorizedKeys?: (username: string) => string | null | Promise<string | null>;
+  /**
+   * sshd's AuthorizedKeysCommand: authorized_keys text for this user and the key (or certificate) they
+   * offer, null for none. Asked only when no line of the keys above matched, as sshd runs its command only
+   * then; its lines count for this user alone.
+   */
+  authorizedKeysCommand?: (username: string, key: PublicKey) => string | null | Promise<string | null>;
   /**
    * sshd's TrustedUserCAKeys: public keys of certificate authorities, one per line. A certificate one of them
    * signed logs in a user it names as a principal. (A `cert-authority` line in authorizedKeys trusts a CA too.)
@@ -116,6 +123,12 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
     const own = o.userAuthorizedKeys && (await o.userAuthorizedKeys(username));
     return own ? [...keys, ...parseAuthorizedKeys(own, (line, why) => o.log?.(`authorized_keys of ${username} line ${line} skipped: ${why}`))] : keys;
   };
+  /** sshd's AuthorizedKeysCommand: the line of its output that lets `key` (or, for a certificate, its `ca`) log this user in. */
+  const commandLine = async (username: string, key: PublicKey, ca?: PublicKey) => {
+    const text = o.authorizedKeysCommand && (await o.authorizedKeysCommand(username, key));
+    if (!text) return undefined;
+    return findAuthorizedKey(parseAuthorizedKeys(text, (n, why) => o.log?.(`AuthorizedKeysCommand output for ${username} line ${n} skipped: ${why}`)), key, ca);
+  };
   const principalsOf = (text: string) => parseAuthorizedPrincipals(text, (line, why) => o.log?.(`authorized principals line ${line} skipped: ${why}`));
   const sharedPrincipals = typeof o.authorizedPrincipals === 'string' ? principalsOf(o.authorizedPrincipals) : null;
   /** The user's principals file, parsed; null when none is configured (then the certificate must name the user). */
@@ -148,9 +161,11 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
           return false;
         }
         if (cert) {
-          // A cert-authority line, else TrustedUserCAKeys (where the certificate must name the user).
-          const line = findAuthorizedKey(await keysFor(req.username), req.key, cert.caKey);
-          const entry = line ?? findAuthorizedKey(trustedCas, req.key, cert.caKey);
+          // In sshd's order: a cert-authority line in the files, TrustedUserCAKeys, then AuthorizedKeysCommand.
+          const fileLine = findAuthorizedKey(await keysFor(req.username), req.key, cert.caKey);
+          const trusted = fileLine ? undefined : findAuthorizedKey(trustedCas, req.key, cert.caKey);
+          const line = fileLine ?? (trusted ? undefined : await commandLine(req.username, req.key, cert.caKey));
+          const entry = line ?? trusted;
           const what = `certificate ID "${cert.keyId}" (serial ${cert.serial}) signed by ${cert.caKey.type} CA ${fingerprint(cert.caKey)}`;
           if (!entry) {
             o.log?.(`Authentication tried for ${req.username} with ${what}: the CA is not trusted`);
@@ -183,7 +198,7 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
           }
           return true;
         }
-        const entry = findAuthorizedKey(await keysFor(req.username), req.key);
+        const entry = findAuthorizedKey(await keysFor(req.username), req.key) ?? (await commandLine(req.username, req.key));
         if (!entry) return false;
         // from= and expiry-time apply to a query too, as in sshd: a key that may not log in earns no PK_OK.
         const refused = keyRefusal(entry.options, ip, now);

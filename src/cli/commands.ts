@@ -25,6 +25,7 @@ import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, SERVER_HOST_KEY_ALGORITHMS, type
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitListen, parsePermitOpen, runDemoSession } from '../apps/demo.ts';
 import { MemoryStorage } from '../apps/storage.ts';
 import { FolderStorage } from '../io/node-storage.ts';
+import { keysCommand } from './keys-command.ts';
 import { fail } from './util.ts';
 
 async function loadKeys(file: string): Promise<PrivateKey[]> {
@@ -93,6 +94,7 @@ export async function serve(argv: string[]): Promise<void> {
       'authorized-keys': { type: 'string', multiple: true },
       'trusted-user-ca-keys': { type: 'string', multiple: true },
       'authorized-principals-file': { type: 'string' },
+      'authorized-keys-command': { type: 'string' },
       'revoked-keys': { type: 'string' },
       'password-env': { type: 'string' },
       'permit-open': { type: 'string', multiple: true },
@@ -172,9 +174,17 @@ export async function serve(argv: string[]): Promise<void> {
   const principalsPath = values['authorized-principals-file'];
   // Read at every attempt, as sshd reads it; no file: no principals (so no certificate login through a trusted CA).
   const authorizedPrincipals = principalsPath === undefined ? undefined : (username: string) => userFile(principalsPath, username);
+  let authorizedKeysCommand;
+  if (values['authorized-keys-command'] !== undefined) {
+    try {
+      authorizedKeysCommand = keysCommand(values['authorized-keys-command'], log);
+    } catch (e) {
+      fail(`--authorized-keys-command: ${(e as Error).message}`);
+    }
+  }
   let policy;
   try {
-    policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), userAuthorizedKeys, trustedUserCaKeys, authorizedPrincipals, revokedKeys, password, permitOpen, permitListen, log });
+    policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), userAuthorizedKeys, authorizedKeysCommand, trustedUserCaKeys, authorizedPrincipals, revokedKeys, password, permitOpen, permitListen, log });
   } catch (e) {
     fail(`--revoked-keys: ${(e as Error).message}`);
   }

@@ -9,7 +9,8 @@ const USAGE = `edgessh ${EDGESSH_VERSION} — an SSH server that runs wherever J
 
 usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--host-certificate FILE]...
-                [--authorized-keys FILE|PATH-WITH-%u]... [--trusted-user-ca-keys FILE]... [--authorized-principals-file PATH]
+                [--authorized-keys FILE|PATH-WITH-%u]... [--authorized-keys-command 'PROGRAM [ARG]...']
+                [--trusted-user-ca-keys FILE]... [--authorized-principals-file PATH]
                 [--revoked-keys FILE] [--password-env VAR]
                 [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
@@ -30,6 +31,9 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
 --host-certificate is sshd's HostCertificate: a host key's certificate (ssh-keygen -s CA -h), offered first.
 --authorized-keys: every user may log in with the keys of a FILE; a PATH with %u (the user name) is each user's
   own file, as sshd's AuthorizedKeysFile.
+--authorized-keys-command is sshd's AuthorizedKeysCommand: a program (absolute path, owned by root or you, writable
+  by no one else) run when no line of those matched; it prints authorized_keys lines for that user alone.
+  Arguments may hold %u (user), %f (key fingerprint), %k (key, base64), %t (key type); none: the user name.
 --trusted-user-ca-keys is sshd's TrustedUserCAKeys: certificates these CAs signed log in the users they name
   (authorized_keys' cert-authority lines trust a CA too); --authorized-principals-file is sshd's
   AuthorizedPrincipalsFile for them (%u: the user name): the certificate must list one of the file's

@@ -2,7 +2,7 @@
 // 64 MiB up and down with rekeys, password and keyboard-interactive logins, refusals.
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -383,6 +383,81 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       expect(log).toMatch(/Authentication tried for bob with .* but Certificate does not contain an authorized principal/);
     } finally {
       proc.kill();
+    }
+  });
+
+  it('--authorized-keys-command is asked for a key no file has: its lines log that user in, with their options; it gets %u %f %t %k; a failing command, an unsafe name or a key a file has does not use it', async () => {
+    const fx2 = makeFixture();
+    const pub = readFileSync(fx2.userKeyEcdsa + '.pub', 'utf8');
+    const calls = join(fx2.dir, 'calls');
+    // The program is /bin/sh (root's, as sshd wants); the script it runs is an argument. It prints the ECDSA key
+    // for tester (no-pty) and for "failing", where it then exits 1; nothing for anyone else.
+    const script = join(fx2.dir, 'keys.sh');
+    writeFileSync(script, `echo "$@" >> '${calls}'\ncase "$1" in tester) echo 'no-pty ${pub.trim()}' ;; failing) echo '${pub.trim()}'; exit 1 ;; esac\n`);
+    const port = await new Promise<number>((resolve) => {
+      const probe = createNetServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    // --authorized-keys holds only the ed25519 key: the ECDSA key can come from the command alone.
+    writeFileSync(join(fx2.dir, 'ed25519_only'), readFileSync(fx2.userKey + '.pub'));
+    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519,
+      '--authorized-keys', join(fx2.dir, 'ed25519_only'), '--authorized-keys-command', `/bin/sh ${script} %u %f %t %k`, '--data', join(fx2.dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    // The user through -o User (a destination starting with - would read as an option).
+    const as = (key: string, cmd: string, user: string, extra: string[] = []) =>
+      run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR', '-o', `User=${user}`, ...extra], key).map((a) => (a === 'tester@edgessh-test' ? 'edgessh-test' : a)), cmd]);
+    const denied = (r: { code: number | null; stderr: string }) => {
+      expect(r.code).toBe(255);
+      expect(r.stderr).toContain('Permission denied (publickey');
+    };
+    try {
+      await waitPort(port);
+      const who = await as(fx2.userKeyEcdsa, 'whoami', 'tester');
+      expect([who.code, who.stdout.toString()]).toEqual([0, 'tester\n']);
+      expect((await as(fx2.userKeyEcdsa, 'whoami', 'tester', ['-tt'])).stderr).toContain('PTY allocation request failed');
+      const [user, fp, type, b64] = readFileSync(calls, 'utf8').split('\n')[0]!.split(' ');
+      expect([user, fp, type, b64]).toEqual(['tester', execFileSync('ssh-keygen', ['-l', '-f', fx2.userKeyEcdsa + '.pub'], { encoding: 'utf8' }).split(' ')[1], pub.split(' ')[0], pub.split(' ')[1]]);
+      denied(await as(fx2.userKeyEcdsa, 'whoami', 'carol'));
+      denied(await as(fx2.userKeyEcdsa, 'whoami', 'failing'));
+      expect(log).toMatch(/AuthorizedKeysCommand \/bin\/sh for failing: exited with 1; its keys are not used/);
+      // OpenSSH's client will not send such a name; ssh2 will.
+      const { Client } = await import('ssh2');
+      const refused = await new Promise<string>((resolve) => {
+        const c = new Client();
+        c.on('ready', () => (c.end(), resolve('logged in')));
+        c.on('error', (e) => resolve(e.message));
+        c.connect({ host: '127.0.0.1', port, username: '-tester', privateKey: readFileSync(fx2.userKeyEcdsa), hostVerifier: () => true });
+      });
+      expect(refused).toMatch(/All configured authentication methods failed/);
+      expect(log).toContain('AuthorizedKeysCommand not run for user name "-tester"');
+      expect(readFileSync(calls, 'utf8')).not.toMatch(/^-tester/m);
+      // The ed25519 key is in the file: the command is not asked.
+      const before = readFileSync(calls, 'utf8');
+      expect((await as(fx2.userKey, 'whoami', 'tester')).stdout.toString()).toBe('tester\n');
+      expect(readFileSync(calls, 'utf8')).toBe(before);
+    } finally {
+      proc.kill();
+    }
+  });
+
+  it('--authorized-keys-command that sshd would not run (relative, writable by others, an unknown token) stops edgessh serve at start with one line', async () => {
+    const fx2 = makeFixture();
+    const serve = (spec: string) => run('node', ['bin/edgessh.mjs', 'serve', '--listen', '127.0.0.1:0', '--host-key', fx2.hostKeyFiles.ed25519, '--authorized-keys-command', spec]);
+    const script = join(fx2.dir, 'keys.sh');
+    writeFileSync(script, '#!/bin/sh\n');
+    chmodSync(script, 0o775); // group-writable (the umask would have taken it from writeFileSync's mode)
+    for (const [spec, why] of [
+      ['bin/sh %u', 'bin/sh is not an absolute path'],
+      [script, `bad ownership or modes for file ${script}`],
+      ['/bin/sh %h', 'unknown token %h'],
+      ["/bin/sh 'unterminated", 'an unterminated quote'],
+    ]) {
+      const r = await serve(spec!);
+      expect(r.code, spec).toBe(1);
+      expect(r.stderr.trim().split('\n'), spec).toEqual([expect.stringContaining(`--authorized-keys-command: ${why}`)]);
     }
   });
 });
