@@ -236,6 +236,32 @@ describe.skipIf(!havePeer(SSH_KEYGEN))('OpenSSH certificates', () => {
     expect(text).toMatch(/Authentication tried for bob with certificate ID "id-\d+" .* but Certificate does not contain an authorized principal/);
   });
 
+  it('AuthorizedKeysCommand is asked last, as sshd asks it: after the files and, for a certificate, after TrustedUserCAKeys', async () => {
+    const caB = newKey('ed25519');
+    const asked: string[] = [];
+    const policy = makeDemoPolicy({
+      trustedUserCaKeys: `${pubLine(caB)}\n`,
+      authorizedKeysCommand: (username, key) => {
+        asked.push(`${username} ${key.type}`);
+        return username === 'carol' ? `cert-authority,no-pty ${pubLine(caEd)}\n` : null;
+      },
+    });
+    const ask = async (key: ReturnType<typeof parseUserKey>, username: string) => {
+      const transport = fakeTransport('10.1.2.3');
+      const ok = await policy.authenticate({ method: 'publickey', username, key, algorithm: key.signatureAlgorithms[0]!, signed: true }, { transport, passed: [] });
+      return { ok, options: transport.appData.keyOptions as AuthorizedKeyOptions | undefined };
+    };
+    // A trusted CA's certificate for alice: the command is not asked.
+    expect((await ask(parseUserKey(certify(caB, user, ['-n', 'alice'])), 'alice')).ok).toBe(true);
+    expect(asked).toEqual([]);
+    // caEd is trusted only by the command's cert-authority line for carol, whose no-pty applies.
+    const viaCommand = await ask(parseUserKey(certify(caEd, user, ['-n', 'carol'])), 'carol');
+    expect(viaCommand.ok).toBe(true);
+    expect(ptyAllowed(viaCommand.options!)).toBe(false);
+    expect((await ask(parseUserKey(certify(caEd, user, ['-n', 'bob'])), 'bob')).ok).toBe(false);
+    expect(asked).toEqual(['carol ssh-ed25519-cert-v01@openssh.com', 'bob ssh-ed25519-cert-v01@openssh.com']);
+  });
+
   it("hostCertificateRefusal: a client's checks of a host certificate, in ssh's words", async () => {
     const other = newKey('ecdsa', 256);
     const trustedCas = [parseUserKey(blobOf(pubLine(caEd)))];
