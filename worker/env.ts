@@ -18,6 +18,11 @@ export interface Env {
    * (a secret, .dev.vars). A user's keys log in that user only.
    */
   USER_AUTHORIZED_KEYS?: string | Record<string, string>;
+  /**
+   * The Worker's AuthorizedKeysCommand: an http(s) URL template (%u the user name, %% a %), e.g.
+   * `https://github.com/%u.keys`, fetched when no other line matched; its body is that user's authorized_keys.
+   */
+  AUTHORIZED_KEYS_URL?: string;
   /** sshd's TrustedUserCAKeys: CA public keys whose user certificates log in the users they name. */
   TRUSTED_USER_CA_KEYS?: string;
   /**

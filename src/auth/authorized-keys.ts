@@ -302,6 +302,13 @@ export function forwardingAllowed(o: AuthorizedKeyOptions): boolean {
 }
 
 /**
+ * Whether a user name may be put into a file path, URL or program argument made from a `%u` template: not
+ * empty, not starting with `.` or `-`, without `/`, whitespace or control characters. edgessh's users are
+ * whatever names clients send, not accounts, so `../x` or `-rf` must not reach a template.
+ */
+export const templateSafeUserName = (u: string): boolean => u !== '' && !/^[-.]/.test(u) && !/[/\s\p{Cc}]/u.test(u);
+
+/**
  * Finds the entry for a key, comparing blobs: a plain key's own line, or for a certificate (`ca`: its
  * authority's key) a cert-authority line. A cert-authority line never matches its key used plainly.
  */

@@ -18,7 +18,7 @@ import {
 import type { PrivateKey } from '../crypto/types.ts';
 import { createServer, parseMaxStartups } from '../server.ts';
 import { DEFAULT_USER_EXTENSIONS, certifiedHostKeys, describeHostKey, signCertificate } from '../auth/certificate.ts';
-import { parseExpiryTime } from '../auth/authorized-keys.ts';
+import { parseExpiryTime, templateSafeUserName } from '../auth/authorized-keys.ts';
 import { connectTcpForward, listenTcp, tcpForwardListener } from '../io/node-net.ts';
 import { nodeProtection, nodeSigningKey, nodeX25519 } from '../io/node-crypto.ts';
 import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, SERVER_HOST_KEY_ALGORITHMS, type AlgorithmPrefs } from '../crypto/registry.ts';
@@ -72,10 +72,11 @@ const hasUserToken = (path: string) => path.replace(/%%/g, '').includes('%u');
 
 /**
  * A user's own file (AuthorizedKeysFile, AuthorizedPrincipalsFile): `path` with %u the user name (%% a %),
- * or null when it cannot be read. A user name that could step out of the folder (`/`, a leading `.`) has none.
+ * or null when it cannot be read. A user name that could step out of the folder (`/`, a leading `.`), or any
+ * other templateSafeUserName refuses, has none.
  */
 async function userFile(path: string, username: string): Promise<string | null> {
-  if (hasUserToken(path) && (!username || username.includes('/') || username.startsWith('.') || username.includes('\0'))) return null;
+  if (hasUserToken(path) && !templateSafeUserName(username)) return null;
   try {
     // Read without blocking the other connections (sshd reads it in a process of the connection's own).
     return await readFile(path.replace(/%([u%])/g, (_, t: string) => (t === 'u' ? username : '%')), 'utf8');

@@ -22,6 +22,7 @@ import { statSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import { fingerprint } from '../crypto/keys/index.ts';
 import { certificateOf } from '../auth/certificate.ts';
+import { templateSafeUserName } from '../auth/authorized-keys.ts';
 import type { PublicKey } from '../crypto/types.ts';
 
 export const KEYS_COMMAND_TIMEOUT_MS = 30_000;
@@ -78,9 +79,6 @@ const TOKENS: Record<string, (u: string, k: PublicKey) => string> = {
   t: (_, k) => k.type,
 };
 
-/** A user name the program may be given (see the module comment). */
-const passable = (u: string) => u !== '' && !/^[-.]/.test(u) && !/[/\s\p{Cc}]/u.test(u);
-
 /**
  * The keys command for `spec` (checked now: throws with the reason when it may not run), as
  * makeDemoPolicy's authorizedKeysCommand.
@@ -100,7 +98,7 @@ export function keysCommand(
   if (unsafe) throw new Error(unsafe);
   const argv = args.length ? args : ['%u'];
   return (username, key) => {
-    if (!passable(username)) {
+    if (!templateSafeUserName(username)) {
       log(`AuthorizedKeysCommand not run for user name ${JSON.stringify(username)}: not a name it may be given`);
       return Promise.resolve(null);
     }

@@ -15,6 +15,8 @@ const HTTP_PORT = base + 1;
 /** A TCP echo server the Worker may forward to (PERMIT_OPEN), and a permitted port where nothing listens. */
 const ECHO_PORT = base + 2;
 const DEAD_PORT = base + 3;
+/** Serves users' keys for AUTHORIZED_KEYS_URL (as https://github.com/%u.keys would). */
+const KEYS_PORT = base + 4;
 const URL = `ws://127.0.0.1:${HTTP_PORT}/ssh`;
 const PROXY = `node ${resolve('bin/edgessh.mjs')} proxy ${URL}`;
 
@@ -22,6 +24,9 @@ let fx: Fixture;
 let start: ChildProcess;
 let startOut = '';
 let echo: net.Server;
+let keysServer: import('node:http').Server;
+/** The paths AUTHORIZED_KEYS_URL fetched, in order. */
+const keyFetches: string[] = [];
 
 beforeAll(async () => {
   fx = makeFixture();
@@ -54,8 +59,17 @@ beforeAll(async () => {
       // tester's principals (sshd's AuthorizedPrincipalsFile with %u, as JSON text): the user's own name, and a
       // team whose line allows no pty. Other users have none.
       `AUTHORIZED_PRINCIPALS='${JSON.stringify({ tester: 'tester\nno-pty edge-ops' })}'\n` +
-      `USER_AUTHORIZED_KEYS='${JSON.stringify({ carol: readFileSync(join(fx.dir, 'carol_key.pub'), 'utf8').trim() })}'\n`,
+      `USER_AUTHORIZED_KEYS='${JSON.stringify({ carol: readFileSync(join(fx.dir, 'carol_key.pub'), 'utf8').trim() })}'\n` +
+      `AUTHORIZED_KEYS_URL="http://127.0.0.1:${KEYS_PORT}/%u.keys"\n`,
   );
+  // dave's keys are served only here: the fixture's ECDSA key, without a terminal.
+  const { createServer: createHttpServer } = await import('node:http');
+  keysServer = createHttpServer((req, res) => {
+    keyFetches.push(req.url!);
+    if (req.url === '/dave.keys') res.writeHead(200, { 'content-type': 'text/plain' }).end(`no-pty ${readFileSync(fx.userKeyEcdsa + '.pub', 'utf8')}`);
+    else res.writeHead(404).end('Not Found');
+  });
+  await new Promise<void>((r) => keysServer.listen(KEYS_PORT, '127.0.0.1', r));
   echo = net.createServer((sock) => sock.pipe(sock));
   await new Promise<void>((r) => echo.listen(ECHO_PORT, '127.0.0.1', r));
   start = spawn('node', ['scripts/start.mjs'], {
@@ -81,6 +95,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   echo?.close();
+  keysServer?.close();
   if (!start) return;
   // Ctrl-C stops everything npm start started: afterwards neither port answers.
   start.kill('SIGINT');
@@ -299,6 +314,25 @@ describe('through edgessh bridge (ssh -p)', () => {
     const other = await as('tester');
     expect(other.code).toBe(255);
     expect(other.stderr).toContain('Permission denied (publickey');
+  });
+
+  it('AUTHORIZED_KEYS_URL: a key the URL serves for dave logs in dave, under its options, with one fetch; a user it has nothing for, and a key a variable already has, fetch nothing more', async () => {
+    const as = (user: string, key: string, extra: string[] = []) =>
+      run(SSH9, [...viaBridge(extra).map((a) => (a === fx.userKey ? key : a === 'tester@127.0.0.1' ? `${user}@127.0.0.1` : a)), 'whoami']);
+    keyFetches.length = 0;
+    const dave = await as('dave', fx.userKeyEcdsa);
+    expect([dave.code, dave.stdout.toString()]).toEqual([0, 'dave\n']);
+    // The key query and the signed attempt: one fetch, the answer kept for the second.
+    expect(keyFetches).toEqual(['/dave.keys']);
+    expect((await as('dave', fx.userKeyEcdsa, ['-tt'])).stderr).toContain('PTY allocation request failed');
+    const eve = await as('eve', fx.userKeyEcdsa);
+    expect(eve.code).toBe(255);
+    expect(eve.stderr).toContain('Permission denied (publickey');
+    expect(keyFetches.filter((p) => p === '/eve.keys').length).toBeGreaterThan(0);
+    // tester's key is in AUTHORIZED_KEYS: the URL is not asked.
+    const before = keyFetches.length;
+    expect((await as('tester', fx.userKey)).code).toBe(0);
+    expect(keyFetches.length).toBe(before);
   });
 
   it('password login, and 16 MiB up', async () => {
