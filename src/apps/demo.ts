@@ -58,6 +58,12 @@ export interface DemoPolicyOptions {
    */
   authorizedPrincipals?: string | ((username: string) => string | null | Promise<string | null>);
   /**
+   * sshd's AuthorizedPrincipalsCommand: principals lines for this user and certificate (`key` carries it), null
+   * for none; asked when authorizedPrincipals gave no principal the certificate lists. Given, like the file, a
+   * certificate of a trustedUserCaKeys authority must list a principal one of them gives.
+   */
+  authorizedPrincipalsCommand?: (username: string, key: PublicKey) => string | null | Promise<string | null>;
+  /**
    * sshd's RevokedKeys: public keys (one per line) or a KRL (`ssh-keygen -k`) of keys and certificates that
    * may not log in, whatever else allows them. Unreadable, it is an error (makeDemoPolicy throws).
    */
@@ -173,11 +179,16 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
           }
           // Through TrustedUserCAKeys with a principals file: the first of its lines the certificate lists gives
           // the principal and the options (sshd's AuthorizedPrincipalsFile).
+          // Then (sshd's AuthorizedPrincipalsCommand) the command, if the file listed none of them.
           let granted = entry.options;
           let principals = entry.options.principals;
-          const fromFile = line ? null : await principalsFor(req.username);
-          if (fromFile) {
-            const match = fromFile.find((p) => cert.principals.includes(p.principal));
+          if (!line && (o.authorizedPrincipals !== undefined || o.authorizedPrincipalsCommand)) {
+            const listed = (list: AuthorizedPrincipal[] | null) => list?.find((p) => cert.principals.includes(p.principal));
+            let match = listed(await principalsFor(req.username));
+            if (!match && o.authorizedPrincipalsCommand) {
+              const text = await o.authorizedPrincipalsCommand(req.username, req.key);
+              match = text ? listed(principalsOf(text)) : undefined;
+            }
             if (!match) {
               o.log?.(`Authentication tried for ${req.username} with ${what} but Certificate does not contain an authorized principal`);
               return false;

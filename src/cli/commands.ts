@@ -25,7 +25,7 @@ import { DEFAULT_ALGORITHMS, LEGACY_ALGORITHMS, SERVER_HOST_KEY_ALGORITHMS, type
 import { DEMO_SUBSYSTEMS, makeDemoPolicy, parsePermitListen, parsePermitOpen, runDemoSession } from '../apps/demo.ts';
 import { MemoryStorage } from '../apps/storage.ts';
 import { FolderStorage } from '../io/node-storage.ts';
-import { keysCommand } from './keys-command.ts';
+import { keysCommand, principalsCommand } from './keys-command.ts';
 import { fail } from './util.ts';
 
 async function loadKeys(file: string): Promise<PrivateKey[]> {
@@ -96,6 +96,7 @@ export async function serve(argv: string[]): Promise<void> {
       'trusted-user-ca-keys': { type: 'string', multiple: true },
       'authorized-principals-file': { type: 'string' },
       'authorized-keys-command': { type: 'string' },
+      'authorized-principals-command': { type: 'string' },
       'revoked-keys': { type: 'string' },
       'password-env': { type: 'string' },
       'permit-open': { type: 'string', multiple: true },
@@ -175,17 +176,33 @@ export async function serve(argv: string[]): Promise<void> {
   const principalsPath = values['authorized-principals-file'];
   // Read at every attempt, as sshd reads it; no file: no principals (so no certificate login through a trusted CA).
   const authorizedPrincipals = principalsPath === undefined ? undefined : (username: string) => userFile(principalsPath, username);
-  let authorizedKeysCommand;
-  if (values['authorized-keys-command'] !== undefined) {
+  /** The --authorized-{keys,principals}-command program, checked now (one line and exit when sshd would refuse it). */
+  const commandOption = (flag: 'authorized-keys-command' | 'authorized-principals-command', make: typeof keysCommand) => {
+    const spec = values[flag];
+    if (spec === undefined) return undefined;
     try {
-      authorizedKeysCommand = keysCommand(values['authorized-keys-command'], log);
+      return make(spec, log);
     } catch (e) {
-      fail(`--authorized-keys-command: ${(e as Error).message}`);
+      fail(`--${flag}: ${(e as Error).message}`);
     }
-  }
+  };
+  const authorizedKeysCommand = commandOption('authorized-keys-command', keysCommand);
+  const authorizedPrincipalsCommand = commandOption('authorized-principals-command', principalsCommand);
   let policy;
   try {
-    policy = makeDemoPolicy({ authorizedKeys: authorizedText.join('\n'), userAuthorizedKeys, authorizedKeysCommand, trustedUserCaKeys, authorizedPrincipals, revokedKeys, password, permitOpen, permitListen, log });
+    policy = makeDemoPolicy({
+      authorizedKeys: authorizedText.join('\n'),
+      userAuthorizedKeys,
+      authorizedKeysCommand,
+      trustedUserCaKeys,
+      authorizedPrincipals,
+      authorizedPrincipalsCommand,
+      revokedKeys,
+      password,
+      permitOpen,
+      permitListen,
+      log,
+    });
   } catch (e) {
     fail(`--revoked-keys: ${(e as Error).message}`);
   }

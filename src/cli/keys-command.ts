@@ -1,12 +1,14 @@
 /**
- * sshd's AuthorizedKeysCommand, for `edgessh serve --authorized-keys-command`: a program asked for the
- * authorized_keys lines of a user and the key they offer, when no configured line matched.
+ * sshd's AuthorizedKeysCommand and AuthorizedPrincipalsCommand, for `edgessh serve
+ * --authorized-keys-command` and `--authorized-principals-command`: a program asked for the authorized_keys
+ * lines of a user and the key they offer, when no configured line matched; or for the principals a
+ * certificate of a trusted CA may log that user in as, when the principals file (if any) had none.
  *
  * As sshd does it:
  * - the command line is `/absolute/path [ARG]...`, quoted as in sshd_config; with no arguments the program
  *   gets the user name;
- * - tokens in the arguments: %u the user name, %f the key's SHA256 fingerprint (a certificate's own key), %k
- *   the key or certificate in base64, %t its type, %% a %; any other token stops `edgessh serve` at start;
+ * - tokens in the arguments: see KEY_TOKENS and CERT_TOKENS (sshd's, less %C %D %h %U, which have no meaning
+ *   here), %% a %; any other token stops `edgessh serve` at start;
  * - the program must be a regular file that it, and every folder above it, belongs to root (or to the user
  *   running edgessh: sshd runs as root, edgessh need not) and nobody else may write;
  * - a program that exits other than 0 has given nothing, whatever it printed.
@@ -72,37 +74,71 @@ export function unsafeCommandPath(path: string, uid = process.getuid?.() ?? 0): 
   }
 }
 
-const TOKENS: Record<string, (u: string, k: PublicKey) => string> = {
+/** A token's value for the key (or certificate) a user offers. */
+type Tokens = Record<string, (username: string, key: PublicKey) => string>;
+
+const b64 = (k: PublicKey) => Buffer.from(k.blob).toString('base64');
+
+/** AuthorizedKeysCommand's tokens: %u user, %f the key's fingerprint (a certificate's own key), %k the key, %t its type. */
+const KEY_TOKENS: Tokens = {
   u: (u) => u,
   f: (_, k) => fingerprint(certificateOf(k)?.key ?? k),
-  k: (_, k) => Buffer.from(k.blob).toString('base64'),
+  k: (_, k) => b64(k),
   t: (_, k) => k.type,
 };
 
 /**
- * The keys command for `spec` (checked now: throws with the reason when it may not run), as
+ * AuthorizedPrincipalsCommand's: %u user, %F the CA key's fingerprint, %f the certified key's, %i the key ID,
+ * %K the CA key (base64), %k the certificate, %s its serial, %T the CA key's type, %t the certificate's.
+ */
+const CERT_TOKENS: Tokens = {
+  u: (u) => u,
+  F: (_, k) => fingerprint(certificateOf(k)!.caKey),
+  f: (_, k) => fingerprint(certificateOf(k)!.key),
+  i: (_, k) => certificateOf(k)!.keyId,
+  K: (_, k) => b64(certificateOf(k)!.caKey),
+  k: (_, k) => b64(k),
+  s: (_, k) => String(certificateOf(k)!.serial),
+  T: (_, k) => certificateOf(k)!.caKey.type,
+  t: (_, k) => k.type,
+};
+
+export interface CommandLimits {
+  timeoutMs: number;
+  outputMax: number;
+}
+const LIMITS: CommandLimits = { timeoutMs: KEYS_COMMAND_TIMEOUT_MS, outputMax: KEYS_COMMAND_OUTPUT_MAX };
+
+/**
+ * sshd's AuthorizedKeysCommand for `spec` (checked now: throws with the reason when it may not run), as
  * makeDemoPolicy's authorizedKeysCommand.
  */
-export function keysCommand(
-  spec: string,
-  log: (line: string) => void,
-  limits = { timeoutMs: KEYS_COMMAND_TIMEOUT_MS, outputMax: KEYS_COMMAND_OUTPUT_MAX },
-): (username: string, key: PublicKey) => Promise<string | null> {
+export const keysCommand = (spec: string, log: (line: string) => void, limits = LIMITS) => command('AuthorizedKeysCommand', KEY_TOKENS, spec, log, limits);
+
+/**
+ * sshd's AuthorizedPrincipalsCommand, the same way: for a certificate of a trusted CA, `[options] principal`
+ * lines as an AuthorizedPrincipalsFile holds them (makeDemoPolicy's authorizedPrincipalsCommand).
+ */
+export const principalsCommand = (spec: string, log: (line: string) => void, limits = LIMITS) => command('AuthorizedPrincipalsCommand', CERT_TOKENS, spec, log, limits);
+
+function command(label: string, tokens: Tokens, spec: string, log: (line: string) => void, limits: CommandLimits): (username: string, key: PublicKey) => Promise<string | null> {
   const [program, ...args] = splitCommandLine(spec);
   if (!program) throw new Error('no command given');
+  const known = Object.keys(tokens).join('');
+  const tokenRe = new RegExp(`%([%${known}])`, 'g');
   for (const a of args) {
-    const bad = /%(.?)/.exec(a.replace(/%[%ufkt]/g, ''));
-    if (bad) throw new Error(`unknown token %${bad[1]} in ${JSON.stringify(a)} (known: %u %f %k %t %%)`);
+    const bad = /%(.?)/.exec(a.replace(tokenRe, ''));
+    if (bad) throw new Error(`unknown token %${bad[1]} in ${JSON.stringify(a)} (known: ${[...known].map((t) => `%${t}`).join(' ')} %%)`);
   }
   const unsafe = unsafeCommandPath(program);
   if (unsafe) throw new Error(unsafe);
   const argv = args.length ? args : ['%u'];
   return (username, key) => {
     if (!templateSafeUserName(username)) {
-      log(`AuthorizedKeysCommand not run for user name ${JSON.stringify(username)}: not a name it may be given`);
+      log(`${label} not run for user name ${JSON.stringify(username)}: not a name it may be given`);
       return Promise.resolve(null);
     }
-    const expanded = argv.map((a) => a.replace(/%([%ufkt])/g, (_, t: string) => (t === '%' ? '%' : TOKENS[t]!(username, key))));
+    const expanded = argv.map((a) => a.replace(tokenRe, (_, t: string) => (t === '%' ? '%' : tokens[t]!(username, key))));
     return new Promise((resolve) => {
       const child = spawn(program, expanded, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
       const out: Buffer[] = [];
@@ -126,7 +162,7 @@ export function keysCommand(
         if (!why && code !== 0) why = `exited with ${code ?? signal}`;
         if (why) {
           const first = err.trim().split('\n')[0];
-          log(`AuthorizedKeysCommand ${program} for ${username}: ${why}${first ? ` (${first})` : ''}; its keys are not used`);
+          log(`${label} ${program} for ${username}: ${why}${first ? ` (${first})` : ''}; its output is not used`);
           return resolve(null);
         }
         resolve(Buffer.concat(out).toString('utf8'));

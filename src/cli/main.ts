@@ -11,6 +11,7 @@ usage:
   edgessh serve [--listen HOST:PORT] [--host-key FILE]... [--host-certificate FILE]...
                 [--authorized-keys FILE|PATH-WITH-%u]... [--authorized-keys-command 'PROGRAM [ARG]...']
                 [--trusted-user-ca-keys FILE]... [--authorized-principals-file PATH]
+                [--authorized-principals-command 'PROGRAM [ARG]...']
                 [--revoked-keys FILE] [--password-env VAR]
                 [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
@@ -38,7 +39,8 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
   (authorized_keys' cert-authority lines trust a CA too); --authorized-principals-file is sshd's
   AuthorizedPrincipalsFile for them (%u: the user name): the certificate must list one of the file's
   principals instead, and that line's options apply; --revoked-keys is sshd's RevokedKeys (public keys,
-  one per line, or a KRL from ssh-keygen -k).
+  one per line, or a KRL from ssh-keygen -k). --authorized-principals-command is sshd's AuthorizedPrincipalsCommand:
+  asked when the file (if any) lists none of the certificate's principals; tokens %u %F %f %i %K %k %s %T %t.
 --max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).`;
 
 async function main(): Promise<void> {

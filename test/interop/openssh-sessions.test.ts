@@ -422,7 +422,7 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       expect([user, fp, type, b64]).toEqual(['tester', execFileSync('ssh-keygen', ['-l', '-f', fx2.userKeyEcdsa + '.pub'], { encoding: 'utf8' }).split(' ')[1], pub.split(' ')[0], pub.split(' ')[1]]);
       denied(await as(fx2.userKeyEcdsa, 'whoami', 'carol'));
       denied(await as(fx2.userKeyEcdsa, 'whoami', 'failing'));
-      expect(log).toMatch(/AuthorizedKeysCommand \/bin\/sh for failing: exited with 1; its keys are not used/);
+      expect(log).toMatch(/AuthorizedKeysCommand \/bin\/sh for failing: exited with 1; its output is not used/);
       // OpenSSH's client will not send such a name; ssh2 will.
       const { Client } = await import('ssh2');
       const refused = await new Promise<string>((resolve) => {
@@ -438,6 +438,42 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       const before = readFileSync(calls, 'utf8');
       expect((await as(fx2.userKey, 'whoami', 'tester')).stdout.toString()).toBe('tester\n');
       expect(readFileSync(calls, 'utf8')).toBe(before);
+    } finally {
+      proc.kill();
+    }
+  });
+
+  it('--authorized-principals-command gives the principals a trusted CA\'s certificate may log a user in as, with their options; it gets %u %i %s %F %f %T %t; none listed, or another user: refused', async () => {
+    const fx2 = makeFixture();
+    const ca = join(fx2.dir, 'ca');
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ecdsa', '-C', 'ca', '-f', ca]);
+    const calls = join(fx2.dir, 'calls');
+    const script = join(fx2.dir, 'principals.sh');
+    writeFileSync(script, `echo "$@" >> '${calls}'\n[ "$1" = tester ] && echo 'command="echo via team" team'\nexit 0\n`);
+    const port = await new Promise<number>((resolve) => {
+      const probe = createNetServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519, '--trusted-user-ca-keys', `${ca}.pub`,
+      '--authorized-principals-command', `/bin/sh ${script} %u %i %s %F %f %T %t`, '--data', join(fx2.dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const as = (cmd: string, user = 'tester') =>
+      run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR'], fx2.wrongKey).map((a) => (a === 'tester@edgessh-test' ? `${user}@edgessh-test` : a)), cmd]);
+    const fp = (f: string) => execFileSync('ssh-keygen', ['-l', '-f', f], { encoding: 'utf8' }).split(' ')[1];
+    try {
+      await waitPort(port);
+      execFileSync('ssh-keygen', ['-q', '-s', ca, '-I', 'laptop of tester', '-z', '42', '-n', 'team', fx2.wrongKey + '.pub']);
+      const viaTeam = await as('whoami');
+      expect([viaTeam.code, viaTeam.stdout.toString()]).toEqual([0, 'via team\n']);
+      expect(readFileSync(calls, 'utf8').split('\n')[0]).toBe(`tester laptop of tester 42 ${fp(ca + '.pub')} ${fp(fx2.wrongKey + '.pub')} ecdsa-sha2-nistp256 ssh-ed25519-cert-v01@openssh.com`);
+      // carol gets no principals from it; a certificate naming tester (not team) is not enough for tester.
+      expect((await as('whoami', 'carol')).stderr).toContain('Permission denied (publickey');
+      execFileSync('ssh-keygen', ['-q', '-s', ca, '-I', 'other', '-n', 'tester', fx2.wrongKey + '.pub']);
+      expect((await as('whoami')).stderr).toContain('Permission denied (publickey');
+      expect(log).toMatch(/Authentication tried for tester with certificate ID "other" .* but Certificate does not contain an authorized principal/);
     } finally {
       proc.kill();
     }

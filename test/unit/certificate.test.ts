@@ -262,6 +262,32 @@ describe.skipIf(!havePeer(SSH_KEYGEN))('OpenSSH certificates', () => {
     expect(asked).toEqual(['carol ssh-ed25519-cert-v01@openssh.com', 'bob ssh-ed25519-cert-v01@openssh.com']);
   });
 
+  it('AuthorizedPrincipalsCommand is asked when the principals file lists none of the certificate\'s principals', async () => {
+    const caB = newKey('ed25519');
+    const asked: string[] = [];
+    const policy = makeDemoPolicy({
+      trustedUserCaKeys: `${pubLine(caB)}\n`,
+      authorizedPrincipals: 'ops\n',
+      authorizedPrincipalsCommand: (username, key) => {
+        asked.push(`${username} ${key.type}`);
+        return username === 'alice' ? 'command="echo team" team\n' : null;
+      },
+    });
+    const ask = async (principals: string, username = 'alice') => {
+      const key = parseUserKey(certify(caB, user, ['-n', principals]));
+      const transport = fakeTransport('10.1.2.3');
+      const ok = await policy.authenticate({ method: 'publickey', username, key, algorithm: key.signatureAlgorithms[0]!, signed: true }, { transport, passed: [] });
+      return { ok, options: transport.appData.keyOptions as AuthorizedKeyOptions | undefined };
+    };
+    expect((await ask('ops')).ok).toBe(true);
+    expect(asked).toEqual([]);
+    const team = await ask('team');
+    expect([team.ok, team.options?.command]).toEqual([true, 'echo team']);
+    expect((await ask('team', 'bob')).ok).toBe(false);
+    expect((await ask('alice')).ok).toBe(false); // the user's own name is not enough once either is configured
+    expect(asked).toHaveLength(3);
+  });
+
   it("hostCertificateRefusal: a client's checks of a host certificate, in ssh's words", async () => {
     const other = newKey('ecdsa', 256);
     const trustedCas = [parseUserKey(blobOf(pubLine(caEd)))];

@@ -16,7 +16,7 @@ describe('AuthorizedKeysCommand', () => {
     const limits = { timeoutMs: 300, outputMax: 1000 };
     const cmd = (script: string) => keysCommand(`/bin/sh -c '${script}'`, (l) => lines.push(l), limits);
     expect(await cmd('echo key; exit 3')('alice', key)).toBeNull();
-    expect(lines.pop()).toMatch(/for alice: exited with 3; its keys are not used/);
+    expect(lines.pop()).toMatch(/for alice: exited with 3; its output is not used/);
     expect(await cmd('head -c 5000 /dev/zero')('alice', key)).toBeNull();
     expect(lines.pop()).toMatch(/printed more than 1000 bytes/);
     expect(await cmd('sleep 5')('alice', key)).toBeNull();
