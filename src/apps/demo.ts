@@ -167,7 +167,8 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
           return false;
         }
         if (cert) {
-          // In sshd's order: a cert-authority line in the files, TrustedUserCAKeys, then AuthorizedKeysCommand.
+          // A cert-authority line in the files, else TrustedUserCAKeys, else the AuthorizedKeysCommand's output (which
+          // sshd, too, asks last).
           const fileLine = findAuthorizedKey(await keysFor(req.username), req.key, cert.caKey);
           const trusted = fileLine ? undefined : findAuthorizedKey(trustedCas, req.key, cert.caKey);
           const line = fileLine ?? (trusted ? undefined : await commandLine(req.username, req.key, cert.caKey));
