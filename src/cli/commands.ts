@@ -103,6 +103,8 @@ export async function serve(argv: string[]): Promise<void> {
       'permit-listen': { type: 'string', multiple: true },
       'gateway-ports': { type: 'string', default: 'no' },
       'max-startups': { type: 'string' },
+      'client-alive-interval': { type: 'string', default: '0' },
+      'client-alive-count-max': { type: 'string', default: '3' },
       data: { type: 'string' },
       kex: { type: 'string' },
       ciphers: { type: 'string' },
@@ -231,6 +233,15 @@ export async function serve(argv: string[]): Promise<void> {
     fail(`--max-startups: ${(e as Error).message}`);
   }
 
+  // sshd's ClientAliveInterval (seconds; 0, the default, is off) and ClientAliveCountMax.
+  const wholeNumber = (flag: 'client-alive-interval' | 'client-alive-count-max') => {
+    const v = values[flag]!;
+    if (!/^\d+$/.test(v) || Number(v) > 2 ** 31 / 1000) fail(`--${flag} wants a whole number, got ${v}`);
+    return Number(v);
+  };
+  const clientAliveInterval = wholeNumber('client-alive-interval');
+  const clientAliveCountMax = wholeNumber('client-alive-count-max');
+
   const storage = values.data ? new FolderStorage(values.data) : new MemoryStorage();
   const startedAt = Date.now();
   let server;
@@ -250,6 +261,8 @@ export async function serve(argv: string[]): Promise<void> {
       allowListen: policy.allowListen,
       listenForward: tcpForwardListener(gatewayPorts),
       maxStartups,
+      keepaliveIntervalMs: clientAliveInterval * 1000,
+      keepaliveCountMax: clientAliveCountMax,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       log,
     });

@@ -15,6 +15,7 @@ usage:
                 [--revoked-keys FILE] [--password-env VAR]
                 [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
+                [--client-alive-interval SECONDS] [--client-alive-count-max N]
                 [--data DIR] [--kex LIST]
                 [--ciphers LIST] [--macs LIST] [--host-key-algorithms LIST] [--compression yes|no]
                 [--rekey-limit SIZE[:SECONDS]] [--banner TEXT] [--crypto node|portable] [--quiet]
@@ -41,7 +42,9 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
   principals instead, and that line's options apply; --revoked-keys is sshd's RevokedKeys (public keys,
   one per line, or a KRL from ssh-keygen -k). --authorized-principals-command is sshd's AuthorizedPrincipalsCommand:
   asked when the file (if any) lists none of the certificate's principals; tokens %u %F %f %i %K %k %s %T %t.
---max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).`;
+--max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).
+--client-alive-interval and --client-alive-count-max are sshd's ClientAliveInterval (default 0: off) and
+  ClientAliveCountMax (default 3): after that many unanswered keepalives the client is disconnected.`;
 
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSH10, SSH9, certifyUserKey, havePeer, makeFixture, run, sshArgs, startServer, type Fixture, type RunningServer, tmuxShellScenario, waitPort } from '../helpers/peers.ts';
@@ -475,6 +475,68 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       expect((await as('whoami')).stderr).toContain('Permission denied (publickey');
       expect(log).toMatch(/Authentication tried for tester with certificate ID "other" .* but Certificate does not contain an authorized principal/);
     } finally {
+      proc.kill();
+    }
+  });
+
+  it('--client-alive-interval / --client-alive-count-max: a client that answers keepalives stays; one whose replies stop arriving is disconnected with sshd\'s words', async () => {
+    const fx2 = makeFixture();
+    const freePort = () =>
+      new Promise<number>((resolve) => {
+        const probe = createNetServer().listen(0, '127.0.0.1', () => {
+          const p = (probe.address() as AddressInfo).port;
+          probe.close(() => resolve(p));
+        });
+      });
+    const port = await freePort();
+    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519,
+      '--authorized-keys', join(fx2.dir, 'authorized_keys'), '--client-alive-interval', '1', '--client-alive-count-max', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // A relay between ssh and the server that can stop passing what the client sends (a client gone silent).
+    let frozen = false;
+    let clientBytes = 0;
+    const relay = createNetServer((c) => {
+      const up = createConnection(port, '127.0.0.1');
+      c.on('data', (d: Buffer) => {
+        clientBytes += d.length;
+        if (!frozen) up.write(d);
+      });
+      up.pipe(c);
+      const end = () => (c.destroy(), up.destroy());
+      c.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
+    });
+    const relayPort = await new Promise<number>((r) => relay.listen(0, '127.0.0.1', () => r((relay.address() as AddressInfo).port)));
+    // `cat` in the demo shell waits for its input: the client's stdin stays open until `feed` ends it.
+    const catSession = () => {
+      const p = spawn(SSH9, [...sshArgs(fx2, relayPort, ['-o', 'LogLevel=ERROR']), 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => p.on('close', (code) => r({ code, stdout: out, stderr: err })));
+      return { feed: (text: string) => p.stdin!.end(text), done, kill: () => p.kill('SIGKILL') };
+    };
+    try {
+      await waitPort(port);
+      const alive = catSession();
+      await new Promise((r) => setTimeout(r, 4500)); // four keepalives, each answered
+      alive.feed('still here\n');
+      const a = await alive.done;
+      expect([a.code, a.stdout]).toEqual([0, 'still here\n']);
+      const t0 = Date.now();
+      const quiet = catSession();
+      const silent = quiet.done;
+      setTimeout(quiet.kill, 25_000).unref();
+      // Once the session runs (the client has sent its exec request), its further bytes stop arriving.
+      const before = clientBytes;
+      while (clientBytes === before || Date.now() - t0 < 1500) await new Promise((r) => setTimeout(r, 100));
+      frozen = true;
+      const r = await silent;
+      expect(r.code).toBe(255);
+      expect(r.stderr).toContain('Timeout, client not responding');
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      relay.close();
       proc.kill();
     }
   });
