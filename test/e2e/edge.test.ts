@@ -517,6 +517,28 @@ describe.skipIf(!havePeer('/usr/bin/chromium'))('in the browser (playwright-core
     }
   }, 60_000);
 
+  it('the web terminal with a trusted host CA: the Worker\'s host certificate is checked for the host name; another name or another CA is refused', async () => {
+    const hostCa = readFileSync(join(fx.dir, 'host_ca.pub'), 'utf8').trim();
+    const userCa = readFileSync(join(fx.dir, 'user_ca.pub'), 'utf8').trim();
+    const attempt = async (ca: string, hostname: string) => {
+      const page = await browser.newPage();
+      try {
+        await page.goto(`http://127.0.0.1:${HTTP_PORT}/?hostca=${encodeURIComponent(ca)}${hostname ? `&hostname=${hostname}` : ''}`);
+        await page.fill('#user', 'webuser');
+        await page.fill('#password', fx.password);
+        await page.click('#connect');
+        await page.waitForSelector('#status.ok, #status.error', { timeout: 30_000 });
+        return (await page.textContent('#status'))!;
+      } finally {
+        await page.close();
+      }
+    };
+    expect(await attempt(hostCa, 'edgessh-test')).toMatch(/^Connected to ws:.* as webuser\. Host certificate "edge host" for edgessh-test signed by CA SHA256:\S+\.$/);
+    // The URL's host name (127.0.0.1) is not a principal of the certificate; the user CA signs no hosts.
+    expect(await attempt(hostCa, '')).toBe('Host certificate refused for 127.0.0.1: Certificate invalid: name is not a listed principal. Refusing to connect.');
+    expect(await attempt(userCa, 'edgessh-test')).toMatch(/^Host certificate refused for edgessh-test: No matching CA found: ssh-ed25519 CA SHA256:\S+ is not trusted for edgessh-test\. Refusing to connect\.$/);
+  }, 90_000);
+
   it('the loopback harness runs the whole matrix in the page, every cell passing', async () => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
     try {

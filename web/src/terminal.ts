@@ -3,7 +3,9 @@ import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { SshClient, AuthFailedError, type ClientChannel } from '../../src/client/client.ts';
 import { feedFromWebSocket, webSocketSink, type WebSocketLike } from '../../src/io/websocket.ts';
-import { parsePrivateKey, fingerprint } from '../../src/crypto/keys/index.ts';
+import { parsePrivateKey, parsePublicKeyLine, fingerprint } from '../../src/crypto/keys/index.ts';
+import { certificateOf, hostCertificateRefusal } from '../../src/auth/certificate.ts';
+import { SERVER_HOST_KEY_ALGORITHMS } from '../../src/crypto/registry.ts';
 import type { PrivateKey, PublicKey } from '../../src/crypto/types.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -11,6 +13,8 @@ const urlInput = $<HTMLInputElement>('url');
 const userInput = $<HTMLInputElement>('user');
 const passwordInput = $<HTMLInputElement>('password');
 const keyInput = $<HTMLInputElement>('key');
+const hostCaInput = $<HTMLInputElement>('hostca');
+const hostnameInput = $<HTMLInputElement>('hostname');
 const connectBtn = $<HTMLButtonElement>('connect');
 const disconnectBtn = $<HTMLButtonElement>('disconnect');
 const statusEl = $<HTMLSpanElement>('status');
@@ -20,6 +24,15 @@ sameOrigin.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
 const params = new URLSearchParams(location.search);
 urlInput.value = params.get('url') ?? sameOrigin.toString();
 userInput.value = params.get('user') ?? localStorage.getItem('edgessh.user') ?? '';
+/** The host CA and name for a URL, kept like its TOFU key (per URL); query parameters win. */
+function loadTrust(): void {
+  const url = urlInput.value.trim();
+  hostCaInput.value = params.get('hostca') ?? localStorage.getItem(`edgessh.hostca.${url}`) ?? '';
+  hostnameInput.value = params.get('hostname') ?? localStorage.getItem(`edgessh.hostname.${url}`) ?? '';
+  ($('trust') as HTMLDetailsElement).open = !!hostCaInput.value;
+}
+loadTrust();
+urlInput.addEventListener('change', loadTrust);
 
 const term = new Terminal({ cursorBlink: true, fontFamily: 'DejaVu Sans Mono, monospace', fontSize: 14, scrollback: 5000 });
 const fit = new FitAddon();
@@ -50,6 +63,28 @@ function makeVerifier(url: string, onNew: (fp: string) => void) {
   };
 }
 
+/**
+ * With a trusted host CA (known_hosts' `@cert-authority`): a host certificate must pass ssh's checks for the
+ * host name (the CA, the validity window, a listed principal); a host that shows a plain key falls back to
+ * trust on first use, as ssh falls back to known_hosts.
+ */
+function makeCaVerifier(ca: PublicKey, hostname: string, tofu: (key: PublicKey) => boolean, onNote: (note: string) => void) {
+  return (key: PublicKey): boolean => {
+    const cert = certificateOf(key);
+    if (!cert) {
+      onNote(' The host showed no certificate;');
+      return tofu(key);
+    }
+    const refused = hostCertificateRefusal(key, { hostname, trustedCas: [ca] });
+    if (refused) {
+      status(`Host certificate refused for ${hostname}: ${refused}. Refusing to connect.`, 'error');
+      return false;
+    }
+    onNote(` Host certificate "${cert.keyId}" for ${hostname} signed by CA ${fingerprint(cert.caKey)}.`);
+    return true;
+  };
+}
+
 let current: { client: SshClient; ws: WebSocket; channel: ClientChannel | null } | null = null;
 let inputHook: { dispose(): void } | null = null;
 let resizeHook: { dispose(): void } | null = null;
@@ -76,6 +111,19 @@ async function connect(): Promise<void> {
   } catch (e) {
     return status((e as Error).message, 'error');
   }
+  let hostCa: PublicKey | null = null;
+  const caText = hostCaInput.value.trim();
+  if (caText) {
+    try {
+      hostCa = parsePublicKeyLine(caText).key;
+    } catch (e) {
+      return status(`The host CA is not a public key line: ${(e as Error).message}`, 'error');
+    }
+  }
+  const hostname = hostnameInput.value.trim() || new URL(url, location.href).hostname;
+  for (const [k, v] of [['hostca', caText], ['hostname', hostnameInput.value.trim()]] as const)
+    if (v) localStorage.setItem(`edgessh.${k}.${url}`, v);
+    else localStorage.removeItem(`edgessh.${k}.${url}`);
   status(`Connecting to ${url}…`);
   connectBtn.disabled = true;
   let ws: WebSocket;
@@ -93,7 +141,11 @@ async function connect(): Promise<void> {
       username: user,
       password: passwordInput.value || undefined,
       privateKeys: keys,
-      verifyHostKey: makeVerifier(url, (fp) => (hostKeyNote = ` New host key ${fp} trusted on first use.`)),
+      verifyHostKey: hostCa
+        ? makeCaVerifier(hostCa, hostname, makeVerifier(url, (fp) => (hostKeyNote += ` New host key ${fp} trusted on first use.`)), (n) => (hostKeyNote += n))
+        : makeVerifier(url, (fp) => (hostKeyNote = ` New host key ${fp} trusted on first use.`)),
+      // Certificates are asked for only when a CA is trusted (else the server's plain keys, for TOFU).
+      ...(hostCa ? { algorithms: { hostKey: [...SERVER_HOST_KEY_ALGORITHMS] } } : {}),
       onBanner: (text) => term.write(text.replace(/\r?\n/g, '\r\n')),
     },
     webSocketSink(ws as unknown as WebSocketLike),
