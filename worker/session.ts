@@ -150,6 +150,13 @@ interface Live {
 
 /** How long the object waits before trying again to save a connection that could not be saved. */
 const RETRY_MAX_MS = 1000;
+/**
+ * How long a connection must have been quiet before it is saved. The object cannot hibernate while the
+ * timer is pending (and waits ~10 s of idleness first anyway), so nothing is lost by waiting; a short
+ * connection (`ssh host true`) then ends before it touches storage, and a typist's keystrokes are saved
+ * once per pause rather than once each.
+ */
+const SAVE_QUIET_MS = 1000;
 
 export class SshSession extends DurableObject<Env> {
   private live: Live | null = null;
@@ -157,6 +164,8 @@ export class SshSession extends DurableObject<Env> {
   private inbox: Promise<void> = Promise.resolve();
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   private retryMs = 0;
+  /** When traffic last came or went (Date.now(), which workerd moves on at each event). */
+  private lastTraffic = 0;
   /**
    * True once the connection is in storage (saved, or restored from a save). Only then can it outlive this
    * instance, so only then do its timers need the storage alarm; before, one in-memory timer stands in, and a
@@ -354,15 +363,23 @@ export class SshSession extends DurableObject<Env> {
   }
 
   /**
-   * Saves the connection once the current burst of traffic has been handled. One attempt is pending at a
-   * time: while a connection cannot be saved (a transfer running) traffic does not bring the retry forward.
+   * Saves the connection once traffic has been quiet for SAVE_QUIET_MS. One attempt is pending at a time:
+   * traffic only moves the quiet period on (no timer per message), and while a connection cannot be saved (a
+   * transfer running) it does not bring the retry forward.
    */
-  private scheduleSave(delay = 0): void {
+  private scheduleSave(): void {
+    this.lastTraffic = Date.now();
+    this.armSave(SAVE_QUIET_MS);
+  }
+
+  private armSave(ms: number): void {
     if (this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = null;
+      const quiet = Date.now() - this.lastTraffic;
+      if (quiet < SAVE_QUIET_MS) return this.armSave(SAVE_QUIET_MS - quiet);
       void this.save();
-    }, delay);
+    }, ms);
   }
 
   private async save(): Promise<void> {
@@ -374,7 +391,7 @@ export class SshSession extends DurableObject<Env> {
     if ('reason' in r) {
       // Not now: stay in memory (a pending timer prevents hibernation) and try again.
       this.retryMs = Math.min(RETRY_MAX_MS, Math.max(5, this.retryMs * 2));
-      this.scheduleSave(this.retryMs);
+      this.armSave(this.retryMs);
       return;
     }
     this.retryMs = 0;
