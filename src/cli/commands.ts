@@ -105,6 +105,9 @@ export async function serve(argv: string[]): Promise<void> {
       'max-startups': { type: 'string' },
       'client-alive-interval': { type: 'string', default: '0' },
       'client-alive-count-max': { type: 'string', default: '3' },
+      'max-auth-tries': { type: 'string', default: '6' },
+      'max-sessions': { type: 'string', default: '10' },
+      'login-grace-time': { type: 'string', default: '120' },
       data: { type: 'string' },
       kex: { type: 'string' },
       ciphers: { type: 'string' },
@@ -234,13 +237,18 @@ export async function serve(argv: string[]): Promise<void> {
   }
 
   // sshd's ClientAliveInterval (seconds; 0, the default, is off) and ClientAliveCountMax.
-  const wholeNumber = (flag: 'client-alive-interval' | 'client-alive-count-max') => {
+  const wholeNumber = (flag: 'client-alive-interval' | 'client-alive-count-max' | 'max-auth-tries' | 'max-sessions' | 'login-grace-time') => {
     const v = values[flag]!;
     if (!/^\d+$/.test(v) || Number(v) > 2 ** 31 / 1000) fail(`--${flag} wants a whole number, got ${v}`);
     return Number(v);
   };
   const clientAliveInterval = wholeNumber('client-alive-interval');
   const clientAliveCountMax = wholeNumber('client-alive-count-max');
+  // sshd's MaxAuthTries (default 6), MaxSessions (10) and LoginGraceTime (120 s; 0: no limit).
+  const maxAuthTries = wholeNumber('max-auth-tries');
+  if (maxAuthTries < 1) fail('--max-auth-tries wants 1 or more');
+  const maxSessions = wholeNumber('max-sessions');
+  const loginGraceTime = wholeNumber('login-grace-time');
 
   const storage = values.data ? new FolderStorage(values.data) : new MemoryStorage();
   const startedAt = Date.now();
@@ -263,6 +271,9 @@ export async function serve(argv: string[]): Promise<void> {
       maxStartups,
       keepaliveIntervalMs: clientAliveInterval * 1000,
       keepaliveCountMax: clientAliveCountMax,
+      maxAuthTries,
+      maxSessions,
+      loginGraceTimeMs: loginGraceTime * 1000,
       onSession: (session) => runDemoSession(session, { storage, startedAt, policy }),
       log,
     });

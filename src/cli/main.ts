@@ -16,6 +16,7 @@ usage:
                 [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
                 [--client-alive-interval SECONDS] [--client-alive-count-max N]
+                [--max-auth-tries N] [--max-sessions N] [--login-grace-time SECONDS]
                 [--data DIR] [--kex LIST]
                 [--ciphers LIST] [--macs LIST] [--host-key-algorithms LIST] [--compression yes|no]
                 [--rekey-limit SIZE[:SECONDS]] [--banner TEXT] [--crypto node|portable] [--quiet]
@@ -44,7 +45,9 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
   asked when the file (if any) lists none of the certificate's principals; tokens %u %F %f %i %K %k %s %T %t.
 --max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).
 --client-alive-interval and --client-alive-count-max are sshd's ClientAliveInterval (default 0: off) and
-  ClientAliveCountMax (default 3): after that many unanswered keepalives the client is disconnected.`;
+  ClientAliveCountMax (default 3): after that many unanswered keepalives the client is disconnected.
+--max-auth-tries, --max-sessions and --login-grace-time are sshd's MaxAuthTries (default 6), MaxSessions
+  (10 per connection) and LoginGraceTime (120 s after the key exchange; 0: no limit).`;
 
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);

@@ -541,6 +541,54 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
     }
   });
 
+  it('--max-auth-tries, --max-sessions, --login-grace-time: sshd\'s MaxAuthTries, MaxSessions and LoginGraceTime', async () => {
+    const fx2 = makeFixture();
+    const port = await new Promise<number>((resolve) => {
+      const probe = createNetServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519, '--authorized-keys', join(fx2.dir, 'authorized_keys'),
+      '--password-env', 'EDGESSH_TEST_PASSWORD', '--max-auth-tries', '2', '--max-sessions', '1', '--login-grace-time', '2'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGESSH_TEST_PASSWORD: fx2.password } });
+    const otherWrong = join(fx2.dir, 'other_wrong');
+    execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-f', otherWrong]);
+    const { Client } = await import('ssh2');
+    try {
+      await waitPort(port);
+      // Two keys refused (OpenSSH offers them in the order given), then the right one: too late at 2 tries.
+      const keys = (...ks: string[]) => sshArgs(fx2, port, ['-o', 'LogLevel=ERROR', ...ks.flatMap((k) => ['-i', k])], ks[0]);
+      const late = await run(SSH9, [...keys(fx2.wrongKey, otherWrong, fx2.userKey), 'whoami']);
+      expect(late.code).toBe(255);
+      expect(late.stderr).toContain('Too many authentication failures');
+      const early = await run(SSH9, [...keys(fx2.wrongKey, fx2.userKey), 'whoami']);
+      expect([early.code, early.stdout.toString()]).toEqual([0, 'tester\n']);
+      // One session per connection: a second one, while the first is open, is refused.
+      const c = new Client();
+      await new Promise<void>((r, j) => c.on('ready', r).on('error', j).connect({ host: '127.0.0.1', port, username: 'tester', privateKey: readFileSync(fx2.userKey), hostVerifier: () => true }));
+      const first = await new Promise<import('ssh2').ClientChannel>((r, j) => c.exec('cat', (e, ch) => (e ? j(e) : r(ch))));
+      const second = await new Promise<string>((r) => c.exec('whoami', (e) => r(e ? e.message : 'opened')));
+      expect(second).toMatch(/too many sessions/);
+      first.end();
+      c.end();
+      // Keyboard-interactive left unanswered: the connection ends after the grace time.
+      const t0 = Date.now();
+      const why = await new Promise<string>((resolve) => {
+        const k = new Client();
+        k.on('ready', () => resolve('logged in'));
+        k.on('error', (e) => resolve(e.message));
+        k.on('close', () => resolve('closed'));
+        k.on('keyboard-interactive', () => {}); // never answers
+        k.connect({ host: '127.0.0.1', port, username: 'tester', tryKeyboard: true, hostVerifier: () => true, readyTimeout: 20_000 });
+      });
+      expect(why).toMatch(/Timeout before authentication|closed/);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      proc.kill();
+    }
+  });
+
   it('--authorized-keys-command that sshd would not run (relative, writable by others, an unknown token) stops edgessh serve at start with one line', async () => {
     const fx2 = makeFixture();
     const serve = (spec: string) => run('node', ['bin/edgessh.mjs', 'serve', '--listen', '127.0.0.1:0', '--host-key', fx2.hostKeyFiles.ed25519, '--authorized-keys-command', spec]);
