@@ -22,7 +22,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: { HOST_KEY: hostKey, PASSWORD: 'worker-test-password', AUTHORIZED_KEYS: '', FILES_QUOTA_MB: '20' } },
+            miniflare: { bindings: { HOST_KEY: hostKey, PASSWORD: 'worker-test-password', AUTHORIZED_KEYS: '', FILES_QUOTA_MB: '20', DENY_USERS: 'mallory root@*' } },
           }),
         ],
         test: {

@@ -33,6 +33,9 @@ export interface Env {
   AUTHORIZED_PRINCIPALS?: string | Record<string, string>;
   /** sshd's RevokedKeys: public key lines, or a KRL (ssh-keygen -k) as base64. */
   REVOKED_KEYS?: string;
+  /** sshd's AllowUsers and DenyUsers: USER or USER@HOST patterns (HOST the client's address, CIDR allowed). */
+  ALLOW_USERS?: string;
+  DENY_USERS?: string;
   /** Opt-in password for password and keyboard-interactive logins. */
   PASSWORD?: string;
   /**

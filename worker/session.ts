@@ -95,7 +95,7 @@ let cachedServer: { key: string; server: Promise<SshServer> } | null = null;
 
 /** One SshServer per isolate and configuration (parsing keys costs more than a handshake). */
 function serverFor(env: Env): Promise<SshServer> {
-  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${JSON.stringify(env.USER_AUTHORIZED_KEYS)}\u0000${env.AUTHORIZED_KEYS_URL}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${JSON.stringify(env.AUTHORIZED_PRINCIPALS)}\u0000${env.REVOKED_KEYS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
+  const cacheKey = `${env.HOST_KEY}\u0000${env.HOST_CERTIFICATE}\u0000${env.AUTHORIZED_KEYS}\u0000${JSON.stringify(env.USER_AUTHORIZED_KEYS)}\u0000${env.AUTHORIZED_KEYS_URL}\u0000${env.TRUSTED_USER_CA_KEYS}\u0000${JSON.stringify(env.AUTHORIZED_PRINCIPALS)}\u0000${env.REVOKED_KEYS}\u0000${env.ALLOW_USERS}\u0000${env.DENY_USERS}\u0000${env.PASSWORD}\u0000${env.BANNER}\u0000${env.PERMIT_OPEN}`;
   if (cachedServer?.key === cacheKey) return cachedServer.server;
   const server = (async () => {
     const hostKeys = await loadHostKeys(env);
@@ -103,7 +103,7 @@ function serverFor(env: Env): Promise<SshServer> {
     const permitOpen = parsePermitOpen(env.PERMIT_OPEN ?? '');
     const userAuthorizedKeys = textOf(perUserTexts('USER_AUTHORIZED_KEYS', env.USER_AUTHORIZED_KEYS));
     const authorizedKeysCommand = env.AUTHORIZED_KEYS_URL ? keysFromUrl(env.AUTHORIZED_KEYS_URL, log) : undefined;
-    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', userAuthorizedKeys, authorizedKeysCommand, trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, authorizedPrincipals: authorizedPrincipals(env.AUTHORIZED_PRINCIPALS), revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
+    const policy = makeDemoPolicy({ authorizedKeys: env.AUTHORIZED_KEYS ?? '', userAuthorizedKeys, authorizedKeysCommand, trustedUserCaKeys: env.TRUSTED_USER_CA_KEYS, authorizedPrincipals: authorizedPrincipals(env.AUTHORIZED_PRINCIPALS), allowUsers: env.ALLOW_USERS, denyUsers: env.DENY_USERS, revokedKeys: revokedKeysFromText(env.REVOKED_KEYS ?? ''), password: env.PASSWORD || undefined, permitOpen, log });
     const storage = new DurableObjectFileStorage(env.FILES);
     const startedAt = Date.now();
     for (const k of hostKeys) log(describeHostKey(k.publicKey));

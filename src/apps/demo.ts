@@ -17,6 +17,7 @@ import {
   type AuthorizedPrincipal,
   ptyAllowed,
   type AuthorizedKeyOptions,
+  userRefusal,
 } from '../auth/authorized-keys.ts';
 import { certificateOf, certificateOptions, certificateRefusal } from '../auth/certificate.ts';
 import { RevokedKeys } from '../auth/revoked-keys.ts';
@@ -68,6 +69,9 @@ export interface DemoPolicyOptions {
    * may not log in, whatever else allows them. Unreadable, it is an error (makeDemoPolicy throws).
    */
   revokedKeys?: string | Uint8Array;
+  /** sshd's AllowUsers and DenyUsers (see userRefusal): who may log in at all, whatever the method. */
+  allowUsers?: string;
+  denyUsers?: string;
   /** Opt-in password, for password and keyboard-interactive logins (any user name). */
   password?: string;
   /**
@@ -155,6 +159,16 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
   const methods = ['publickey'];
   if (o.password) methods.push('password', 'keyboard-interactive');
   const authenticate: Authenticate = async (req, ctx) => {
+    const notAllowed = userRefusal(req.username, peerIp(ctx.transport.peerAddress), o.allowUsers, o.denyUsers);
+    if (notAllowed) {
+      // Logged once per connection and user, in sshd's words; every method then fails.
+      const seen = ((ctx.transport.appData.notAllowedLogged as string[] | undefined) ??= []);
+      if (!seen.includes(req.username)) {
+        seen.push(req.username);
+        o.log?.(`User ${req.username} from ${peerIp(ctx.transport.peerAddress) ?? 'unknown'} not allowed because ${notAllowed}`);
+      }
+      return false;
+    }
     switch (req.method) {
       case 'publickey': {
         const ip = peerIp(ctx.transport.peerAddress);

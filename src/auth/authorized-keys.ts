@@ -233,6 +233,28 @@ export function keyRefusal(o: AuthorizedKeyOptions, ip: string | null, now: numb
   return null;
 }
 
+/**
+ * sshd's AllowUsers / DenyUsers: whitespace-separated patterns, each USER or USER@HOST (`*` and `?`
+ * wildcards; HOST is matched against the client's address, CIDR blocks too, as sshd does with UseDNS no).
+ * DenyUsers is checked first; a non-empty AllowUsers lets in only the users it lists. When the adapter does
+ * not know the address (sshd always does), a USER@HOST pattern refuses either way: it denies in DenyUsers
+ * and does not allow in AllowUsers. Null when the user may log in, else sshd's reason.
+ */
+export function userRefusal(user: string, ip: string | null, allowUsers = '', denyUsers = ''): string | null {
+  const listed = (list: string, unknownHostMatches: boolean) =>
+    list
+      .split(/\s+/)
+      .filter(Boolean)
+      .some((p) => {
+        const at = p.indexOf('@');
+        if (at < 0) return wildcardMatches(user, p);
+        return wildcardMatches(user, p.slice(0, at)) && (ip === null ? unknownHostMatches : addressMatches(ip, p.slice(at + 1)));
+      });
+  if (listed(denyUsers, true)) return 'listed in DenyUsers';
+  if (allowUsers.trim() && !listed(allowUsers, false)) return 'not listed in AllowUsers';
+  return null;
+}
+
 /** sshd's match_host_and_ip with UseDNS no (the host name is the address). */
 export function addressMatches(ip: string, patterns: string): boolean {
   let matched = false;

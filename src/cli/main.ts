@@ -12,7 +12,7 @@ usage:
                 [--authorized-keys FILE|PATH-WITH-%u]... [--authorized-keys-command 'PROGRAM [ARG]...']
                 [--trusted-user-ca-keys FILE]... [--authorized-principals-file PATH]
                 [--authorized-principals-command 'PROGRAM [ARG]...']
-                [--revoked-keys FILE] [--password-env VAR]
+                [--revoked-keys FILE] [--password-env VAR] [--allow-users 'PATTERN...'] [--deny-users 'PATTERN...']
                 [--permit-open HOST:PORT]... [--permit-listen [HOST:]PORT]...
                 [--gateway-ports no|yes|clientspecified] [--max-startups S:R:F]
                 [--client-alive-interval SECONDS] [--client-alive-count-max N]
@@ -46,6 +46,8 @@ LIST is comma-separated; '+name' appends to the defaults (how OpenSSH enables le
 --max-startups is sshd's MaxStartups for connections not logged in yet (default 10:30:100).
 --client-alive-interval and --client-alive-count-max are sshd's ClientAliveInterval (default 0: off) and
   ClientAliveCountMax (default 3): after that many unanswered keepalives the client is disconnected.
+--allow-users and --deny-users are sshd's AllowUsers and DenyUsers: USER or USER@HOST patterns (* and ?; HOST the
+  client's address, CIDR allowed); denied first, and if any are allowed, only those.
 --max-auth-tries, --max-sessions and --login-grace-time are sshd's MaxAuthTries (default 6), MaxSessions
   (10 per connection) and LoginGraceTime (120 s after the key exchange; 0: no limit).`;
 

@@ -589,6 +589,35 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
     }
   });
 
+  it('--allow-users / --deny-users: sshd\'s AllowUsers and DenyUsers, by name and by the client\'s address', async () => {
+    const fx2 = makeFixture();
+    const port = await new Promise<number>((resolve) => {
+      const probe = createNetServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519, '--authorized-keys', join(fx2.dir, 'authorized_keys'),
+      '--allow-users', 'tester ops-* dave', '--allow-users', 'admin@127.0.0.0/8 far@10.0.0.0/8', '--deny-users', 'dave'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const as = (user: string) => run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR']).map((a) => (a === 'tester@edgessh-test' ? `${user}@edgessh-test` : a)), 'whoami']);
+    try {
+      await waitPort(port);
+      for (const user of ['tester', 'ops-7', 'admin']) expect((await as(user)).stdout.toString(), user).toBe(`${user}\n`);
+      for (const user of ['dave', 'far', 'eve']) {
+        const r = await as(user);
+        expect(r.code, user).toBe(255);
+        expect(r.stderr, user).toContain('Permission denied (publickey');
+      }
+      expect(log).toContain('User dave from 127.0.0.1 not allowed because listed in DenyUsers');
+      expect(log).toContain('User far from 127.0.0.1 not allowed because not listed in AllowUsers');
+      expect(log).toContain('User eve from 127.0.0.1 not allowed because not listed in AllowUsers');
+    } finally {
+      proc.kill();
+    }
+  });
+
   it('--authorized-keys-command that sshd would not run (relative, writable by others, an unknown token) stops edgessh serve at start with one line', async () => {
     const fx2 = makeFixture();
     const serve = (spec: string) => run('node', ['bin/edgessh.mjs', 'serve', '--listen', '127.0.0.1:0', '--host-key', fx2.hostKeyFiles.ed25519, '--authorized-keys-command', spec]);

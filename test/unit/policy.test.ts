@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeDemoPolicy, parsePermitListen, parsePermitOpen, peerIp } from '../../src/apps/demo.ts';
 import type { Transport } from '../../src/transport/transport.ts';
-import { addressMatches, forwardingAllowed, keyRefusal, parseAuthorizedKeyLine } from '../../src/auth/authorized-keys.ts';
+import { addressMatches, forwardingAllowed, keyRefusal, parseAuthorizedKeyLine, userRefusal } from '../../src/auth/authorized-keys.ts';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEUZzFeXqbFTllocoM2DD7fIgTDuJfY7M1n8ozCDPpBN me@here';
 
@@ -123,5 +123,34 @@ describe("a user's own authorized_keys (userAuthorizedKeys: sshd's AuthorizedKey
     expect(carol.options?.noPty).toBe(true);
     expect((await ask('dave')).ok).toBe(false);
     expect(log).toEqual(['authorized_keys of carol line 1 skipped: missing key type or key data']);
+  });
+});
+
+describe("AllowUsers and DenyUsers (sshd's, as userRefusal and makeDemoPolicy's allowUsers / denyUsers)", () => {
+  it('USER and USER@HOST patterns, wildcards and CIDR; denied first; an empty AllowUsers allows all', () => {
+    expect(userRefusal('alice', '10.1.2.3', 'alice bob', '')).toBeNull();
+    expect(userRefusal('carol', '10.1.2.3', 'alice bob', '')).toBe('not listed in AllowUsers');
+    expect(userRefusal('carol', '10.1.2.3', '', '')).toBeNull();
+    expect(userRefusal('root', '10.1.2.3', '*', 'root')).toBe('listed in DenyUsers');
+    expect(userRefusal('ops-7', '10.1.2.3', 'ops-? admin@192.168.*', '')).toBeNull();
+    expect(userRefusal('admin', '192.168.4.5', 'admin@192.168.*', '')).toBeNull();
+    expect(userRefusal('admin', '10.1.2.3', 'admin@192.168.*', '')).toBe('not listed in AllowUsers');
+    expect(userRefusal('admin', '10.1.2.3', 'admin@10.0.0.0/8', '')).toBeNull();
+    expect(userRefusal('admin', null, 'admin@10.0.0.0/8', '')).toBe('not listed in AllowUsers'); // an unknown address matches no host
+    expect(userRefusal('Alice', '10.1.2.3', 'alice', '')).toBe('not listed in AllowUsers'); // user names are case-sensitive, as sshd's
+    expect(userRefusal('bob', '203.0.113.9', '', 'bob@203.0.113.0/24')).toBe('listed in DenyUsers');
+    expect(userRefusal('bob', null, '', 'bob@203.0.113.0/24')).toBe('listed in DenyUsers'); // unknown address: refused either way
+  });
+
+  it('every method fails for a user not allowed, with one log line per connection in sshd\'s words', async () => {
+    const log: string[] = [];
+    const key = parseAuthorizedKeyLine(KEY).key;
+    const policy = makeDemoPolicy({ authorizedKeys: `${KEY}\n`, password: 'pw', denyUsers: 'mallory', log: (l) => log.push(l) });
+    const transport = { peerAddress: '10.0.0.1 port 5555', appData: {} } as unknown as Transport;
+    const ctx = { transport, passed: [] };
+    expect(await policy.authenticate({ method: 'publickey', username: 'mallory', key, algorithm: 'ssh-ed25519', signed: true }, ctx)).toBe(false);
+    expect(await policy.authenticate({ method: 'password', username: 'mallory', password: 'pw' } as never, ctx)).toBe(false);
+    expect(await policy.authenticate({ method: 'password', username: 'alice', password: 'pw' } as never, ctx)).toBe(true);
+    expect(log).toEqual(['User mallory from 10.0.0.1 not allowed because listed in DenyUsers']);
   });
 });

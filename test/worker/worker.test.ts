@@ -94,6 +94,17 @@ describe('SSH over the WebSocket', () => {
     c.client.disconnect(11, 'bye');
   });
 
+  it('DENY_USERS (sshd\'s DenyUsers): the right password does not log in a denied user; root is denied from anywhere', async () => {
+    for (const user of ['mallory', 'root']) {
+      const c = await sshOverSocket(await openSocket(SELF));
+      expect(await c.login(user, 'worker-test-password'), user).toBe(false);
+      c.client.disconnect(11, 'bye');
+    }
+    const ok = await sshOverSocket(await openSocket(SELF));
+    expect(await ok.login('alice', 'worker-test-password')).toBe(true);
+    ok.client.disconnect(11, 'bye');
+  });
+
   it('any framing works: the client bytes split one per message', async () => {
     const ws = await openSocket(SELF);
     const replies: Uint8Array[] = [];
