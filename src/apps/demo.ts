@@ -159,19 +159,19 @@ export function makeDemoPolicy(o: DemoPolicyOptions): DemoPolicy {
   const methods = ['publickey'];
   if (o.password) methods.push('password', 'keyboard-interactive');
   const authenticate: Authenticate = async (req, ctx) => {
-    const notAllowed = userRefusal(req.username, peerIp(ctx.transport.peerAddress), o.allowUsers, o.denyUsers);
+    const ip = peerIp(ctx.transport.peerAddress);
+    const notAllowed = userRefusal(req.username, ip, o.allowUsers, o.denyUsers);
     if (notAllowed) {
       // Logged once per connection and user, in sshd's words; every method then fails.
       const seen = ((ctx.transport.appData.notAllowedLogged as string[] | undefined) ??= []);
       if (!seen.includes(req.username)) {
         seen.push(req.username);
-        o.log?.(`User ${req.username} from ${peerIp(ctx.transport.peerAddress) ?? 'unknown'} not allowed because ${notAllowed}`);
+        o.log?.(`User ${req.username} from ${ip ?? 'unknown'} not allowed because ${notAllowed}`);
       }
       return false;
     }
     switch (req.method) {
       case 'publickey': {
-        const ip = peerIp(ctx.transport.peerAddress);
         const now = Date.now();
         const cert = certificateOf(req.key);
         // Revoked: the key, the certificate, or the CA that signed it (sshd checks all three).

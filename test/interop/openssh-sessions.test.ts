@@ -328,6 +328,20 @@ describe.skipIf(!havePeer(SSH9))('OpenSSH client sessions', () => {
   });
 });
 
+/** `edgessh serve` started as a command on a free port with the fixture's ed25519 host key and `args`; its log gathers in `log`. */
+async function serveCommand(fx: Fixture, args: string[], env?: NodeJS.ProcessEnv) {
+  const port = await new Promise<number>((resolve) => {
+    const probe = createNetServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx.hostKeyFiles.ed25519, ...args], { stdio: ['ignore', 'ignore', 'pipe'], ...(env ? { env } : {}) });
+  const server = { port, proc, log: '' };
+  proc.stderr!.on('data', (d: Buffer) => (server.log += d.toString()));
+  return server;
+}
+
 describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) with the OpenSSH client', () => {
   it('a key from --authorized-keys runs commands; --authorized-keys DIR/%u holds a user\'s own keys; --trusted-user-ca-keys with --authorized-principals-file DIR/%u lets in the principals of that user\'s file, with its options', async () => {
     const fx2 = makeFixture();
@@ -340,17 +354,9 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
     execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ecdsa', '-C', 'carol', '-f', carolKey]);
     mkdirSync(join(fx2.dir, 'keys'));
     writeFileSync(join(fx2.dir, 'keys', 'carol'), `no-pty ${readFileSync(carolKey + '.pub', 'utf8')}`);
-    const port = await new Promise<number>((resolve) => {
-      const probe = createNetServer().listen(0, '127.0.0.1', () => {
-        const p = (probe.address() as AddressInfo).port;
-        probe.close(() => resolve(p));
-      });
-    });
-    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519,
-      '--authorized-keys', join(fx2.dir, 'authorized_keys'), '--authorized-keys', join(fx2.dir, 'keys', '%u'), '--trusted-user-ca-keys', `${ca}.pub`,
-      '--authorized-principals-file', join(fx2.dir, 'principals', '%u'), '--data', join(fx2.dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const server = await serveCommand(fx2, ['--authorized-keys', join(fx2.dir, 'authorized_keys'), '--authorized-keys', join(fx2.dir, 'keys', '%u'), '--trusted-user-ca-keys', `${ca}.pub`,
+      '--authorized-principals-file', join(fx2.dir, 'principals', '%u'), '--data', join(fx2.dir, 'data')]);
+    const { port, proc } = server;
     const as = (key: string, cmd: string, user = 'tester') =>
       run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR'], key).map((a) => (a === 'tester@edgessh-test' ? `${user}@edgessh-test` : a)), cmd]);
     const denied = (r: { code: number | null; stderr: string }) => {
@@ -378,9 +384,9 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       certifyUserKey(ca, fx2.wrongKey, ['-n', 'team,bob']);
       denied(await as(fx2.wrongKey, 'whoami', 'bob'));
       denied(await as(fx2.wrongKey, 'whoami', '../principals/tester'));
-      expect(log).toMatch(/Accepted certificate ID "wrong_ed25519 cert" \(serial 0\) signed by ssh-ed25519 CA SHA256:\S+ for tester/);
-      expect(log).toMatch(/Authentication tried for tester with certificate ID "wrong_ed25519 cert" .* but Certificate does not contain an authorized principal/);
-      expect(log).toMatch(/Authentication tried for bob with .* but Certificate does not contain an authorized principal/);
+      expect(server.log).toMatch(/Accepted certificate ID "wrong_ed25519 cert" \(serial 0\) signed by ssh-ed25519 CA SHA256:\S+ for tester/);
+      expect(server.log).toMatch(/Authentication tried for tester with certificate ID "wrong_ed25519 cert" .* but Certificate does not contain an authorized principal/);
+      expect(server.log).toMatch(/Authentication tried for bob with .* but Certificate does not contain an authorized principal/);
     } finally {
       proc.kill();
     }
@@ -394,18 +400,10 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
     // for tester (no-pty) and for "failing", where it then exits 1; nothing for anyone else.
     const script = join(fx2.dir, 'keys.sh');
     writeFileSync(script, `echo "$@" >> '${calls}'\ncase "$1" in tester) echo 'no-pty ${pub.trim()}' ;; failing) echo '${pub.trim()}'; exit 1 ;; esac\n`);
-    const port = await new Promise<number>((resolve) => {
-      const probe = createNetServer().listen(0, '127.0.0.1', () => {
-        const p = (probe.address() as AddressInfo).port;
-        probe.close(() => resolve(p));
-      });
-    });
     // --authorized-keys holds only the ed25519 key: the ECDSA key can come from the command alone.
     writeFileSync(join(fx2.dir, 'ed25519_only'), readFileSync(fx2.userKey + '.pub'));
-    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519,
-      '--authorized-keys', join(fx2.dir, 'ed25519_only'), '--authorized-keys-command', `/bin/sh ${script} %u %f %t %k`, '--data', join(fx2.dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const server = await serveCommand(fx2, ['--authorized-keys', join(fx2.dir, 'ed25519_only'), '--authorized-keys-command', `/bin/sh ${script} %u %f %t %k`, '--data', join(fx2.dir, 'data')]);
+    const { port, proc } = server;
     // The user through -o User (a destination starting with - would read as an option).
     const as = (key: string, cmd: string, user: string, extra: string[] = []) =>
       run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR', '-o', `User=${user}`, ...extra], key).map((a) => (a === 'tester@edgessh-test' ? 'edgessh-test' : a)), cmd]);
@@ -422,7 +420,7 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       expect([user, fp, type, b64]).toEqual(['tester', execFileSync('ssh-keygen', ['-l', '-f', fx2.userKeyEcdsa + '.pub'], { encoding: 'utf8' }).split(' ')[1], pub.split(' ')[0], pub.split(' ')[1]]);
       denied(await as(fx2.userKeyEcdsa, 'whoami', 'carol'));
       denied(await as(fx2.userKeyEcdsa, 'whoami', 'failing'));
-      expect(log).toMatch(/AuthorizedKeysCommand \/bin\/sh for failing: exited with 1; its output is not used/);
+      expect(server.log).toMatch(/AuthorizedKeysCommand \/bin\/sh for failing: exited with 1; its output is not used/);
       // OpenSSH's client will not send such a name; ssh2 will.
       const { Client } = await import('ssh2');
       const refused = await new Promise<string>((resolve) => {
@@ -432,7 +430,7 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
         c.connect({ host: '127.0.0.1', port, username: '-tester', privateKey: readFileSync(fx2.userKeyEcdsa), hostVerifier: () => true });
       });
       expect(refused).toMatch(/All configured authentication methods failed/);
-      expect(log).toContain('AuthorizedKeysCommand not run for user name "-tester"');
+      expect(server.log).toContain('AuthorizedKeysCommand not run for user name "-tester"');
       expect(readFileSync(calls, 'utf8')).not.toMatch(/^-tester/m);
       // The ed25519 key is in the file: the command is not asked.
       const before = readFileSync(calls, 'utf8');
@@ -450,16 +448,8 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
     const calls = join(fx2.dir, 'calls');
     const script = join(fx2.dir, 'principals.sh');
     writeFileSync(script, `echo "$@" >> '${calls}'\n[ "$1" = tester ] && echo 'command="echo via team" team'\nexit 0\n`);
-    const port = await new Promise<number>((resolve) => {
-      const probe = createNetServer().listen(0, '127.0.0.1', () => {
-        const p = (probe.address() as AddressInfo).port;
-        probe.close(() => resolve(p));
-      });
-    });
-    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519, '--trusted-user-ca-keys', `${ca}.pub`,
-      '--authorized-principals-command', `/bin/sh ${script} %u %i %s %F %f %T %t`, '--data', join(fx2.dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const server = await serveCommand(fx2, ['--trusted-user-ca-keys', `${ca}.pub`, '--authorized-principals-command', `/bin/sh ${script} %u %i %s %F %f %T %t`, '--data', join(fx2.dir, 'data')]);
+    const { port, proc } = server;
     const as = (cmd: string, user = 'tester') =>
       run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR'], fx2.wrongKey).map((a) => (a === 'tester@edgessh-test' ? `${user}@edgessh-test` : a)), cmd]);
     const fp = (f: string) => execFileSync('ssh-keygen', ['-l', '-f', f], { encoding: 'utf8' }).split(' ')[1];
@@ -473,7 +463,7 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
       expect((await as('whoami', 'carol')).stderr).toContain('Permission denied (publickey');
       execFileSync('ssh-keygen', ['-q', '-s', ca, '-I', 'other', '-n', 'tester', fx2.wrongKey + '.pub']);
       expect((await as('whoami')).stderr).toContain('Permission denied (publickey');
-      expect(log).toMatch(/Authentication tried for tester with certificate ID "other" .* but Certificate does not contain an authorized principal/);
+      expect(server.log).toMatch(/Authentication tried for tester with certificate ID "other" .* but Certificate does not contain an authorized principal/);
     } finally {
       proc.kill();
     }
@@ -481,16 +471,7 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
 
   it('--client-alive-interval / --client-alive-count-max: a client that answers keepalives stays; one whose replies stop arriving is disconnected with sshd\'s words', async () => {
     const fx2 = makeFixture();
-    const freePort = () =>
-      new Promise<number>((resolve) => {
-        const probe = createNetServer().listen(0, '127.0.0.1', () => {
-          const p = (probe.address() as AddressInfo).port;
-          probe.close(() => resolve(p));
-        });
-      });
-    const port = await freePort();
-    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519,
-      '--authorized-keys', join(fx2.dir, 'authorized_keys'), '--client-alive-interval', '1', '--client-alive-count-max', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const { port, proc } = await serveCommand(fx2, ['--authorized-keys', join(fx2.dir, 'authorized_keys'), '--client-alive-interval', '1', '--client-alive-count-max', '2']);
     // A relay between ssh and the server that can stop passing what the client sends (a client gone silent).
     let frozen = false;
     let clientBytes = 0;
@@ -543,14 +524,11 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
 
   it('--max-auth-tries, --max-sessions, --login-grace-time: sshd\'s MaxAuthTries, MaxSessions and LoginGraceTime', async () => {
     const fx2 = makeFixture();
-    const port = await new Promise<number>((resolve) => {
-      const probe = createNetServer().listen(0, '127.0.0.1', () => {
-        const p = (probe.address() as AddressInfo).port;
-        probe.close(() => resolve(p));
-      });
-    });
-    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519, '--authorized-keys', join(fx2.dir, 'authorized_keys'),
-      '--password-env', 'EDGESSH_TEST_PASSWORD', '--max-auth-tries', '2', '--max-sessions', '1', '--login-grace-time', '2'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGESSH_TEST_PASSWORD: fx2.password } });
+    const { port, proc } = await serveCommand(
+      fx2,
+      ['--authorized-keys', join(fx2.dir, 'authorized_keys'), '--password-env', 'EDGESSH_TEST_PASSWORD', '--max-auth-tries', '2', '--max-sessions', '1', '--login-grace-time', '2'],
+      { ...process.env, EDGESSH_TEST_PASSWORD: fx2.password },
+    );
     const otherWrong = join(fx2.dir, 'other_wrong');
     execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-f', otherWrong]);
     const { Client } = await import('ssh2');
@@ -591,16 +569,8 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
 
   it('--allow-users / --deny-users: sshd\'s AllowUsers and DenyUsers, by name and by the client\'s address', async () => {
     const fx2 = makeFixture();
-    const port = await new Promise<number>((resolve) => {
-      const probe = createNetServer().listen(0, '127.0.0.1', () => {
-        const p = (probe.address() as AddressInfo).port;
-        probe.close(() => resolve(p));
-      });
-    });
-    const proc = spawn('node', ['bin/edgessh.mjs', 'serve', '--listen', `127.0.0.1:${port}`, '--host-key', fx2.hostKeyFiles.ed25519, '--authorized-keys', join(fx2.dir, 'authorized_keys'),
-      '--allow-users', 'tester ops-* dave', '--allow-users', 'admin@127.0.0.0/8 far@10.0.0.0/8', '--deny-users', 'dave'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const server = await serveCommand(fx2, ['--authorized-keys', join(fx2.dir, 'authorized_keys'), '--allow-users', 'tester ops-* dave', '--allow-users', 'admin@127.0.0.0/8 far@10.0.0.0/8', '--deny-users', 'dave']);
+    const { port, proc } = server;
     const as = (user: string) => run(SSH9, [...sshArgs(fx2, port, ['-o', 'LogLevel=ERROR']).map((a) => (a === 'tester@edgessh-test' ? `${user}@edgessh-test` : a)), 'whoami']);
     try {
       await waitPort(port);
@@ -610,9 +580,9 @@ describe.skipIf(!havePeer(SSH9))('edgessh serve itself (the command, its flags) 
         expect(r.code, user).toBe(255);
         expect(r.stderr, user).toContain('Permission denied (publickey');
       }
-      expect(log).toContain('User dave from 127.0.0.1 not allowed because listed in DenyUsers');
-      expect(log).toContain('User far from 127.0.0.1 not allowed because not listed in AllowUsers');
-      expect(log).toContain('User eve from 127.0.0.1 not allowed because not listed in AllowUsers');
+      expect(server.log).toContain('User dave from 127.0.0.1 not allowed because listed in DenyUsers');
+      expect(server.log).toContain('User far from 127.0.0.1 not allowed because not listed in AllowUsers');
+      expect(server.log).toContain('User eve from 127.0.0.1 not allowed because not listed in AllowUsers');
     } finally {
       proc.kill();
     }

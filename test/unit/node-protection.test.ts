@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CIPHERS, MACS, PORTABLE_PROTECTION } from '../../src/crypto/protection.ts';
 import { CHACHA_NODE_MIN, nodeProtection } from '../../src/io/node-crypto.ts';
-import { frameBufferFor, framePacket, sealFrame } from '../../src/transport/packets.ts';
-import { concatBytes } from '../../src/wire/writer.ts';
-import type { DirectionKeys, PacketOpener, PacketProtection, PacketSealer } from '../../src/crypto/types.ts';
+import { framePacket } from '../../src/transport/packets.ts';
+import { open, payloadOf, seal } from '../helpers/protection.ts';
+import type { DirectionKeys, PacketProtection } from '../../src/crypto/types.ts';
 import { DISCONNECT } from '../../src/wire/messages.ts';
 import { handshake, testKey, until } from '../helpers/transport.ts';
 import { Transport } from '../../src/transport/transport.ts';
@@ -32,21 +32,6 @@ const suites: [string, string | null][] = [
   ['aes128-ctr', 'hmac-sha2-256'],
 ];
 
-async function seal(s: PacketSealer, seq: number, payload: Uint8Array): Promise<Uint8Array> {
-  // As the transport does: framed where this sealer wants it, sealed its own way, the pieces joined.
-  const sealed = await sealFrame(s, seq, framePacket(payload, s, frameBufferFor(s)));
-  return Array.isArray(sealed) ? concatBytes(...sealed) : sealed.slice();
-}
-
-async function open(o: PacketOpener, seq: number, wire: Uint8Array): Promise<Uint8Array | null> {
-  const copy = wire.slice();
-  await o.readLength(seq, copy.subarray(0, o.headLength));
-  const plain = await o.open(seq, copy);
-  return plain && plain.slice();
-}
-
-/** The payload inside padding_length || payload || padding. */
-const payloadOf = (plain: Uint8Array) => plain.subarray(1, plain.length - plain[0]!);
 /** Whether `plain` carries `payload` (Buffer.equals: vitest's deep equality is slow on 100 KB arrays). */
 const carries = (plain: Uint8Array | null, payload: Uint8Array) => !!plain && Buffer.from(payloadOf(plain)).equals(payload);
 

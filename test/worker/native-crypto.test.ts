@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { CIPHERS, PORTABLE_PROTECTION } from '../../src/crypto/protection.ts';
 import { CHACHA_WORKERD_MIN, NATIVE_CHACHA, workerProtection } from '../../worker/native-crypto.ts';
-import { frameBufferFor, framePacket, sealFrame } from '../../src/transport/packets.ts';
-import { concatBytes } from '../../src/wire/writer.ts';
-import type { DirectionKeys, PacketOpener, PacketSealer } from '../../src/crypto/types.ts';
+import { framePacket } from '../../src/transport/packets.ts';
+import { open, payloadOf, seal } from '../helpers/protection.ts';
+import type { DirectionKeys } from '../../src/crypto/types.ts';
 
 const random = (n: number) => {
   const b = new Uint8Array(n);
@@ -16,17 +16,6 @@ const random = (n: number) => {
 const keys = (): DirectionKeys => ({ cipher: CIPHERS['chacha20-poly1305@openssh.com']!, mac: null, iv: new Uint8Array(0), encKey: random(64), macKey: new Uint8Array(0) });
 const sizes = [1, 100, CHACHA_WORKERD_MIN - 40, CHACHA_WORKERD_MIN - 4, CHACHA_WORKERD_MIN + 40, 32 * 1024, 100_000];
 
-async function seal(s: PacketSealer, seq: number, payload: Uint8Array): Promise<Uint8Array> {
-  const sealed = await sealFrame(s, seq, framePacket(payload, s, frameBufferFor(s)));
-  return Array.isArray(sealed) ? concatBytes(...sealed) : sealed.slice();
-}
-async function open(o: PacketOpener, seq: number, wire: Uint8Array): Promise<Uint8Array | null> {
-  const copy = wire.slice();
-  await o.readLength(seq, copy.subarray(0, o.headLength));
-  const plain = await o.open(seq, copy);
-  return plain && plain.slice();
-}
-const payloadOf = (plain: Uint8Array) => plain.subarray(1, plain.length - plain[0]!);
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 describe("the Worker's chacha20-poly1305 (workerd's keystream)", () => {
